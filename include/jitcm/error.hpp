@@ -1,0 +1,73 @@
+// jitcm's own error codes, usable as std::error_code.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace jitcm {
+
+/// Why a jitcm operation failed. Failures that come straight from the OS are
+/// reported with std::system_category() and the OS's errno instead, so that
+/// ENOMEM, EACCES and EPERM stay recognisable.
+enum class errc {
+  invalid_argument = 1,     ///< a null, zero or otherwise meaningless argument
+  size_overflow,            ///< a size so large that rounding or adding to it overflows
+  misaligned,               ///< an address or size not aligned as the call requires
+  out_of_range,             ///< an address or index outside what the object manages
+  overlapping_region,       ///< a region overlaps one that is already there
+  not_owned,                ///< the address or block belongs to someone else
+  double_free,              ///< the block or region was already given back
+  already_released,         ///< the reservation was already released
+  already_published,        ///< the code block was already published
+  out_of_memory,            ///< no free space large enough in what is reserved
+  address_space_exhausted,  ///< the OS refused to reserve more address space
+  limit_exceeded,           ///< a configured maximum (code space, committed bytes) would be passed
+  target_out_of_range,      ///< a branch target is beyond the instruction's reach
+  unsupported,              ///< this platform or strategy cannot do what was asked
+  protection_failed,        ///< the OS refused a protection change
+  busy,                     ///< the object is in use (a scope or thread still holds it)
+};
+
+namespace detail {
+
+class error_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "jitcm"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::invalid_argument: return "invalid argument";
+      case errc::size_overflow: return "size overflows";
+      case errc::misaligned: return "address or size is misaligned";
+      case errc::out_of_range: return "address or index out of range";
+      case errc::overlapping_region: return "region overlaps an existing region";
+      case errc::not_owned: return "not owned by this object";
+      case errc::double_free: return "already freed";
+      case errc::already_released: return "reservation already released";
+      case errc::already_published: return "code already published";
+      case errc::out_of_memory: return "out of code memory";
+      case errc::address_space_exhausted: return "address space exhausted";
+      case errc::limit_exceeded: return "configured limit exceeded";
+      case errc::target_out_of_range: return "branch target out of range";
+      case errc::unsupported: return "not supported";
+      case errc::protection_failed: return "protection change refused";
+      case errc::busy: return "still in use";
+    }
+    return "unknown jitcm error";
+  }
+};
+
+}  // namespace detail
+
+inline const std::error_category& error_category() noexcept {
+  static const detail::error_category_impl category;
+  return category;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace jitcm
+
+template <>
+struct std::is_error_code_enum<jitcm::errc> : std::true_type {};
