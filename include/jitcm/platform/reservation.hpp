@@ -1,0 +1,80 @@
+// An owned range of reserved address space whose operations are checked
+// against it.
+#pragma once
+
+#include <utility>
+
+#include "virtual_memory.hpp"
+
+namespace jitcm::platform {
+
+/// Owns a reservation and releases it on destruction. Every operation checks
+/// that its region lies inside the reservation (errc::out_of_range otherwise)
+/// and is page-aligned (errc::misaligned), so a bad argument never reaches
+/// the OS and never touches memory the reservation does not own.
+///
+/// Thread safety: const members from any thread; commit, decommit and protect
+/// on disjoint regions from different threads; release and moves exclusive.
+class reservation {
+ public:
+  reservation() noexcept = default;
+
+  /// See platform::reserve.
+  [[nodiscard]] static result<reservation> reserve(std::size_t bytes, std::uintptr_t hint = 0,
+                                                   std::size_t alignment = 0) noexcept {
+    auto region = platform::reserve(bytes, hint, alignment);
+    if (!region) return forward_error(region);
+    return reservation{*region};
+  }
+
+  reservation(reservation&& other) noexcept : region_{std::exchange(other.region_, {})} {}
+  reservation& operator=(reservation&& other) noexcept {
+    if (this != &other) {
+      (void)release();
+      region_ = std::exchange(other.region_, {});
+    }
+    return *this;
+  }
+  reservation(const reservation&) = delete;
+  reservation& operator=(const reservation&) = delete;
+  ~reservation() { (void)release(); }
+
+  [[nodiscard]] address_region region() const noexcept { return region_; }
+  [[nodiscard]] bool is_released() const noexcept { return region_.empty(); }
+
+  [[nodiscard]] result<void> commit(address_region part, access a) const noexcept {
+    if (auto ok = check(part); !ok) return ok;
+    return platform::commit(part, a);
+  }
+  [[nodiscard]] result<void> decommit(address_region part) const noexcept {
+    if (auto ok = check(part); !ok) return ok;
+    return platform::decommit(part);
+  }
+  [[nodiscard]] result<void> protect(address_region part, access a) const noexcept {
+    if (auto ok = check(part); !ok) return ok;
+    return platform::protect(part, a);
+  }
+
+  /// Errors: already_released on a second call.
+  result<void> release() noexcept {
+    if (region_.empty()) return failure{errc::already_released};
+    auto released = platform::release(region_);
+    if (released) region_ = {};
+    return released;
+  }
+
+ private:
+  explicit reservation(address_region region) noexcept : region_{region} {}
+
+  [[nodiscard]] result<void> check(address_region part) const noexcept {
+    if (region_.empty()) return failure{errc::already_released};
+    if (part.empty()) return failure{errc::invalid_argument};
+    if (!is_page_aligned(part)) return failure{errc::misaligned};
+    if (!region_.contains(part)) return failure{errc::out_of_range};
+    return {};
+  }
+
+  address_region region_;
+};
+
+}  // namespace jitcm::platform

@@ -1,0 +1,62 @@
+// The W^X strategy concept: how an allocator reserves a code space, commits
+// its pages and opens it for writing without a page ever being writable and
+// executable at one address (unless the strategy is protection::rwx).
+//
+// | expression                        | result                    | guarantees |
+// |-----------------------------------|---------------------------|------------|
+// | `S::name`                         | `const char*`             | a name for diagnostics |
+// | `S::reserve(bytes, hint, align)`  | `result<S::space>`        | address space only; nothing committed |
+// | `sp.region()`                     | `address_region`          | the executable addresses of the space |
+// | `sp.commit(r)`                    | `result<void>`            | page-aligned `r` inside the space becomes usable in its at-rest protection (RX; RWX for rwx), zero-filled |
+// | `sp.commit_data(r)`               | `result<void>`            | page-aligned `r` becomes read-write data, never executable, never toggled by write scopes; read at its executable address, written at `writable()` |
+// | `sp.decommit(r)`                  | `result<void>`            | the pages' memory goes back to the OS; the range stays reserved |
+// | `sp.writable(a)`                  | `std::uintptr_t`          | where to write the byte that executes at `a` (`a` itself unless dual-mapped) |
+// | `sp.begin_write(r)`               | `result<S::write_scope>`  | while the scope lives, this thread may write `r` through `writable()`; when the outermost scope ends, protection is back at rest and the instruction cache is flushed for what was written |
+// | `scope.end()`                     | `result<void>`            | ends the scope early and reports a failed protection change (the destructor ends it otherwise) |
+//
+// Errors are error codes: out_of_range for a region outside the space,
+// misaligned for unaligned commits, the OS's errno for refused changes.
+//
+// A minimal conforming strategy (no W^X at all, for illustration only):
+//
+//   struct everything_rwx {
+//     static constexpr const char* name = "everything_rwx";
+//     struct write_scope { result<void> end() { return {}; } };
+//     class space {
+//      public:
+//       address_region region() const;
+//       result<void> commit(address_region);
+//       result<void> commit_data(address_region);
+//       result<void> decommit(address_region);
+//       std::uintptr_t writable(std::uintptr_t a) const { return a; }
+//       result<write_scope> begin_write(address_region) { return write_scope{}; }
+//     };
+//     static result<space> reserve(std::size_t, std::uintptr_t = 0, std::size_t = 0);
+//   };
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+
+#include "../address_region.hpp"
+#include "../result.hpp"
+
+namespace jitcm::protection {
+
+template <class S>
+concept strategy = requires(typename S::space& space, const typename S::space& const_space,
+                            typename S::write_scope& scope, address_region region, std::uintptr_t address,
+                            std::size_t bytes) {
+  { S::name } -> std::convertible_to<const char*>;
+  { S::reserve(bytes, address, bytes) } -> std::same_as<result<typename S::space>>;
+  { const_space.region() } -> std::same_as<address_region>;
+  { space.commit(region) } -> std::same_as<result<void>>;
+  { space.commit_data(region) } -> std::same_as<result<void>>;
+  { space.decommit(region) } -> std::same_as<result<void>>;
+  { const_space.writable(address) } -> std::same_as<std::uintptr_t>;
+  { space.begin_write(region) } -> std::same_as<result<typename S::write_scope>>;
+  { scope.end() } -> std::same_as<result<void>>;
+} && std::movable<typename S::space> && std::movable<typename S::write_scope>;
+
+}  // namespace jitcm::protection
