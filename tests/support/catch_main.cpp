@@ -1,7 +1,7 @@
 // Catch2's main, compiled once and linked into every test program.
-#include "catch.hpp"
-
-#if !defined(JITCM_CATCH3)
+#if __has_include(<catch2/catch_all.hpp>)
+#include <catch2/catch_session.hpp>
+#else
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #endif
