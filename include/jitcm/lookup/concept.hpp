@@ -1,0 +1,86 @@
+// jitcm::code_lookup: maps a program counter to the code object containing it.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+
+#include "../code.hpp"
+#include "../result.hpp"
+
+namespace jitcm {
+
+/// A lookup policy: the set of live code objects, searchable by address.
+/// `basic_code_manager` holds one, inserts every code object it registers and
+/// erases it before the code is freed.
+///
+/// | expression            | result         | guarantees |
+/// |-----------------------|----------------|------------|
+/// | `L l;`                |                | an empty set |
+/// | `l.insert(c)`         | `result<void>` | `c` (non-null, alive until erased) becomes findable; errors: `invalid_argument` for null, `overlapping_region` if its instructions overlap code already inserted, `out_of_memory`/`limit_exceeded`; on error the set is unchanged |
+/// | `l.erase(c)`          | `result<void>` | `c` is no longer found once this returns; `not_owned` if it was not inserted; on error the set is unchanged |
+/// | `cl.find(pc)`         | `const code*`  | the inserted code whose instructions contain `pc`, else nullptr (also for null and one-past-the-end); never dereferences erased code after `erase` returned |
+///
+/// (`l` is an `L&`, `cl` a `const L&`, `c` a `const code*`, `pc` a
+/// `std::uintptr_t`.) Every operation may be called from any thread
+/// concurrently with any other: a policy that is not thread-safe by nature
+/// takes a lock. Which policies' `find` is also async-signal-safe is stated
+/// in their headers (`lookup::lock_free_array` is).
+///
+/// A minimal conforming policy (a linear list under a lock):
+///
+///     class list_lookup {
+///      public:
+///       jitcm::result<void> insert(const jitcm::code* c) {
+///         std::lock_guard lock{mutex_};
+///         if (!c) return jitcm::failure{jitcm::errc::invalid_argument};
+///         for (auto* o : codes_)
+///           if (o->instructions().overlaps(c->instructions()))
+///             return jitcm::failure{jitcm::errc::overlapping_region};
+///         codes_.push_back(c);
+///         return {};
+///       }
+///       jitcm::result<void> erase(const jitcm::code* c) {
+///         std::lock_guard lock{mutex_};
+///         auto it = std::find(codes_.begin(), codes_.end(), c);
+///         if (it == codes_.end()) return jitcm::failure{jitcm::errc::not_owned};
+///         codes_.erase(it);
+///         return {};
+///       }
+///       const jitcm::code* find(std::uintptr_t pc) const {
+///         std::lock_guard lock{mutex_};
+///         for (auto* c : codes_) if (c->contains(pc)) return c;
+///         return nullptr;
+///       }
+///      private:
+///       mutable std::mutex mutex_;
+///       std::vector<const jitcm::code*> codes_;
+///     };
+///     static_assert(jitcm::code_lookup<list_lookup>);
+template <class L>
+concept code_lookup = std::default_initializable<L> &&
+    requires(L& l, const L& cl, const code* c, std::uintptr_t pc) {
+      { l.insert(c) } -> std::same_as<result<void>>;
+      { l.erase(c) } -> std::same_as<result<void>>;
+      { cl.find(pc) } -> std::same_as<const code*>;
+    };
+
+namespace detail {
+
+/// Checks a lookup policy member by member, so that a policy that does not
+/// conform is reported in one plain sentence naming what it lacks.
+/// `basic_code_manager` does `static_assert(detail::check_code_lookup<L>());`.
+template <class L>
+consteval bool check_code_lookup() {
+  static_assert(std::default_initializable<L>,
+                "jitcm: the code_lookup policy must be default-constructible");
+  static_assert(requires(L& l, const code* c) { { l.insert(c) } -> std::same_as<result<void>>; },
+                "jitcm: the code_lookup policy must have insert(const code*) returning jitcm::result<void>");
+  static_assert(requires(L& l, const code* c) { { l.erase(c) } -> std::same_as<result<void>>; },
+                "jitcm: the code_lookup policy must have erase(const code*) returning jitcm::result<void>");
+  static_assert(requires(const L& l, std::uintptr_t pc) { { l.find(pc) } -> std::same_as<const code*>; },
+                "jitcm: the code_lookup policy must have find(std::uintptr_t) const returning const jitcm::code*");
+  return code_lookup<L>;
+}
+
+}  // namespace detail
+}  // namespace jitcm
