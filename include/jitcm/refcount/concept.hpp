@@ -27,12 +27,13 @@ namespace jitcm {
 ///
 /// (`r` is an `R&`, `cr` a `const R&`, `c` a `const code&`, `live` a
 /// `std::span<const code* const>`.) Every operation may be called from any
-/// thread concurrently. The release callback runs only inside `retire` or
-/// `collect` (or, for `refcount::atomic_counts`, at scope end), never with a
-/// lock of the policy held, so the module must not hold a lock the callback
-/// takes when it calls them. Destroying the policy releases nothing: the
-/// module frees whatever code it still owns itself, and scopes that still
-/// hold such code end without touching it.
+/// thread concurrently. The release callback runs inside `retire`, `collect`
+/// or (for `refcount::atomic_counts`) a scope's end, possibly with the
+/// policy's lock held: it must not call back into the policy, and the module
+/// must not hold a lock the callback takes while it calls `retire` or
+/// `collect`. Destroying the policy releases nothing and waits for a callback
+/// in flight: the module frees whatever code it still owns itself, and
+/// scopes that still hold such code end without touching it.
 ///
 /// A minimal conforming policy (free nothing until the module goes):
 ///

@@ -1,0 +1,29 @@
+// refcount::atomic_counts: plain reference counts; code is freed as soon as
+// nothing holds it.
+#pragma once
+
+#include "code_ref_scope.hpp"
+#include "release_callback.hpp"
+
+namespace jitcm::refcount {
+
+/// Like `refcount::scoped` without the stack report: retired code is
+/// released the moment its count reaches zero — in `retire` if no scope
+/// holds it, else when the last scope holding it ends (on that thread).
+/// Stacks are not consulted (`collect` releases nothing), so every thread
+/// that may run code must hold it in a `code_ref_scope` for as long as it
+/// may run it. Suits embedders without a stack walker.
+///
+/// Thread safety: every member may be called from any thread concurrently.
+/// The release callback runs inside `retire` or a scope's end, with the
+/// policy's mutex held, on whichever thread dropped the last reference: it
+/// must be thread-safe and must not call back into the policy. Once the
+/// policy is destroyed, scopes still holding its code end without releasing
+/// or touching it.
+class atomic_counts : public detail::counting_policy {
+ public:
+  explicit atomic_counts(release_callback release) noexcept
+      : counting_policy{release, detail::release_rule::at_zero} {}
+};
+
+}  // namespace jitcm::refcount

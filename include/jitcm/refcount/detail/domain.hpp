@@ -1,0 +1,111 @@
+// The state a counting ref-counting policy shares with the scopes holding its
+// code, so that a scope may outlive the policy (and its module).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <new>
+#include <span>
+#include <vector>
+
+#include "../../code.hpp"
+#include "../release_callback.hpp"
+
+namespace jitcm::refcount::detail {
+
+/// When retired code whose count reached zero is released.
+enum class release_rule {
+  after_collect,  ///< refcount::scoped: only code `collect` found off every stack (V8)
+  at_zero,        ///< refcount::atomic_counts: as soon as nothing holds it
+};
+
+/// Reference-counted itself: one handle for the policy and one for every
+/// scope entry holding a code object of this domain. The policy orphans it
+/// when it is destroyed; scope entries that end later release their handle
+/// without touching their (by then freed) code.
+///
+/// Every member locks `mutex_`, and the release callback runs with it held,
+/// so after `orphan` returns no callback is running or will run.
+class domain {
+ public:
+  [[nodiscard]] static domain* create(release_callback release, release_rule rule) noexcept {
+    return new (std::nothrow) domain{release, rule};
+  }
+
+  void acquire_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
+  void release_handle() noexcept {
+    if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  void orphan() noexcept {
+    std::lock_guard lock{mutex_};
+    orphaned_ = true;
+  }
+
+  void retire(const code& c) {
+    std::lock_guard lock{mutex_};
+    if (rule_ == release_rule::after_collect) {
+      potentially_dead_.push_back(&c);
+      return;
+    }
+    // at_zero: the creator's reference goes now.
+    if (c.release_ref()) release_(c);
+    else ++dead_but_held_;
+  }
+
+  /// A scope entry holding `c` ended.
+  void drop_scope_reference(const code& c) {
+    std::lock_guard lock{mutex_};
+    if (orphaned_) return;  // the module freed `c` with itself
+    // The table or the potentially-dead set holds a reference until the
+    // code is dead, so reaching zero here means dead and unreferenced.
+    if (!c.release_ref()) return;
+    --dead_but_held_;
+    if (rule_ == release_rule::at_zero) release_(c);
+    else dead_unreferenced_.push_back(&c);
+  }
+
+  std::size_t collect(std::span<const code* const> live) {
+    std::vector<const code*> sorted_live(live.begin(), live.end());
+    std::sort(sorted_live.begin(), sorted_live.end());
+    std::lock_guard lock{mutex_};
+    std::size_t released = 0;
+    std::erase_if(potentially_dead_, [&](const code* c) {
+      if (std::binary_search(sorted_live.begin(), sorted_live.end(), c)) return false;  // still on a stack
+      // Dead: the set's reference goes; a scope may still hold it.
+      if (c->release_ref()) {
+        release_(*c);
+        ++released;
+      } else {
+        ++dead_but_held_;
+      }
+      return true;
+    });
+    for (const code* c : dead_unreferenced_) release_(*c);
+    released += dead_unreferenced_.size();
+    dead_unreferenced_.clear();
+    return released;
+  }
+
+  [[nodiscard]] std::size_t retired_count() noexcept {
+    std::lock_guard lock{mutex_};
+    return potentially_dead_.size() + dead_but_held_ + dead_unreferenced_.size();
+  }
+
+ private:
+  domain(release_callback release, release_rule rule) noexcept : release_{release}, rule_{rule} {}
+  ~domain() = default;
+
+  std::atomic<std::size_t> handles_{1};
+  std::mutex mutex_;
+  release_callback release_;
+  release_rule rule_;
+  bool orphaned_ = false;
+  std::vector<const code*> potentially_dead_;   // retired, not yet seen off the stacks
+  std::vector<const code*> dead_unreferenced_;  // dead; the last scope let go; release at collect
+  std::size_t dead_but_held_ = 0;               // dead (or retired, at_zero) but held by a scope
+};
+
+}  // namespace jitcm::refcount::detail
