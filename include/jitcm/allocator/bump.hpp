@@ -1,0 +1,79 @@
+// allocator::bump: code memory that is only ever handed out.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../protection/host_default.hpp"
+#include "basic_allocator.hpp"
+#include "pool.hpp"
+
+namespace jitcm::allocator {
+
+/// Free space that only shrinks: each space has a cursor; allocate takes from
+/// the newest space and reserves another when it is full. free() forgets the
+/// block and its memory stays as it is until the allocator goes. For code that
+/// lives as long as its module (stubs, snapshots, one-shot compilers).
+class bump_free_space {
+ public:
+  static constexpr bool returns_memory = false;
+
+  explicit bump_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
+
+  void add_space(address_region code) { cursors_.push_back({code.begin(), code.end()}); }
+
+  placement allocate(std::size_t bytes) {
+    if (cursors_.empty()) return {};
+    return take(cursors_.back(), cursors_.back().next, bytes);
+  }
+
+  /// Takes from the first space whose unused rest meets `within`; the bytes
+  /// skipped below `within` are not used again.
+  placement allocate_in_region(std::size_t bytes, address_region within) {
+    const address_region inside = pool_free_space::aligned_inside(within, alignment_);
+    if (inside.empty()) return {};
+    for (cursor& c : cursors_) {
+      const std::uintptr_t begin = std::max(c.next, inside.begin());
+      const std::uintptr_t end = std::min(c.end, inside.end());
+      if (end > begin && end - begin >= bytes) return take(c, begin, bytes);
+    }
+    return {};
+  }
+
+  void undo(placement p) {
+    for (cursor& c : cursors_) {
+      if (c.next == p.region.end()) {
+        c.next = static_cast<std::uintptr_t>(p.tag);
+        return;
+      }
+    }
+  }
+  void free(placement) noexcept {}
+
+ private:
+  struct cursor {
+    std::uintptr_t next;
+    std::uintptr_t end;
+  };
+
+  // The tag remembers where the cursor was, so undo() can put it back.
+  static placement take(cursor& c, std::uintptr_t begin, std::size_t bytes) {
+    if (begin > c.end || c.end - begin < bytes) return {};
+    const std::uintptr_t before = c.next;
+    c.next = begin + bytes;
+    return {{begin, bytes}, before};
+  }
+
+  std::size_t alignment_;
+  std::vector<cursor> cursors_;
+};
+
+/// A code allocator that never reuses memory: allocation is a pointer bump,
+/// free() of a live block succeeds and only updates the statistics, and all
+/// memory goes when the allocator goes.
+template <protection::strategy Protection = protection::host_default>
+using bump = basic_allocator<Protection, bump_free_space>;
+
+}  // namespace jitcm::allocator

@@ -1,0 +1,58 @@
+// The values allocators hand out: code blocks, code-space records, statistics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../address_region.hpp"
+
+namespace jitcm {
+
+/// A block of code memory: where it executes (`rx`) and where to write the
+/// bytes that execute there (`rw`; the same address unless the W^X strategy
+/// maps the memory twice). `size()` is the requested size rounded up to the
+/// allocator's alignment.
+class code_block {
+ public:
+  constexpr code_block() noexcept = default;
+  constexpr code_block(std::uintptr_t rx, std::uintptr_t rw, std::size_t size) noexcept
+      : rx_{rx}, rw_{rw}, size_{size} {}
+
+  [[nodiscard]] constexpr std::uintptr_t rx() const noexcept { return rx_; }
+  [[nodiscard]] constexpr std::uintptr_t rw() const noexcept { return rw_; }
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
+  /// The executable addresses of the block.
+  [[nodiscard]] constexpr address_region region() const noexcept { return {rx_, size_}; }
+  /// The addresses to write through.
+  [[nodiscard]] constexpr address_region writable_region() const noexcept { return {rw_, size_}; }
+  [[nodiscard]] constexpr bool empty() const noexcept { return size_ == 0; }
+
+  friend constexpr bool operator==(const code_block&, const code_block&) noexcept = default;
+
+ private:
+  std::uintptr_t rx_ = 0;
+  std::uintptr_t rw_ = 0;
+  std::size_t size_ = 0;
+};
+
+/// One reserved code space and the header areas set aside at its start
+/// (see allocator::options::space_code_header and space_data_header).
+struct code_space {
+  address_region region;       ///< the whole reservation
+  address_region code_header;  ///< executable, committed at reservation, never handed out
+  address_region data_header;  ///< read-write data (commit_data), page-aligned, never handed out
+  address_region code;         ///< where code blocks are carved from
+};
+
+/// What an allocator holds, in bytes (and spaces).
+struct allocator_stats {
+  std::size_t reserved = 0;     ///< address space of all code spaces
+  std::size_t committed = 0;    ///< committed pages, headers included
+  std::size_t live = 0;         ///< sizes of the blocks handed out and not freed
+  std::size_t freed = 0;        ///< sizes of all blocks freed so far
+  std::size_t code_spaces = 0;  ///< number of code spaces
+
+  friend constexpr bool operator==(const allocator_stats&, const allocator_stats&) noexcept = default;
+};
+
+}  // namespace jitcm

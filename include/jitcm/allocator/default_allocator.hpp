@@ -1,0 +1,8 @@
+// The host's default code allocator: jitcm::allocator::default_allocator<>.
+#pragma once
+
+#include "tlsf.hpp"  // IWYU pragma: export
+
+namespace jitcm::allocator {
+static_assert(code_allocator<default_allocator<>>, "jitcm: default_allocator must satisfy code_allocator");
+}  // namespace jitcm::allocator

@@ -1,0 +1,305 @@
+// code_space_set: the code spaces of one allocator and their committed pages.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "../../address_region.hpp"
+#include "../../platform/virtual_memory.hpp"
+#include "../../protection/strategy.hpp"
+#include "../../result.hpp"
+#include "../code_block.hpp"
+#include "../options.hpp"
+
+namespace jitcm::allocator::detail {
+
+/// Where the parts of every code space lie, as offsets from its start (which
+/// is page-aligned): the code header, the data header on pages of its own,
+/// then code.
+struct space_layout {
+  std::size_t page = 0;
+  std::size_t code_header = 0;         ///< bytes asked for
+  std::size_t code_header_pages = 0;   ///< [0, this) is committed executable
+  std::size_t data_offset = 0;         ///< page-aligned
+  std::size_t data_size = 0;           ///< whole pages
+  std::size_t headers_end = 0;         ///< end of the pages the headers pin
+  std::size_t code_offset = 0;         ///< first byte of code, aligned
+  std::size_t max_space = 0;           ///< max_code_space_size, whole allocation granules
+  std::size_t max_block = 0;           ///< largest block a space can hold
+
+  /// Validates `o` and derives the layout. Errors: invalid_argument
+  /// (alignment not a power of two, or no room for one block in a space),
+  /// size_overflow (header sizes that overflow when rounded).
+  static result<space_layout> from(const options& o) noexcept {
+    if (!platform::is_power_of_two(o.alignment)) return failure{errc::invalid_argument};
+    space_layout l;
+    l.page = platform::page_size();
+    const std::size_t granularity = std::max(platform::allocation_granularity(), o.alignment);
+    const std::size_t huge = std::numeric_limits<std::size_t>::max() / 4;
+    if (o.space_code_header > huge || o.space_data_header > huge) return failure{errc::size_overflow};
+    l.code_header = o.space_code_header;
+    l.code_header_pages = round_up(o.space_code_header, l.page);
+    l.data_offset = l.code_header_pages;
+    l.data_size = round_up(o.space_data_header, l.page);
+    l.headers_end = l.data_size != 0 ? l.data_offset + l.data_size : l.code_header_pages;
+    l.code_offset = round_up(l.data_size != 0 ? l.headers_end : l.code_header, o.alignment);
+    l.max_space = o.max_code_space_size & ~(granularity - 1);
+    if (l.max_space <= l.code_offset || l.max_space - l.code_offset < o.alignment) {
+      return failure{errc::invalid_argument};
+    }
+    l.max_block = (l.max_space - l.code_offset) & ~(o.alignment - 1);
+    return l;
+  }
+
+  [[nodiscard]] static constexpr std::size_t round_up(std::size_t value, std::size_t alignment) noexcept {
+    return (value + alignment - 1) & ~(alignment - 1);
+  }
+  [[nodiscard]] static constexpr std::size_t round_down(std::size_t value, std::size_t alignment) noexcept {
+    return value & ~(alignment - 1);
+  }
+};
+
+/// The code spaces of one allocator: reserves them by V8's heuristic, commits
+/// their pages on demand and decommits pages no live block touches, keeps the
+/// header areas, the limits and the byte counts. The allocators differ only
+/// in how they find free space inside the spaces kept here.
+///
+/// Every page carries a count of the live blocks (and headers) on it and
+/// whether it is committed; a page is committed when the first block lands on
+/// it and decommitted when the last one leaves (if the allocator returns
+/// memory at all).
+///
+/// Thread safety: none; the owning allocator locks.
+template <protection::strategy Protection>
+class code_space_set {
+ public:
+  using space_type = typename Protection::space;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  code_space_set(const options& o, const space_layout& layout) noexcept : options_{o}, layout_{layout} {}
+  code_space_set(const code_space_set&) = delete;
+  code_space_set& operator=(const code_space_set&) = delete;
+  ~code_space_set() {
+    if (options_.budget != nullptr) options_.budget->release(committed_);
+  }
+
+  [[nodiscard]] const space_layout& layout() const noexcept { return layout_; }
+
+  /// Reserves a space with room for a block of `block_bytes` at its code
+  /// start and commits its headers. Returns its index.
+  /// Errors: limit_exceeded (the block does not fit in max_code_space_size,
+  /// or committing the headers and the block would pass max_committed or the
+  /// budget), address_space_exhausted and OS errors. Nothing changes on error.
+  result<std::size_t> grow(std::size_t block_bytes) {
+    const space_layout& l = layout_;
+    if (block_bytes > l.max_block) return failure{errc::limit_exceeded};
+    const std::size_t needed = l.code_offset + block_bytes;
+    // V8's heuristic: room for the block and its headers, at least twice the
+    // header overhead, and a quarter of what is reserved already, so that the
+    // number of spaces grows logarithmically with the code.
+    std::size_t size = std::max({needed, 2 * l.code_offset, reserved_ / 4, options_.min_code_space_size,
+                                 spaces_.empty() ? options_.initial_reservation : std::size_t{0}});
+    size = std::min(size, l.max_space);
+    const std::size_t granularity = std::max(platform::allocation_granularity(), options_.alignment);
+    size = space_layout::round_up(size, granularity);
+
+    const std::size_t header_bytes = l.code_header_pages + l.data_size;
+    const std::size_t block_end = space_layout::round_up(l.code_offset + block_bytes, l.page);
+    const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.page), l.headers_end);
+    const std::size_t block_pages = block_end > block_begin ? block_end - block_begin : 0;
+    if (!within_limits(header_bytes + block_pages)) return failure{errc::limit_exceeded};
+    if (auto charged = charge(header_bytes); !charged) return forward_error(charged);
+
+    auto reserved = Protection::reserve(size, 0, options_.alignment > platform::page_size() ? options_.alignment : 0);
+    if (!reserved) {
+      refund(header_bytes);
+      return forward_error(reserved);
+    }
+    space_type memory = std::move(*reserved);
+    const address_region whole = memory.region();
+    if (l.code_header_pages != 0) {
+      if (auto ok = memory.commit({whole.begin(), l.code_header_pages}); !ok) {
+        refund(header_bytes);
+        return forward_error(ok);
+      }
+    }
+    if (l.data_size != 0) {
+      if (auto ok = memory.commit_data({whole.begin() + l.data_offset, l.data_size}); !ok) {
+        refund(header_bytes);
+        return forward_error(ok);
+      }
+    }
+
+    const std::size_t code_size = space_layout::round_down(whole.size() - l.code_offset, options_.alignment);
+    const address_region code{whole.begin() + l.code_offset, code_size};
+    std::vector<std::uint32_t> pages(whole.size() / l.page, 0);
+    // Header pages are pinned: committed and counted once, never decommitted.
+    for (std::size_t p = 0; p < l.headers_end / l.page; ++p) pages[p] = committed_bit | 1;
+
+    const std::size_t index = spaces_.size();
+    spaces_.push_back(space_entry{std::move(memory), code, std::move(pages)});
+    records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code});
+    const auto at = std::upper_bound(by_address_.begin(), by_address_.end(), whole.begin(),
+                                     [](std::uintptr_t a, const auto& e) { return a < e.first; });
+    by_address_.insert(at, {whole.begin(), index});
+    reserved_ += whole.size();
+    return index;
+  }
+
+  /// Index of the space containing `address`, or npos.
+  [[nodiscard]] std::size_t find(std::uintptr_t address) const noexcept {
+    auto it = std::upper_bound(by_address_.begin(), by_address_.end(), address,
+                               [](std::uintptr_t a, const auto& e) { return a < e.first; });
+    if (it == by_address_.begin()) return npos;
+    --it;
+    return records_[it->second].region.contains(address) ? it->second : npos;
+  }
+
+  /// Counts `block` (inside the code area of space `index`) as live on its
+  /// pages, committing those that were not. Errors: limit_exceeded, the
+  /// strategy's commit error; nothing changes on error.
+  result<void> acquire(std::size_t index, address_region block) {
+    space_entry& s = spaces_[index];
+    const auto [first, last] = page_span(s, block);
+    std::size_t missing = 0;
+    constexpr auto is_uncommitted = [](std::uint32_t page) { return (page & committed_bit) == 0; };
+    for (std::size_t p = first; p <= last; ++p) {
+      if (is_uncommitted(s.pages[p])) missing += layout_.page;
+    }
+    if (missing != 0) {
+      if (auto charged = charge(missing); !charged) return charged;
+      std::size_t committed_until = first;  // runs below this were committed by this call
+      result<void> outcome;
+      for_each_run(s, first, last, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
+        if (!outcome) return;
+        outcome = s.memory.commit(pages_region(s, run_first, run_end));
+        if (outcome) committed_until = run_end;
+      });
+      if (!outcome) {
+        // Undo the runs that did commit, so the pages stay as they were.
+        if (committed_until > first) {
+          for_each_run(s, first, committed_until - 1, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
+            (void)s.memory.decommit(pages_region(s, run_first, run_end));
+          });
+        }
+        refund(missing);
+        return outcome;
+      }
+    }
+    for (std::size_t p = first; p <= last; ++p) s.pages[p] = (s.pages[p] + 1) | committed_bit;
+    return {};
+  }
+
+  /// Takes `block` off its pages; with `decommit_free_pages`, pages no block
+  /// touches any more are decommitted. A page the OS refuses to decommit
+  /// stays committed (and counted) and is reused as it is.
+  void release(std::size_t index, address_region block, bool decommit_free_pages) {
+    space_entry& s = spaces_[index];
+    const auto [first, last] = page_span(s, block);
+    for (std::size_t p = first; p <= last; ++p) --s.pages[p];
+    if (!decommit_free_pages) return;
+    for_each_run(s, first, last, [](std::uint32_t page) { return page == committed_bit; },
+                 [&](std::size_t run_first, std::size_t run_end) {
+                   if (s.memory.decommit(pages_region(s, run_first, run_end))) {
+                     for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+                     refund((run_end - run_first) * layout_.page);
+                   }
+                 });
+  }
+
+  /// Whether page `address` lies on is committed (for tests and checks).
+  [[nodiscard]] bool is_committed(std::uintptr_t address) const noexcept {
+    const std::size_t index = find(address);
+    if (index == npos) return false;
+    const space_entry& s = spaces_[index];
+    return (s.pages[(address - records_[index].region.begin()) / layout_.page] & committed_bit) != 0;
+  }
+
+  [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index].memory; }
+  [[nodiscard]] const space_type& space(std::size_t index) const noexcept { return spaces_[index].memory; }
+  [[nodiscard]] std::span<const code_space> records() const noexcept { return records_; }
+  [[nodiscard]] std::size_t count() const noexcept { return records_.size(); }
+  [[nodiscard]] std::size_t reserved() const noexcept { return reserved_; }
+  [[nodiscard]] std::size_t committed() const noexcept { return committed_; }
+
+ private:
+  static constexpr std::uint32_t committed_bit = std::uint32_t{1} << 31;
+
+  struct space_entry {
+    space_type memory;
+    address_region code;
+    std::vector<std::uint32_t> pages;  // live-block count | committed_bit, per page of the space
+  };
+
+  struct page_range {
+    std::size_t first;
+    std::size_t last;  // inclusive
+  };
+
+  [[nodiscard]] page_range page_span(const space_entry& s, address_region block) const noexcept {
+    const std::uintptr_t base = s.code.begin() - layout_.code_offset;
+    return {(block.begin() - base) / layout_.page, (block.end() - 1 - base) / layout_.page};
+  }
+
+  [[nodiscard]] address_region pages_region(const space_entry& s, std::size_t first, std::size_t end) const noexcept {
+    const std::uintptr_t base = s.code.begin() - layout_.code_offset;
+    return {base + first * layout_.page, (end - first) * layout_.page};
+  }
+
+  // Calls run(first, end) for every maximal run of pages in [first, last]
+  // that satisfy `selected`.
+  template <class Selected, class Run>
+  static void for_each_run(const space_entry& s, std::size_t first, std::size_t last, Selected selected, Run run) {
+    std::size_t p = first;
+    while (p <= last) {
+      if (!selected(s.pages[p])) {
+        ++p;
+        continue;
+      }
+      const std::size_t run_first = p;
+      while (p <= last && selected(s.pages[p])) ++p;
+      run(run_first, p);
+    }
+  }
+
+  [[nodiscard]] bool within_limits(std::size_t bytes) const noexcept {
+    if (options_.max_committed != 0 && (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
+      return false;
+    }
+    if (options_.budget != nullptr) {
+      const std::size_t maximum = options_.budget->maximum();
+      const std::size_t used = options_.budget->committed();
+      if (maximum != 0 && (bytes > maximum || used > maximum - bytes)) return false;
+    }
+    return true;
+  }
+
+  result<void> charge(std::size_t bytes) noexcept {
+    if (options_.max_committed != 0 && (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
+      return failure{errc::limit_exceeded};
+    }
+    if (options_.budget != nullptr && !options_.budget->try_charge(bytes)) return failure{errc::limit_exceeded};
+    committed_ += bytes;
+    return {};
+  }
+
+  void refund(std::size_t bytes) noexcept {
+    committed_ -= bytes;
+    if (options_.budget != nullptr) options_.budget->release(bytes);
+  }
+
+  options options_;
+  space_layout layout_;
+  std::deque<space_entry> spaces_;  // a deque: a space never moves once reserved
+  std::vector<code_space> records_;
+  std::vector<std::pair<std::uintptr_t, std::size_t>> by_address_;  // (begin, index), sorted by begin
+  std::size_t reserved_ = 0;
+  std::size_t committed_ = 0;
+};
+
+}  // namespace jitcm::allocator::detail

@@ -1,0 +1,50 @@
+// allocator::options: how an allocator lays out and limits its code spaces.
+#pragma once
+
+#include <cstddef>
+
+#include "../config.hpp"
+#include "commit_budget.hpp"
+
+namespace jitcm::allocator {
+
+/// The largest code space worth reserving on this host by default: what a
+/// near call or jump reaches, so that code and the jump tables at the start of
+/// its space always reach each other (1 GiB on x86-64 as in V8; 128 MiB for
+/// AArch64 `bl` and elsewhere).
+inline constexpr std::size_t default_max_code_space_size =
+#if defined(JITCM_ARCH_X64)
+    std::size_t{1} << 30;
+#else
+    std::size_t{128} << 20;
+#endif
+
+/// Settings shared by every allocator in jitcm::allocator. An aggregate: set
+/// what you need with designated initialisers, in this order.
+struct options {
+  /// Alignment of every block and of block sizes; a power of two.
+  std::size_t alignment = default_code_alignment;
+  /// No code space is larger. A block that does not fit in one, headers
+  /// included, fails with errc::limit_exceeded.
+  std::size_t max_code_space_size = default_max_code_space_size;
+  /// Committed bytes of this allocator, headers included; 0 is unlimited.
+  /// Passing it fails with errc::limit_exceeded.
+  std::size_t max_committed = 0;
+  /// Committed bytes shared with other allocators; nullptr for none. It must
+  /// outlive the allocator.
+  commit_budget* budget = nullptr;
+  /// Bytes of executable memory at the start of every code space, committed
+  /// when the space is reserved and never handed out (jump tables go there).
+  std::size_t space_code_header = 0;
+  /// Bytes of read-write data after the code header, on pages of their own
+  /// (rounded up to whole pages), committed with commit_data when the space is
+  /// reserved (far-jump target cells go there).
+  std::size_t space_data_header = 0;
+  /// Size hint for the first code space.
+  std::size_t initial_reservation = 0;
+  /// Smallest code space reserved (before the cap by max_code_space_size), so
+  /// that many small allocations do not each reserve a space.
+  std::size_t min_code_space_size = std::size_t{2} << 20;
+};
+
+}  // namespace jitcm::allocator
