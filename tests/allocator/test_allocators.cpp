@@ -1,0 +1,434 @@
+// Every allocator against the reference model, over a pretend address space
+// whose committed pages the test can see; and every failure path.
+#include <jitcm/allocator/all.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <system_error>
+#include <vector>
+
+#include "catch.hpp"
+#include "fake_protection.hpp"
+#include "model.hpp"
+
+using jitcm::address_region;
+using jitcm::code_block;
+using jitcm::errc;
+using jitcm::testing::allocator_model;
+using jitcm::testing::fake_protection;
+
+namespace alloc = jitcm::allocator;
+
+using fake_pool = alloc::pool<fake_protection>;
+using fake_tlsf = alloc::tlsf<fake_protection>;
+using fake_bump = alloc::bump<fake_protection>;
+
+static_assert(jitcm::code_allocator<fake_pool>);
+static_assert(jitcm::code_allocator<fake_tlsf>);
+static_assert(jitcm::code_allocator<fake_bump>);
+static_assert(jitcm::code_allocator<alloc::default_allocator<>>);
+static_assert(std::is_same_v<alloc::default_allocator<>, alloc::tlsf<jitcm::protection::host_default>>);
+
+namespace {
+
+template <class A>
+constexpr bool reuses_memory = A::free_space_type::returns_memory;
+
+template <class A>
+constexpr bool is_pool = std::is_same_v<typename A::free_space_type, alloc::pool_free_space>;
+
+const std::size_t page = jitcm::platform::page_size();
+
+alloc::options small_spaces() {
+  alloc::options o;
+  o.alignment = 64;
+  o.max_code_space_size = 1 << 20;
+  o.min_code_space_size = 256 << 10;
+  o.space_code_header = 100;
+  o.space_data_header = 10;
+  return o;
+}
+
+// Committed pages the strategy reports, against what the model says must be:
+// every page under a live block and every header page committed; for
+// allocators that return memory, nothing else.
+template <class A>
+void check_pages(const A& a, const allocator_model& model) {
+  std::size_t committed = 0;
+  for (std::size_t i = 0; i < a.code_spaces().size(); ++i) {
+    const jitcm::code_space& s = a.code_spaces()[i];
+    const fake_protection::space& memory = a.space(i);
+    committed += memory.committed_bytes();
+    for (std::uintptr_t p = s.region.begin(); p < s.region.end(); p += page) {
+      const bool header = p < s.code_header.end() || s.data_header.contains(p);
+      if (s.data_header.contains(p)) continue;  // data pages: checked via committed_bytes
+      const bool used = header || model.page_in_use(p, page);
+      if (used) REQUIRE(memory.committed_code(p));
+      if constexpr (reuses_memory<A>) {
+        if (!used) REQUIRE_FALSE(memory.committed_code(p));
+      }
+    }
+  }
+  REQUIRE(a.stats().committed == committed);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("randomized differential test against the reference model", "[allocator]", fake_pool, fake_tlsf,
+                   fake_bump) {
+  TestType a{small_spaces()};
+  allocator_model model;
+  std::vector<code_block> live;
+  std::mt19937_64 rng{20261124};
+
+  for (int step = 0; step < 4000; ++step) {
+    const unsigned op = static_cast<unsigned>(rng() % 100);
+    if (op < 55 || live.empty()) {
+      const std::size_t bytes = rng() % 16 == 0 ? 1 + rng() % 150000 : 1 + rng() % 3000;
+      const std::size_t size = (bytes + 63) & ~std::size_t{63};
+      // What the allocator must do without growing, by the model.
+      const std::size_t spaces_before = a.code_spaces().size();
+      bool fits = false;
+      std::uintptr_t expected = 0;
+      if constexpr (std::is_same_v<TestType, fake_bump>) {
+        // Fits only in the newest space's rest, which the model cannot see;
+        // checked through growth below instead.
+      } else {
+        for (const jitcm::code_space& s : a.code_spaces()) {
+          if (model.largest_gap(s.code) >= size) {
+            fits = true;
+            if (expected == 0) expected = model.first_fit(s.code, size);
+          }
+        }
+      }
+      auto b = a.allocate(bytes);
+      REQUIRE(b);
+      jitcm::testing::check_placement(a, *b, bytes);
+      if constexpr (!std::is_same_v<TestType, fake_bump>) {
+        // A space is reserved only when no free run is large enough.
+        REQUIRE((a.code_spaces().size() == spaces_before) == fits);
+        // V8's first fit picks exactly the lowest free run.
+        if constexpr (is_pool<TestType>) {
+          if (fits) REQUIRE(b->rx() == expected);
+        }
+      }
+      if (a.code_spaces().size() != spaces_before) REQUIRE(b->rx() == a.code_spaces().back().code.begin());
+      model.add(*b);
+      live.push_back(*b);
+    } else if (op < 92) {
+      const std::size_t i = rng() % live.size();
+      const code_block b = live[i];
+      live[i] = live.back();
+      live.pop_back();
+      REQUIRE(a.free(b));
+      model.remove(b);
+      auto again = a.free(b);
+      REQUIRE_FALSE(again);
+      REQUIRE(again.error() == errc::double_free);
+    } else {
+      // allocate_in_region: a random window of a random space.
+      const auto& spaces = a.code_spaces();
+      const jitcm::code_space& s = spaces[rng() % spaces.size()];
+      const std::uintptr_t begin = s.code.begin() + rng() % s.code.size();
+      const address_region within{begin, 1 + rng() % (s.code.end() - begin)};
+      const std::size_t bytes = 1 + rng() % 2000;
+      const std::size_t size = (bytes + 63) & ~std::size_t{63};
+      const std::size_t spaces_before = spaces.size();
+      auto b = a.allocate_in_region(bytes, within);
+      REQUIRE(a.code_spaces().size() == spaces_before);
+      if constexpr (!std::is_same_v<TestType, fake_bump>) {
+        // Aligned window inside `within`, then the model's first fit there.
+        const std::uintptr_t lo = (within.begin() + 63) & ~std::uintptr_t{63};
+        const std::uintptr_t hi = within.end() & ~std::uintptr_t{63};
+        const std::uintptr_t expected = hi > lo ? model.first_fit({lo, hi - lo}, size) : 0;
+        if (expected == 0) {
+          REQUIRE_FALSE(b);
+          REQUIRE(b.error() == errc::out_of_memory);
+        } else {
+          REQUIRE(b);
+          REQUIRE(b->rx() == expected);
+        }
+      }
+      if (b) {
+        REQUIRE(within.contains(b->region()));
+        jitcm::testing::check_placement(a, *b, bytes);
+        model.add(*b);
+        live.push_back(*b);
+      }
+    }
+    jitcm::testing::check_stats(a, model);
+    if (step % 97 == 0) check_pages(a, model);
+  }
+  check_pages(a, model);
+
+  // Every freed byte can be allocated again: once all is freed, each space's
+  // whole code area is one free block.
+  for (const code_block& b : live) {
+    REQUIRE(a.free(b));
+    model.remove(b);
+  }
+  jitcm::testing::check_stats(a, model);
+  check_pages(a, model);
+  if constexpr (reuses_memory<TestType>) {
+    std::size_t headers = 0;
+    for (const jitcm::code_space& s : a.code_spaces()) {
+      headers += ((s.code_header.size() + page - 1) & ~(page - 1)) + s.data_header.size();
+    }
+    REQUIRE(a.stats().committed == headers);
+    const std::size_t spaces = a.code_spaces().size();
+    for (std::size_t i = 0; i < spaces; ++i) {
+      const address_region code = a.code_spaces()[i].code;
+      auto whole = a.allocate_in_region(code.size(), code);
+      REQUIRE(whole);
+      REQUIRE(whole->region() == code);
+    }
+    REQUIRE(a.code_spaces().size() == spaces);
+  }
+}
+
+TEMPLATE_TEST_CASE("code spaces follow V8's reservation heuristic and carry their headers", "[allocator]", fake_pool,
+                   fake_tlsf, fake_bump) {
+  alloc::options o = small_spaces();
+  o.max_code_space_size = 4 << 20;
+  o.min_code_space_size = 0;
+  o.space_code_header = 3 * page + 8;
+  o.space_data_header = page + 1;
+  TestType a{o};
+  REQUIRE(a.code_spaces().empty());
+  REQUIRE(a.stats() == jitcm::allocator_stats{});
+
+  auto first = a.allocate(100);
+  REQUIRE(first);
+  REQUIRE(a.code_spaces().size() == 1);
+  const jitcm::code_space s = a.code_spaces()[0];
+  REQUIRE(s.code_header == address_region{s.region.begin(), 3 * page + 8});
+  REQUIRE(s.data_header == address_region{s.region.begin() + 4 * page, 2 * page});
+  REQUIRE(s.code.begin() == s.region.begin() + 6 * page);
+  REQUIRE(first->rx() == s.code.begin());
+  // Twice the overhead (6 pages): the largest candidate for a small block.
+  REQUIRE(s.region.size() == 12 * page);
+  // Headers (4 code pages, 2 data pages) plus the block's page.
+  REQUIRE(a.stats().committed == 7 * page);
+  REQUIRE(a.space(0).committed_code(s.code_header.begin()));
+  REQUIRE_FALSE(a.space(0).committed_code(s.data_header.begin()));  // data, not code
+  REQUIRE(a.space(0).committed_bytes() == 7 * page);
+
+  // A block larger than what is left: the new space holds it and its headers.
+  auto big = a.allocate(20 * page);
+  REQUIRE(big);
+  REQUIRE(a.code_spaces().size() == 2);
+  REQUIRE(a.code_spaces()[1].region.size() == 26 * page);
+  REQUIRE(big->rx() == a.code_spaces()[1].code.begin());
+  // Then a quarter of what is reserved (38 pages) when that is the largest.
+  for (int i = 0; i < 3; ++i) REQUIRE(a.allocate(3 * page));
+  auto third = a.allocate(page);
+  REQUIRE(third);
+  const std::size_t reserved_before_third = 12 * page + 26 * page;
+  if (a.code_spaces().size() == 3) {
+    const std::size_t quarter = reserved_before_third / 4;
+    REQUIRE(a.code_spaces()[2].region.size() == std::max<std::size_t>(12 * page, (quarter + page - 1) & ~(page - 1)));
+  }
+  for (const jitcm::code_space& space : a.code_spaces()) REQUIRE(space.region.size() <= o.max_code_space_size);
+}
+
+TEMPLATE_TEST_CASE("bad sizes and bad frees are errors that change nothing", "[allocator]", fake_pool, fake_tlsf,
+                   fake_bump) {
+  TestType a{small_spaces()};
+  auto kept = a.allocate(200);
+  REQUIRE(kept);
+  const auto before = a.stats();
+
+  auto zero = a.allocate(0);
+  REQUIRE_FALSE(zero);
+  REQUIRE(zero.error() == errc::invalid_argument);
+  auto huge = a.allocate(std::numeric_limits<std::size_t>::max());
+  REQUIRE_FALSE(huge);
+  REQUIRE(huge.error() == errc::size_overflow);
+  auto too_big = a.allocate(1 << 20);  // more than a space holds with its headers
+  REQUIRE_FALSE(too_big);
+  REQUIRE(too_big.error() == errc::limit_exceeded);
+  auto zero_in = a.allocate_in_region(0, a.code_spaces()[0].code);
+  REQUIRE_FALSE(zero_in);
+  REQUIRE(zero_in.error() == errc::invalid_argument);
+  auto nowhere = a.allocate_in_region(64, {0x1000, 0x1000});
+  REQUIRE_FALSE(nowhere);
+  REQUIRE(nowhere.error() == errc::out_of_memory);
+
+  auto null_free = a.free(code_block{});
+  REQUIRE_FALSE(null_free);
+  REQUIRE(null_free.error() == errc::not_owned);
+  auto foreign = a.free(code_block{0x1234, 0x1234, 64});
+  REQUIRE_FALSE(foreign);
+  REQUIRE(foreign.error() == errc::not_owned);
+  auto wrong_size = a.free(code_block{kept->rx(), kept->rw(), kept->size() + 64});
+  REQUIRE_FALSE(wrong_size);
+  REQUIRE(wrong_size.error() == errc::invalid_argument);
+  auto interior = a.free(code_block{kept->rx() + 64, kept->rw() + 64, 64});
+  REQUIRE_FALSE(interior);
+  REQUIRE(interior.error() == errc::double_free);
+
+  auto outside = a.begin_write({0x1000, 16});
+  REQUIRE_FALSE(outside);
+  REQUIRE(outside.error() == errc::out_of_range);
+  auto straddling = a.begin_write({a.code_spaces()[0].region.end() - 8, 16});
+  REQUIRE_FALSE(straddling);
+  REQUIRE(straddling.error() == errc::out_of_range);
+  REQUIRE(a.begin_write(kept->region()));
+
+  REQUIRE(a.stats() == before);
+  REQUIRE(a.free(*kept));
+  auto twice = a.free(*kept);
+  REQUIRE_FALSE(twice);
+  REQUIRE(twice.error() == errc::double_free);
+}
+
+TEMPLATE_TEST_CASE("invalid options make every allocation fail", "[allocator]", fake_pool, fake_tlsf, fake_bump) {
+  alloc::options odd = small_spaces();
+  odd.alignment = 48;
+  TestType a{odd};
+  auto r = a.allocate(64);
+  REQUIRE_FALSE(r);
+  REQUIRE(r.error() == errc::invalid_argument);
+
+  alloc::options crowded = small_spaces();
+  crowded.space_code_header = crowded.max_code_space_size;
+  TestType b{crowded};
+  auto s = b.allocate(64);
+  REQUIRE_FALSE(s);
+  REQUIRE(s.error() == errc::invalid_argument);
+  REQUIRE(b.stats() == jitcm::allocator_stats{});
+}
+
+TEMPLATE_TEST_CASE("max_committed is enforced and memory comes back", "[allocator]", fake_pool, fake_tlsf, fake_bump) {
+  alloc::options o = small_spaces();
+  o.space_code_header = 0;
+  o.space_data_header = 0;
+  o.max_committed = 16 * page;
+  TestType a{o};
+  std::vector<code_block> blocks;
+  for (;;) {
+    const auto before = a.stats();
+    auto b = a.allocate(page);
+    if (!b) {
+      REQUIRE(b.error() == errc::limit_exceeded);
+      REQUIRE(a.stats() == before);
+      break;
+    }
+    blocks.push_back(*b);
+    REQUIRE(blocks.size() <= 16);
+  }
+  REQUIRE(blocks.size() == 16);
+  REQUIRE(a.stats().committed == 16 * page);
+  REQUIRE(a.free(blocks.back()));
+  blocks.pop_back();
+  if constexpr (reuses_memory<TestType>) {
+    REQUIRE(a.stats().committed == 15 * page);
+    REQUIRE(a.allocate(page));
+  } else {
+    // bump keeps its pages: the limit still holds.
+    auto again = a.allocate(page);
+    REQUIRE_FALSE(again);
+    REQUIRE(again.error() == errc::limit_exceeded);
+  }
+}
+
+TEMPLATE_TEST_CASE("a shared commit budget limits several allocators together", "[allocator]", fake_pool, fake_tlsf,
+                   fake_bump) {
+  jitcm::commit_budget budget{10 * page};
+  alloc::options o = small_spaces();
+  o.space_code_header = 0;
+  o.space_data_header = 0;
+  o.budget = &budget;
+  {
+    TestType first{o};
+    TestType second{o};
+    auto big = first.allocate(8 * page);
+    REQUIRE(big);
+    REQUIRE(budget.committed() == 8 * page);
+    auto refused = second.allocate(4 * page);
+    REQUIRE_FALSE(refused);
+    REQUIRE(refused.error() == errc::limit_exceeded);
+    REQUIRE(second.stats().committed == 0);
+    REQUIRE(second.allocate(2 * page));
+    REQUIRE(budget.committed() == 10 * page);
+    REQUIRE(first.free(*big));
+    if constexpr (reuses_memory<TestType>) {
+      REQUIRE(budget.committed() == 2 * page);
+      REQUIRE(second.allocate(4 * page));
+    }
+    REQUIRE(budget.committed() == first.stats().committed + second.stats().committed);
+  }
+  // Allocators give their pages back to the budget when they go.
+  REQUIRE(budget.committed() == 0);
+}
+
+TEMPLATE_TEST_CASE("refused reservations and commits are reported and change nothing", "[allocator]", fake_pool,
+                   fake_tlsf, fake_bump) {
+  auto& control = fake_protection::control();
+  TestType a{small_spaces()};
+  auto first = a.allocate(64);
+  REQUIRE(first);
+  const auto before = a.stats();
+
+  control.refuse_reserve = true;
+  auto exhausted = a.allocate(300 << 10);  // needs a new space
+  control.refuse_reserve = false;
+  REQUIRE_FALSE(exhausted);
+  REQUIRE(exhausted.error() == errc::address_space_exhausted);
+  REQUIRE(a.stats() == before);
+
+  // A commit that fails: the block's page in an existing space.
+  control.commits_until_failure = 0;
+  auto refused = a.allocate(2 * page);
+  control.commits_until_failure = -1;
+  REQUIRE_FALSE(refused);
+  REQUIRE(refused.error() == std::error_code{ENOMEM, std::system_category()});
+  REQUIRE(a.stats() == before);
+
+  // A header commit that fails when a new space is reserved.
+  control.commits_until_failure = 0;
+  auto header_refused = a.allocate(300 << 10);
+  control.commits_until_failure = -1;
+  REQUIRE_FALSE(header_refused);
+  REQUIRE(a.stats() == before);
+
+  // All is well again; the free space was not lost.
+  auto later = a.allocate(2 * page);
+  REQUIRE(later);
+  if constexpr (!std::is_same_v<TestType, fake_bump>) REQUIRE(later->rx() == first->rx() + 64);
+}
+
+TEST_CASE("tlsf keeps allocate and free O(1): free lists stay short and merged", "[allocator][tlsf]") {
+  alloc::options o = small_spaces();
+  o.space_code_header = 0;
+  o.space_data_header = 0;
+  fake_tlsf a{o};
+  std::vector<code_block> blocks;
+  for (int i = 0; i < 2000; ++i) blocks.push_back(*a.allocate(64 + 64 * static_cast<std::size_t>(i % 7)));
+  // Free every other block: holes that cannot merge.
+  for (std::size_t i = 0; i < blocks.size(); i += 2) REQUIRE(a.free(blocks[i]));
+  // Free the rest: everything merges back to one block per space.
+  for (std::size_t i = 1; i < blocks.size(); i += 2) REQUIRE(a.free(blocks[i]));
+  for (const jitcm::code_space& s : a.code_spaces()) {
+    auto whole = a.allocate_in_region(s.code.size(), s.code);
+    REQUIRE(whole);
+  }
+}
+
+TEST_CASE("bump free only updates the statistics", "[allocator][bump]") {
+  fake_bump a{small_spaces()};
+  auto x = a.allocate(100);
+  auto y = a.allocate(100);
+  REQUIRE(x);
+  REQUIRE(y);
+  REQUIRE(y->rx() == x->rx() + 128);
+  const auto committed = a.stats().committed;
+  REQUIRE(a.free(*x));
+  REQUIRE(a.stats().live == 128);
+  REQUIRE(a.stats().freed == 128);
+  REQUIRE(a.stats().committed == committed);
+  auto z = a.allocate(100);
+  REQUIRE(z);
+  REQUIRE(z->rx() == y->rx() + 128);  // never reused
+}
