@@ -40,7 +40,7 @@ struct source_position {
 /// Everything needed to create a code object. The spans are copied: the
 /// caller's arrays may go away once `code::create` returns.
 struct code_desc {
-  address_region instructions;                 ///< where the code is executed from
+  address_region instructions{};               ///< where the code is executed from
   std::optional<std::uint32_t> index;          ///< function index; none for stubs and wrappers
   code_kind kind = code_kind::function;
   jitcm::tier tier{};                          ///< named by the tiering policy
