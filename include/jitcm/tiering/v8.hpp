@@ -21,6 +21,11 @@ namespace jitcm::tiering {
 /// 4. otherwise the candidate is installed (so non-debug code replaces debug
 ///    code once debugging ends, and equal tiers replace each other).
 ///
+/// Rule 3 holds while debugging too, so, as V8 does when a debugger
+/// attaches, set `debugging` and remove non-debug code
+/// (`removal_filter::non_debug_code`) so that functions recompile as debug
+/// code.
+///
 /// Removal filters (`NativeModule::RemoveFilter`): all, debug code,
 /// non-debug code, Liftoff code, TurboFan code. A memory-pressure flush
 /// removes Liftoff code, as V8's `--flush-liftoff-code` does.
