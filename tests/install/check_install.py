@@ -129,6 +129,15 @@ def main():
                  "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON"], env=env)
             run(["cmake", "--build", build], env=env)
             run([os.path.join(build, "app")])
+            # 0.x releases may break the API, so 0.1 must not satisfy 0.2, nor 1.0.
+            for wanted in ("0.2", "1.0"):
+                try:
+                    run(["cmake", "-S", CONSUMER, "-B", os.path.join(work, "build-" + wanted), *generator,
+                         f"-DCMAKE_PREFIX_PATH={prefix}", f"-DJITCM_WANTED_VERSION={wanted}"], env=env)
+                except RuntimeError:
+                    print(f"find_package(jitcm {wanted}) refused, as it should be")
+                    continue
+                raise RuntimeError(f"find_package(jitcm {wanted}) accepted version 0.1")
 
         def meson(work):
             project = os.path.join(work, "project")
