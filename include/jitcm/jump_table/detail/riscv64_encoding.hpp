@@ -1,0 +1,126 @@
+// RISC-V 64 instruction encodings of the jump-table slots.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../config.hpp"
+#include "../../result.hpp"
+#include "instruction_bytes.hpp"
+
+namespace jitcm::jump_table::detail {
+
+/// Slot layouts (4-byte instructions, never compressed):
+///
+///   near  jal x0, target                            4 bytes, ±1 MiB
+///   far   auipc t1, %hi(cell); ld t1, %lo(cell)(t1); jalr x0, 0(t1)   12 bytes
+///   lazy  lui t0, %hi(index); addiw t0, t0, %lo(index);
+///         auipc t1, %hi(entry); ld t1, %lo(entry)(t1); jalr x0, 0(t1) 20 bytes
+///
+/// Why the near slot is a single `jal` and not an auipc+jalr pair: a thread
+/// can be interrupted between the two instructions of a pair and resume after
+/// the pair was replaced, running the old auipc with the new jalr and jumping
+/// to neither target (the reason Linux's RISC-V ftrace patches only single
+/// instructions, and V8's RISC-V jump slots load their target from data).
+/// One aligned 4-byte instruction is replaced atomically; targets beyond
+/// ±1 MiB go through the far slot, whose target is data.
+struct riscv64_encoding {
+  static constexpr const char* name = "riscv64";
+  static constexpr bool is_host =
+#if defined(JITCM_ARCH_RISCV64)
+      true;
+#else
+      false;
+#endif
+  /// fence.i only orders the executing hart; other harts need the kernel's
+  /// icache flush and a cross-hart synchronisation.
+  static constexpr bool needs_instruction_sync = true;
+
+  static constexpr std::size_t near_slot_size = 4;
+  static constexpr std::size_t far_slot_size = 12;
+  static constexpr std::size_t lazy_slot_size = 20;
+  static constexpr std::size_t instruction_alignment = 4;
+  static constexpr std::size_t patch_offset = 0;
+  using patch_word = std::uint32_t;
+
+  // jal reaches [-1 MiB, 1 MiB - 2] from itself.
+  static constexpr std::size_t near_range = (std::size_t{1} << 20) - 2;
+  // lui + addiw materialise a sign-extended 32-bit value; the index must stay positive.
+  static constexpr std::uint32_t max_functions = 0x7FFFF7FFu;
+
+  static constexpr std::uint32_t t0 = 5;
+  static constexpr std::uint32_t t1 = 6;
+
+  [[nodiscard]] static result<patch_word> near_branch(std::uintptr_t slot, std::uintptr_t target) noexcept {
+    const std::int64_t offset = distance(slot, target);
+    if ((offset & 1) != 0) return failure{errc::misaligned};
+    if (!fits_signed(offset, 21)) return failure{errc::target_out_of_range};
+    const auto imm = static_cast<std::uint32_t>(offset);
+    return ((imm >> 20) & 1u) << 31 | ((imm >> 1) & 0x3FFu) << 21 | ((imm >> 11) & 1u) << 20 |
+           ((imm >> 12) & 0xFFu) << 12 | 0x6Fu;  // jal x0
+  }
+
+  [[nodiscard]] static std::uintptr_t near_branch_target(std::uintptr_t slot, patch_word word) noexcept {
+    if ((word & 0xFFFu) != 0x6Fu) return 0;
+    std::uint32_t imm = ((word >> 31) & 1u) << 20 | ((word >> 21) & 0x3FFu) << 1 | ((word >> 20) & 1u) << 11 |
+                        ((word >> 12) & 0xFFu) << 12;
+    const std::int64_t offset = static_cast<std::int32_t>(imm << 11) >> 11;
+    return slot + static_cast<std::uintptr_t>(offset);
+  }
+
+  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot, std::uintptr_t target) noexcept {
+    auto word = near_branch(slot, target);
+    if (!word) return forward_error(word);
+    byte_writer<near_slot_size> out{0};
+    out.u32(*word);
+    return out.bytes();
+  }
+
+  [[nodiscard]] static result<slot_bytes<far_slot_size>> far_slot(std::uintptr_t slot, std::uintptr_t cell) noexcept {
+    byte_writer<far_slot_size> out{0};
+    if (auto ok = put_indirect_jump(out, slot, cell); !ok) return forward_error(ok);
+    return out.bytes();
+  }
+
+  [[nodiscard]] static result<slot_bytes<lazy_slot_size>> lazy_slot(std::uintptr_t slot, std::uint32_t index,
+                                                                   std::uintptr_t entry_cell) noexcept {
+    if (index > max_functions) return failure{errc::out_of_range};
+    byte_writer<lazy_slot_size> out{0};
+    const auto [hi, lo] = split(index);
+    out.u32(u_type(0x37, t0, hi));                        // lui t0, hi
+    out.u32(i_type(0x1B, 0, t0, t0, lo));                  // addiw t0, t0, lo
+    if (auto ok = put_indirect_jump(out, slot, entry_cell); !ok) return forward_error(ok);
+    return out.bytes();
+  }
+
+ private:
+  struct hi_lo {
+    std::int64_t hi;  // upper 20 bits, for lui/auipc
+    std::int64_t lo;  // sign-extended lower 12 bits, added back by addi/ld
+  };
+  [[nodiscard]] static constexpr hi_lo split(std::int64_t value) noexcept {
+    const std::int64_t hi = (value + 0x800) >> 12;
+    return {hi, value - hi * 4096};
+  }
+  [[nodiscard]] static constexpr std::uint32_t u_type(std::uint32_t opcode, std::uint32_t rd, std::int64_t imm20) noexcept {
+    return (static_cast<std::uint32_t>(imm20) & 0xFFFFFu) << 12 | rd << 7 | opcode;
+  }
+  [[nodiscard]] static constexpr std::uint32_t i_type(std::uint32_t opcode, std::uint32_t funct3, std::uint32_t rd,
+                                                      std::uint32_t rs1, std::int64_t imm12) noexcept {
+    return (static_cast<std::uint32_t>(imm12) & 0xFFFu) << 20 | rs1 << 15 | funct3 << 12 | rd << 7 | opcode;
+  }
+
+  // auipc t1, %hi; ld t1, %lo(t1); jalr x0, 0(t1)
+  template <std::size_t N>
+  static result<void> put_indirect_jump(byte_writer<N>& out, std::uintptr_t slot, std::uintptr_t cell) noexcept {
+    const std::int64_t offset = distance(slot + out.position(), cell);
+    const auto [hi, lo] = split(offset);
+    if (!fits_signed(hi, 20)) return failure{errc::target_out_of_range};
+    out.u32(u_type(0x17, t1, hi));
+    out.u32(i_type(0x03, 3, t1, t1, lo));
+    out.u32(i_type(0x67, 0, 0, t1, 0));
+    return {};
+  }
+};
+
+}  // namespace jitcm::jump_table::detail
