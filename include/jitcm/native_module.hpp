@@ -1,0 +1,814 @@
+// native_module: a set of functions compiled together — their code, the code
+// table, one jump table per code space, and lazy-compile slots (V8's
+// NativeModule).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "address_region.hpp"
+#include "allocator/code_block.hpp"
+#include "code.hpp"
+#include "config.hpp"
+#include "detail/module_host.hpp"
+#include "detail/size_chunks.hpp"
+#include "jump_table/table_view.hpp"
+#include "protection/mprotect_toggle.hpp"
+#include "refcount/release_callback.hpp"
+#include "result.hpp"
+
+namespace jitcm {
+
+/// How a module is declared.
+struct module_options {
+  /// Functions the module declares, imports included.
+  std::uint32_t functions = 0;
+  /// Functions [0, imported) are imports: they have no code, no slot and no
+  /// code-table entry (as in V8). imported <= functions.
+  std::uint32_t imported = 0;
+  /// Where lazy-compile slots jump, with the function index, until a function
+  /// has code (see the jump-table emitter's ABI; jump_table::lazy_trampoline
+  /// turns a C++ function into one). Required when the module declares
+  /// functions beyond its imports.
+  std::uintptr_t lazy_entry = 0;
+  /// Committed bytes of this module alone; 0 for no limit of its own (the
+  /// manager's maximum still applies).
+  std::size_t max_committed = 0;
+  /// Size hint for the module's first code space.
+  std::size_t initial_reservation = 0;
+  /// How jump-table slots are retargeted. Empty: jump_table::routing::far_only
+  /// when the allocator's write scopes take execute permission away
+  /// (protection::mprotect_toggle), so that retargeting never changes the
+  /// protection of a page other threads may be running; routing::near
+  /// otherwise.
+  std::optional<jump_table::routing> routing{};
+};
+
+/// What `remove_code` and `remove` took out of the code table.
+struct removed_code {
+  std::size_t count = 0;           ///< code objects removed
+  std::size_t code_bytes = 0;      ///< bytes of their instructions
+  std::size_t metadata_bytes = 0;  ///< bytes of their metadata
+  friend constexpr bool operator==(const removed_code&, const removed_code&) noexcept = default;
+};
+
+/// A module's counters. `code_objects` counts code the module still owns:
+/// live code and retired code the ref-counting policy has not released.
+struct module_stats {
+  std::uint32_t functions = 0;
+  std::uint32_t imported = 0;
+  std::size_t code_objects = 0;
+  std::size_t installed = 0;       ///< functions whose slot runs compiled code (not the lazy stub)
+  std::size_t retired = 0;         ///< left the table, waiting to be released
+  std::size_t code_bytes = 0;      ///< instructions of the code objects owned now
+  std::size_t metadata_bytes = 0;  ///< metadata of the code objects owned now
+  std::size_t published = 0;      ///< code objects published since creation
+  std::size_t freed = 0;           ///< code objects released since creation
+  std::size_t jump_table_bytes = 0;  ///< code and data headers of all code spaces
+  allocator_stats memory{};
+};
+
+/// Finished machine code for `native_module::add_code`: the bytes, and the
+/// description of the code object to create. `desc.instructions` is ignored
+/// (the module fills in the final address); `desc.owner` too.
+struct finished_code {
+  std::span<const std::byte> bytes;
+  code_desc desc;
+};
+
+/// The relocation callback `add_code` runs when none is given.
+struct no_relocation {
+  void operator()(const finished_code&, std::span<std::byte>, std::uintptr_t) const noexcept {}
+};
+
+/// A set of functions compiled together, and all the code compiled for them.
+///
+/// Functions [imported, functions) have a slot in a jump table at the start of
+/// every code space; `call_target(i)` is the slot in the first space's table,
+/// an address that never changes: callers call it, and installing new code
+/// retargets the slot (in every table) instead of patching callers. Until a
+/// function has code its slot runs its lazy-compile slot, which enters
+/// `module_options::lazy_entry` with the function index.
+///
+/// Adding code: `allocate` → write at the final address (`pending_code`) →
+/// `publish`; or `add_code` with finished bytes and an optional relocation
+/// callback. Either way the tiering policy decides whether new code replaces
+/// the installed code. Code that leaves the code table (replaced, removed,
+/// or never installed) is retired to the ref-counting policy, which frees it
+/// once no thread may still run it (see refcount/concept.hpp); it stays
+/// findable by `lookup` until then.
+///
+/// Pointers to code returned by the module stay valid while the code is
+/// installed, or while the calling thread's innermost ref-counting scope
+/// (`RefCounting::scope`, e.g. refcount::code_ref_scope) lives: publish,
+/// add_code and installed() hold what they return in it.
+///
+/// Destroying the module frees all its code at once, even code a scope
+/// still holds: those scopes end later without touching it (the ref-counting
+/// policies guarantee this). Running the module's code after destroying the
+/// module is a use-after-free of the embedder's making, as in V8.
+///
+/// Thread safety: every member may be called from any thread concurrently,
+/// except as noted; the module serialises changes with one mutex.
+/// call_target, call_target_near and the functions/imported accessors take
+/// no lock. Under protection::mprotect_toggle, writing code makes its pages
+/// non-executable for every thread for the length of the write scope, so do
+/// not publish into pages other threads are running (use
+/// protection::dual_mapping to write while other threads run code).
+///
+/// Modules are created by basic_code_manager::new_module.
+template <class Allocator, class JumpTable, class Lookup, class Tiering, class RefCounting>
+class native_module {
+ public:
+  using allocator_type = Allocator;
+  using jump_table_type = JumpTable;
+  using lookup_type = Lookup;
+  using tiering_type = Tiering;
+  using ref_counting_type = RefCounting;
+  using block = typename Allocator::block;
+  using tiering_state = typename Tiering::module_state;
+  using removal_filter = typename Tiering::removal_filter;
+  using host = detail::module_host<Lookup>;
+
+  class pending_code;
+
+  /// Creates a module whose code lives in a fresh allocator. Reserves the
+  /// first code space and writes its jump table, so call_target works at
+  /// once. Errors: invalid_argument (imported > functions, or no lazy entry
+  /// for a module with functions), limit_exceeded (more functions than the
+  /// emitter supports), the allocator's and the emitter's errors.
+  [[nodiscard]] static result<std::unique_ptr<native_module>> create(const host& services,
+                                                                     const module_options& options) noexcept;
+
+  native_module(const native_module&) = delete;
+  native_module& operator=(const native_module&) = delete;
+  ~native_module();
+
+  [[nodiscard]] std::uint32_t functions() const noexcept { return options_.functions; }
+  [[nodiscard]] std::uint32_t imported() const noexcept { return options_.imported; }
+  [[nodiscard]] jump_table::routing routing() const noexcept { return routing_; }
+
+  /// The stable address callers call for function `index` (for an emitter
+  /// without machine code, jump_table::portable, the address of the pointer
+  /// cell to load and call). Errors: out_of_range unless imported <= index <
+  /// functions.
+  [[nodiscard]] result<std::uintptr_t> call_target(std::uint32_t index) const noexcept {
+    if (!declared(index)) return failure{errc::out_of_range};
+    return JumpTable::call_target(tables_.front(), slot_of(index));
+  }
+
+  /// The slot of function `index` in the jump table of the code space that
+  /// holds `caller` (code of this module): always within near-branch reach
+  /// of the caller, so code can call it with a direct branch. Errors:
+  /// out_of_range (index, or `caller` in none of the module's code spaces).
+  [[nodiscard]] result<std::uintptr_t> call_target_near(std::uint32_t index, std::uintptr_t caller) const;
+
+  /// The code installed for function `index` now, or nullptr while its slot
+  /// runs the lazy stub. Held in the calling thread's innermost scope when it
+  /// has one. Errors: out_of_range.
+  [[nodiscard]] result<const code*> installed(std::uint32_t index) const;
+
+  /// Room for `bytes` of code at its final address: write the instructions
+  /// through `pending_code::data()` (a write scope is open), then `publish`.
+  /// A pending_code dropped without publishing gives its memory back.
+  /// Under protection::mprotect_toggle the open scope holds the code space's
+  /// write lock: publish (or end_write) before allocating again.
+  /// Errors: the allocator's (invalid_argument for 0 bytes, limit_exceeded,
+  /// ...); nothing changed on error.
+  [[nodiscard]] result<pending_code> allocate(std::size_t bytes);
+
+  /// Turns written code into a code object described by `desc` (its
+  /// `instructions` may be left empty for the whole block, or name the
+  /// block's start with a size up to the block's; `owner` is set by the
+  /// module), makes it findable, tells the observers, and installs it if the
+  /// tiering policy says so. Returns the code (held as described above).
+  /// Errors (pending unchanged, may be published again): already_published,
+  /// not_owned (pending from another module), out_of_range (index outside
+  /// [imported, functions), or instructions beyond the block),
+  /// invalid_argument, and code::create's and the lookup's errors; a failed
+  /// jump-table patch after the code exists is reported and leaves the old
+  /// code installed.
+  [[nodiscard]] result<const code*> publish(pending_code& pending, const code_desc& desc);
+
+  /// Copies finished code into the module and publishes it: the batch is cut
+  /// into chunks of at most half a code space; each chunk is allocated, then
+  /// copied inside one write scope per code space it touches, and
+  /// `relocate(item, writable_bytes, final_address)` runs on each piece after
+  /// its copy, inside that scope. Returns the code objects in batch order.
+  /// Errors: out_of_range / invalid_argument for a bad item (found before
+  /// anything is allocated), the allocator's errors, code::create's; the
+  /// items published before the failing one stay published (and are not
+  /// returned), the rest of the batch is not.
+  /// Relocate: callable as `relocate(const finished_code&, std::span<std::byte>
+  /// writable, std::uintptr_t final_address)`.
+  template <class Relocate = no_relocation>
+  [[nodiscard]] result<std::vector<const code*>> add_code(std::span<const finished_code> batch,
+                                                         Relocate&& relocate = {});
+
+  /// Takes every installed code the tiering policy matches with `filter` out
+  /// of the code table, points its slots back at the lazy stubs and retires
+  /// it. Returns what was removed. (A slot whose jump table refuses the
+  /// patch keeps its code installed, and that code is not counted.)
+  removed_code remove_code(const removal_filter& filter);
+
+  /// Takes one code object out of use: out of the code table if installed
+  /// (its slot back to the lazy stub), then retired. For wrappers and stubs
+  /// too. Errors: not_owned (null, or code of another module), double_free
+  /// (already retired).
+  [[nodiscard]] result<removed_code> remove(const code* c);
+
+  /// The memory-pressure flush: remove_code(tiering policy's memory_pressure_filter()).
+  removed_code flush_for_memory_pressure() { return remove_code(tiering_.memory_pressure_filter()); }
+
+  /// Reports the code the embedder's stacks still run; retired code the
+  /// ref-counting policy lets go is freed now. Returns how many were freed.
+  std::size_t collect(std::span<const code* const> live) { return ref_counting_->collect(live); }
+
+  /// The state the tiering policy decides on (e.g. whether a debugger is attached).
+  [[nodiscard]] tiering_state tiering() const {
+    std::lock_guard lock{mutex_};
+    return tiering_state_;
+  }
+  void set_tiering(const tiering_state& state) {
+    std::lock_guard lock{mutex_};
+    tiering_state_ = state;
+  }
+
+  /// Whether `address` lies in one of the module's code spaces.
+  [[nodiscard]] bool contains(std::uintptr_t address) const { return allocator_.contains(address); }
+
+  [[nodiscard]] module_stats stats() const;
+
+  /// The ref-counting policy, for embedders that need its extras.
+  [[nodiscard]] RefCounting& ref_counting() noexcept { return *ref_counting_; }
+
+ private:
+  struct owned_code {
+    std::unique_ptr<code> object;
+    block memory;
+    bool retired = false;
+  };
+  using retire_list = std::vector<const code*>;
+
+  explicit native_module(const host& services, const module_options& options, jump_table::routing route) noexcept
+      : host_{services},
+        options_{options},
+        routing_{route},
+        allocator_{allocator_options(services, options)},
+        ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
+
+  [[nodiscard]] static typename Allocator::options allocator_options(const host& services,
+                                                                     const module_options& options) noexcept {
+    typename Allocator::options o{};
+    o.max_code_space_size = std::min<std::size_t>(o.max_code_space_size, JumpTable::max_code_space_size);
+    o.max_committed = options.max_committed;
+    o.budget = services.budget;
+    o.space_code_header = JumpTable::code_bytes(options.functions - options.imported);
+    o.space_data_header = JumpTable::data_bytes(options.functions - options.imported);
+    o.initial_reservation = options.initial_reservation;
+    return o;
+  }
+
+  [[nodiscard]] static jump_table::routing default_routing() noexcept {
+    if constexpr (requires { typename Allocator::protection_type; }) {
+      if constexpr (std::is_same_v<typename Allocator::protection_type, protection::mprotect_toggle>) {
+        return jump_table::routing::far_only;
+      }
+    }
+    return jump_table::routing::near;
+  }
+
+  [[nodiscard]] bool declared(std::uint32_t index) const noexcept {
+    return index >= options_.imported && index < options_.functions;
+  }
+  [[nodiscard]] std::uint32_t slot_of(std::uint32_t index) const noexcept { return index - options_.imported; }
+  [[nodiscard]] std::uint32_t slots() const noexcept { return options_.functions - options_.imported; }
+
+  // Everything below with a `_locked` suffix runs with mutex_ held.
+  [[nodiscard]] result<block> allocate_locked(std::size_t bytes);
+  [[nodiscard]] result<void> set_up_new_spaces_locked();
+  [[nodiscard]] std::uintptr_t lazy_target(const jump_table::table_view& view, std::uint32_t slot) const noexcept {
+    if constexpr (JumpTable::has_machine_code) {
+      return view.code_base + JumpTable::lazy_slot_offset(slot);
+    } else {
+      (void)view;
+      (void)slot;
+      return options_.lazy_entry;
+    }
+  }
+  /// Emitters that take no routing argument route near only.
+  [[nodiscard]] result<void> initialize_table(const jump_table::table_view& view) const noexcept {
+    if constexpr (requires { JumpTable::initialize(view, options_.lazy_entry, routing_); }) {
+      return JumpTable::initialize(view, options_.lazy_entry, routing_);
+    } else {
+      if (routing_ != jump_table::routing::near) return failure{errc::unsupported};
+      return JumpTable::initialize(view, options_.lazy_entry);
+    }
+  }
+  [[nodiscard]] result<void> retarget_locked(const jump_table::table_view& view, std::uint32_t slot,
+                                             const code* target);
+  [[nodiscard]] result<void> retarget_everywhere_locked(std::uint32_t slot, const code* target);
+  [[nodiscard]] result<const code*> adopt_locked(code_desc desc, const block& memory, retire_list& retired);
+  [[nodiscard]] result<void> take_out_locked(owned_code& entry, removed_code& removed, retire_list& retired);
+
+  /// Hands code to the ref-counting policy. Never with mutex_ held: the
+  /// policy may release the code (and so take mutex_) on the spot.
+  void retire(const retire_list& retired) {
+    for (const code* c : retired) ref_counting_->retire(*c);
+  }
+  void committed_may_have_grown() const noexcept {
+    if (host_.committed_grew != nullptr) host_.committed_grew(host_.manager);
+  }
+
+  static void release_thunk(void* self, const code& dead) noexcept {
+    static_cast<native_module*>(self)->release(dead);
+  }
+  void release(const code& dead) noexcept;
+  void forget_locked(owned_code& entry) noexcept;
+
+  host host_;
+  module_options options_;
+  jump_table::routing routing_;
+  Allocator allocator_;
+  JITCM_NO_UNIQUE_ADDRESS Tiering tiering_{};
+  tiering_state tiering_state_{};
+  mutable std::mutex mutex_;
+  std::unique_ptr<std::atomic<const code*>[]> code_table_;
+  std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
+  std::unordered_map<const code*, owned_code> owned_;
+  std::size_t installed_count_ = 0;
+  std::size_t published_count_ = 0;
+  std::size_t freed_count_ = 0;
+  // Reset first in the destructor: once the policy is gone no release
+  // callback runs (or will run) while the module tears down its code.
+  mutable std::optional<RefCounting> ref_counting_;
+};
+
+/// Room for code in a module, at its final address, open for writing. Write
+/// the instructions at `data()` (they run at `address()`), then
+/// `module.publish(pending, desc)`. Dropping it unpublished frees the room.
+/// Thread safety: a pending_code belongs to one thread (the write scope it
+/// holds must end on the thread that opened it).
+template <class A, class J, class L, class T, class R>
+class native_module<A, J, L, T, R>::pending_code {
+ public:
+  pending_code() noexcept = default;
+  pending_code(pending_code&& other) noexcept
+      : module_{std::exchange(other.module_, nullptr)},
+        memory_{other.memory_},
+        scope_{std::move(other.scope_)},
+        published_{other.published_} {
+    other.scope_.reset();
+  }
+  pending_code& operator=(pending_code&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      module_ = std::exchange(other.module_, nullptr);
+      memory_ = other.memory_;
+      scope_ = std::move(other.scope_);
+      other.scope_.reset();
+      published_ = other.published_;
+    }
+    return *this;
+  }
+  pending_code(const pending_code&) = delete;
+  pending_code& operator=(const pending_code&) = delete;
+  ~pending_code() { abandon(); }
+
+  /// Where the code will run.
+  [[nodiscard]] std::uintptr_t address() const noexcept { return memory_.rx(); }
+  /// Bytes of room (the requested size rounded up to the code alignment).
+  [[nodiscard]] std::size_t size() const noexcept { return memory_.size(); }
+  /// Where to write the byte that runs at address(); valid while the write
+  /// scope is open (until end_write or publish).
+  [[nodiscard]] std::byte* data() const noexcept { return reinterpret_cast<std::byte*>(memory_.rw()); }
+  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data(), scope_ ? size() : 0}; }
+  [[nodiscard]] bool published() const noexcept { return published_; }
+  [[nodiscard]] bool writable() const noexcept { return scope_.has_value(); }
+
+  /// Ends the write scope early (the instruction cache is flushed); publish
+  /// does it otherwise. Errors: the strategy's protection error.
+  result<void> end_write() noexcept {
+    if (!scope_) return {};
+    auto ended = scope_->end();
+    scope_.reset();
+    return ended;
+  }
+
+ private:
+  friend class native_module;
+  pending_code(native_module* owner, const block& memory, typename A::write_scope scope) noexcept
+      : module_{owner}, memory_{memory}, scope_{std::move(scope)} {}
+
+  void abandon() noexcept {
+    (void)end_write();
+    if (module_ != nullptr && !published_) (void)module_->allocator_.free(memory_);
+    module_ = nullptr;
+  }
+
+  native_module* module_ = nullptr;
+  block memory_{};
+  std::optional<typename A::write_scope> scope_{};
+  bool published_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+template <class A, class J, class L, class T, class R>
+result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, R>::create(
+    const host& services, const module_options& options) noexcept {
+  if (services.lookup == nullptr) return failure{errc::invalid_argument};
+  if (options.imported > options.functions) return failure{errc::invalid_argument};
+  const std::uint32_t slot_count = options.functions - options.imported;
+  if (slot_count > 0 && options.lazy_entry == 0) return failure{errc::invalid_argument};
+  if constexpr (requires { J::max_functions; }) {
+    if (slot_count > J::max_functions) return failure{errc::limit_exceeded};
+  }
+  std::unique_ptr<native_module> module{
+      new (std::nothrow) native_module{services, options, options.routing.value_or(default_routing())}};
+  if (!module) return failure{errc::out_of_memory};
+
+  module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
+  if (!module->code_table_) return failure{errc::out_of_memory};
+  for (std::uint32_t i = 0; i < slot_count; ++i) module->code_table_[i].store(nullptr, std::memory_order_relaxed);
+
+  // The first code space, and with it the table call_target hands out. The
+  // allocator reserves a space on its first allocation; that first block is
+  // given straight back.
+  {
+    std::lock_guard lock{module->mutex_};
+    auto first = module->allocate_locked(1);
+    if (!first) return forward_error(first);
+    (void)module->allocator_.free(*first);
+  }
+  module->committed_may_have_grown();
+  return module;
+}
+
+template <class A, class J, class L, class T, class R>
+native_module<A, J, L, T, R>::~native_module() {
+  if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
+  ref_counting_.reset();
+  std::lock_guard lock{mutex_};
+  for (auto& [pointer, entry] : owned_) forget_locked(entry);
+  owned_.clear();
+}
+
+template <class A, class J, class L, class T, class R>
+result<std::uintptr_t> native_module<A, J, L, T, R>::call_target_near(std::uint32_t index,
+                                                                      std::uintptr_t caller) const {
+  if (!declared(index)) return failure{errc::out_of_range};
+  std::lock_guard lock{mutex_};
+  const auto spaces = allocator_.code_spaces();
+  std::size_t space = 0;
+  for (const code_space& s : spaces) {
+    if (space < tables_.size() && s.region.contains(caller)) {
+      return J::call_target(tables_[space], slot_of(index));
+    }
+    ++space;
+  }
+  return failure{errc::out_of_range};
+}
+
+template <class A, class J, class L, class T, class R>
+result<const code*> native_module<A, J, L, T, R>::installed(std::uint32_t index) const {
+  if (!declared(index)) return failure{errc::out_of_range};
+  std::lock_guard lock{mutex_};
+  const code* c = code_table_[slot_of(index)].load(std::memory_order_acquire);
+  if (c != nullptr) (void)ref_counting_->hold(*c);
+  return c;
+}
+
+template <class A, class J, class L, class T, class R>
+auto native_module<A, J, L, T, R>::allocate_locked(std::size_t bytes) -> result<block> {
+  // A space whose tables could not be written earlier gets another chance
+  // before any code goes into it.
+  if (auto ready = set_up_new_spaces_locked(); !ready) return forward_error(ready);
+  auto memory = allocator_.allocate(bytes);
+  if (!memory) return memory;
+  if (auto ready = set_up_new_spaces_locked(); !ready) {
+    (void)allocator_.free(*memory);
+    return forward_error(ready);
+  }
+  return memory;
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
+  const auto spaces = allocator_.code_spaces();
+  const std::size_t space_count = static_cast<std::size_t>(std::ranges::size(spaces));
+  while (tables_.size() < space_count) {
+    const code_space& space = *std::next(std::ranges::begin(spaces), static_cast<std::ptrdiff_t>(tables_.size()));
+    const jump_table::table_view view{
+        .code_base = space.code_header.begin(),
+        .code_writable = allocator_.writable(space.code_header.begin()),
+        .data_base = space.data_header.begin(),
+        .data_writable = allocator_.writable(space.data_header.begin()),
+        .functions = slots(),
+    };
+    if (slots() > 0) {
+      if constexpr (J::code_bytes(1) > 0) {
+        auto scope = allocator_.begin_write(space.code_header);
+        if (!scope) return forward_error(scope);
+        if (auto ok = initialize_table(view); !ok) return ok;
+        if (auto ended = scope->end(); !ended) return ended;
+      } else {
+        if (auto ok = initialize_table(view); !ok) return ok;
+      }
+      // A new space's table must route to the code already installed.
+      for (std::uint32_t slot = 0; slot < slots(); ++slot) {
+        const code* target = code_table_[slot].load(std::memory_order_relaxed);
+        if (target == nullptr) continue;
+        if (auto ok = retarget_locked(view, slot, target); !ok) return ok;
+      }
+    }
+    tables_.push_back(view);
+  }
+  return {};
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::retarget_locked(const jump_table::table_view& view, std::uint32_t slot,
+                                                           const code* target) {
+  const std::uintptr_t address = target != nullptr ? target->instruction_start() : lazy_target(view, slot);
+  if (routing_ == jump_table::routing::far_only) return J::patch_far(view, slot, address);
+  return J::patch(view, slot, address, [this](address_region r) { return allocator_.begin_write(r); });
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::retarget_everywhere_locked(std::uint32_t slot, const code* target) {
+  const code* before = code_table_[slot].load(std::memory_order_relaxed);
+  for (std::size_t t = 0; t < tables_.size(); ++t) {
+    if (auto ok = retarget_locked(tables_[t], slot, target); !ok) {
+      // Put the tables already changed back, so every table agrees with the
+      // code table.
+      for (std::size_t undo = 0; undo < t; ++undo) (void)retarget_locked(tables_[undo], slot, before);
+      return ok;
+    }
+  }
+  code_table_[slot].store(target, std::memory_order_release);
+  if (before == nullptr && target != nullptr) ++installed_count_;
+  if (before != nullptr && target == nullptr) --installed_count_;
+  return {};
+}
+
+template <class A, class J, class L, class T, class R>
+auto native_module<A, J, L, T, R>::allocate(std::size_t bytes) -> result<pending_code> {
+  result<block> memory = failure{errc::invalid_argument};
+  {
+    std::lock_guard lock{mutex_};
+    memory = allocate_locked(bytes);
+    if (!memory) return forward_error(memory);
+  }
+  committed_may_have_grown();
+  auto scope = allocator_.begin_write(memory->region());
+  if (!scope) {
+    std::lock_guard lock{mutex_};
+    (void)allocator_.free(*memory);
+    return forward_error(scope);
+  }
+  return pending_code{this, *memory, std::move(*scope)};
+}
+
+template <class A, class J, class L, class T, class R>
+result<const code*> native_module<A, J, L, T, R>::publish(pending_code& pending, const code_desc& desc) {
+  if (pending.published_) return failure{errc::already_published};
+  if (pending.module_ != this) return failure{errc::not_owned};
+  const block& memory = pending.memory_;
+  code_desc final_desc = desc;
+  if (desc.instructions.size() == 0) {
+    final_desc.instructions = memory.region();
+  } else {
+    if (desc.instructions.begin() != 0 && desc.instructions.begin() != memory.rx()) return failure{errc::out_of_range};
+    if (desc.instructions.size() > memory.size()) return failure{errc::out_of_range};
+    final_desc.instructions = address_region{memory.rx(), desc.instructions.size()};
+  }
+  // Written code becomes visible to instruction fetch before it can be
+  // installed (the scope's end flushes the instruction cache), and the
+  // space's write lock is not held while the module's lock is taken.
+  if (auto ended = pending.end_write(); !ended) return forward_error(ended);
+
+  retire_list retired;
+  result<const code*> published = failure{errc::invalid_argument};
+  {
+    std::lock_guard lock{mutex_};
+    published = adopt_locked(final_desc, memory, retired);
+  }
+  retire(retired);
+  if (published) pending.published_ = true;
+  return published;
+}
+
+template <class A, class J, class L, class T, class R>
+template <class Relocate>
+result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::span<const finished_code> batch,
+                                                                         Relocate&& relocate) {
+  for (const finished_code& item : batch) {
+    if (item.bytes.empty()) return failure{errc::invalid_argument};
+    if (item.desc.index && !declared(*item.desc.index)) return failure{errc::out_of_range};
+    if (item.desc.kind == code_kind::function && !item.desc.index) return failure{errc::invalid_argument};
+  }
+  std::vector<const code*> published;
+  published.reserve(batch.size());
+  const std::size_t chunk_limit =
+      std::min<std::size_t>(typename A::options{}.max_code_space_size, J::max_code_space_size) / 2;
+
+  for (const auto chunk : detail::size_chunks(batch, chunk_limit, [](const finished_code& item) {
+         return item.bytes.size();
+       })) {
+    retire_list retired;
+    result<void> outcome;
+    {
+      std::lock_guard lock{mutex_};
+      std::vector<block> memory;
+      memory.reserve(chunk.size());
+      for (const finished_code& item : chunk) {
+        auto room = allocate_locked(item.bytes.size());
+        if (!room) {
+          for (const block& b : memory) (void)allocator_.free(b);
+          outcome = forward_error(room);
+          break;
+        }
+        memory.push_back(*room);
+      }
+      if (outcome) {
+        // One outermost write scope per code space the chunk touches: the
+        // nested scopes of one space only add pages to it.
+        std::vector<typename A::write_scope> scopes;
+        scopes.reserve(memory.size());
+        for (std::size_t i = 0; i < chunk.size() && outcome; ++i) {
+          auto scope = allocator_.begin_write(memory[i].region());
+          if (!scope) {
+            outcome = forward_error(scope);
+            break;
+          }
+          scopes.push_back(std::move(*scope));
+          std::memcpy(reinterpret_cast<void*>(memory[i].rw()), chunk[i].bytes.data(), chunk[i].bytes.size());
+          relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
+                   memory[i].rx());
+        }
+        for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
+          if (auto ended = scope->end(); !ended && outcome) outcome = ended;
+        }
+        if (!outcome) {
+          for (const block& b : memory) (void)allocator_.free(b);
+        }
+      }
+      for (std::size_t i = 0; i < chunk.size() && outcome; ++i) {
+        code_desc desc = chunk[i].desc;
+        desc.instructions = address_region{memory[i].rx(), chunk[i].bytes.size()};
+        auto c = adopt_locked(desc, memory[i], retired);
+        if (!c) {
+          for (std::size_t rest = i; rest < chunk.size(); ++rest) (void)allocator_.free(memory[rest]);
+          outcome = forward_error(c);
+          break;
+        }
+        published.push_back(*c);
+      }
+    }
+    retire(retired);
+    committed_may_have_grown();
+    if (!outcome) return forward_error(outcome);
+  }
+  return published;
+}
+
+template <class A, class J, class L, class T, class R>
+result<const code*> native_module<A, J, L, T, R>::adopt_locked(code_desc desc, const block& memory,
+                                                               retire_list& retired) {
+  if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
+  desc.owner = this;
+  auto created = code::create(desc);
+  if (!created) return forward_error(created);
+  const code* c = created->get();
+  if (auto registered = host_.lookup->insert(c); !registered) return forward_error(registered);
+  owned_.emplace(c, owned_code{std::move(*created), memory, false});
+  ++published_count_;
+  if (host_.observers != nullptr) host_.observers->added(*c);
+  (void)ref_counting_->hold(*c);
+
+  if (c->kind() != code_kind::function) return c;
+  const std::uint32_t slot = slot_of(*c->index());
+  const code* current = code_table_[slot].load(std::memory_order_relaxed);
+  if (!tiering_.should_install(*c, current, tiering_state_)) {
+    owned_.at(c).retired = true;
+    retired.push_back(c);
+    return c;
+  }
+  if (auto ok = retarget_everywhere_locked(slot, c); !ok) {
+    owned_.at(c).retired = true;
+    retired.push_back(c);
+    return forward_error(ok);
+  }
+  if (current != nullptr) {
+    owned_.at(current).retired = true;
+    retired.push_back(current);
+  }
+  return c;
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::take_out_locked(owned_code& entry, removed_code& removed,
+                                                           retire_list& retired) {
+  const code* c = entry.object.get();
+  if (c->kind() == code_kind::function) {
+    const std::uint32_t slot = slot_of(*c->index());
+    if (code_table_[slot].load(std::memory_order_relaxed) == c) {
+      // Back to the lazy stub. Should a table refuse, the code stays
+      // installed; it is not retired then, so it is never freed while a
+      // slot still leads to it.
+      if (auto ok = retarget_everywhere_locked(slot, nullptr); !ok) return ok;
+    }
+  }
+  entry.retired = true;
+  retired.push_back(c);
+  ++removed.count;
+  removed.code_bytes += c->instructions_size();
+  removed.metadata_bytes += c->metadata_bytes();
+  return {};
+}
+
+template <class A, class J, class L, class T, class R>
+removed_code native_module<A, J, L, T, R>::remove_code(const removal_filter& filter) {
+  removed_code removed;
+  retire_list retired;
+  {
+    std::lock_guard lock{mutex_};
+    for (std::uint32_t slot = 0; slot < slots(); ++slot) {
+      const code* c = code_table_[slot].load(std::memory_order_relaxed);
+      if (c == nullptr || !tiering_.should_remove(*c, filter)) continue;
+      (void)take_out_locked(owned_.at(c), removed, retired);
+    }
+  }
+  retire(retired);
+  return removed;
+}
+
+template <class A, class J, class L, class T, class R>
+result<removed_code> native_module<A, J, L, T, R>::remove(const code* c) {
+  removed_code removed;
+  retire_list retired;
+  {
+    std::lock_guard lock{mutex_};
+    const auto found = owned_.find(c);
+    if (c == nullptr || found == owned_.end()) return failure{errc::not_owned};
+    if (found->second.retired) return failure{errc::double_free};
+    if (auto ok = take_out_locked(found->second, removed, retired); !ok) return forward_error(ok);
+  }
+  retire(retired);
+  return removed;
+}
+
+template <class A, class J, class L, class T, class R>
+void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
+  std::lock_guard lock{mutex_};
+  const auto found = owned_.find(&dead);
+  if (found == owned_.end()) return;
+  forget_locked(found->second);
+  owned_.erase(found);
+}
+
+template <class A, class J, class L, class T, class R>
+void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
+  const code& c = *entry.object;
+  (void)host_.lookup->erase(&c);
+  if (host_.observers != nullptr) host_.observers->freed(c);
+  (void)allocator_.free(entry.memory);
+  ++freed_count_;
+}
+
+template <class A, class J, class L, class T, class R>
+module_stats native_module<A, J, L, T, R>::stats() const {
+  module_stats s;
+  s.functions = options_.functions;
+  s.imported = options_.imported;
+  s.retired = ref_counting_->retired_count();
+  std::lock_guard lock{mutex_};
+  s.code_objects = owned_.size();
+  s.installed = installed_count_;
+  for (const auto& [pointer, entry] : owned_) {
+    s.code_bytes += pointer->instructions_size();
+    s.metadata_bytes += pointer->metadata_bytes();
+  }
+  s.published = published_count_;
+  s.freed = freed_count_;
+  for (const code_space& space : allocator_.code_spaces()) {
+    s.jump_table_bytes += space.code_header.size() + space.data_header.size();
+  }
+  s.memory = allocator_.stats();
+  return s;
+}
+
+}  // namespace jitcm
