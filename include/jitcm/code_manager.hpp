@@ -163,7 +163,7 @@ class basic_code_manager {
   /// code objects, their metadata, the code tables and the modules.
   [[nodiscard]] std::size_t estimate_memory_use() const {
     std::lock_guard lock{modules_mutex_};
-    std::size_t bytes = sizeof(*this) + modules_.capacity() * sizeof(module*);
+    std::size_t bytes = sizeof(*this) + modules_.size() * sizeof(module*);
     for (const module* m : modules_) {
       const module_stats s = m->stats();
       bytes += sizeof(module) + s.memory.committed + s.metadata_bytes + s.code_objects * sizeof(code) +
