@@ -8,8 +8,9 @@ Three ways, each of which must compile and run consumer/main.cpp:
               with CMAKE_PREFIX_PATH pointing into the DESTDIR;
   meson       a parent project with jitcm in its subprojects/ and a plain
               dependency('jitcm').
-It also compiles one file that includes every installed header, so a header
-that needs a file which is not installed is caught here.
+It also compiles one file that includes every installed header, with and
+without -fno-exceptions -fno-rtti, so a header that needs a file which is not
+installed, or that throws, is caught here.
 
 A way whose tool is missing is reported as skipped; the test then exits 77
 (Meson's SKIP) unless another way failed.
@@ -107,9 +108,11 @@ def main():
                 out.writelines(f"#include <{h}>\n" for h in headers)
             # Only the installed tree is on the include path: a header that
             # includes something left behind in the source tree fails here.
-            run(cxx + ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-                       "-I", installed_include, source])
-            print(f"{len(headers)} installed headers compile together")
+            # And the library promises to work without exceptions and RTTI.
+            for mode in ([], ["-fno-exceptions", "-fno-rtti"]):
+                run(cxx + ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                           *mode, "-I", installed_include, source])
+            print(f"{len(headers)} installed headers compile together, also with -fno-exceptions -fno-rtti")
 
         def pkg_config(work):
             os.makedirs(work)
