@@ -172,6 +172,9 @@ class basic_code_manager {
     return bytes;
   }
 
+  /// The lookup policy itself, for its own extras (statistics, say).
+  [[nodiscard]] const Lookup& lookup_policy() const noexcept { return lookup_; }
+
   void add_observer(code_observer& observer) { observers_.add(observer); }
   /// Returns whether `observer` was registered. Once this returns, it is not called again.
   bool remove_observer(code_observer& observer) { return observers_.remove(observer); }
