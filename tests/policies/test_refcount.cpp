@@ -305,3 +305,30 @@ TEST_CASE("never: retired code stays with the module", "[refcount][never]") {
   CHECK(module.released() == 0);
   (void)scope;
 }
+
+TEST_CASE("code_ref_scope: one scope holds code of several modules", "[refcount][scoped]") {
+  fake_module first_module, second_module;
+  jitcm::refcount::scoped first{first_module.release()};
+  {
+    code_ref_scope scope;  // outlives `second`, below
+    jitcm::refcount::atomic_counts second{second_module.release()};
+    const jitcm::code& a1 = first_module.add();
+    const jitcm::code& b1 = second_module.add();
+    const jitcm::code& a2 = first_module.add();
+    REQUIRE(first.hold(a1));
+    REQUIRE(second.hold(b1));
+    REQUIRE(first.hold(a2));
+    REQUIRE(first.hold(a1));
+    CHECK(scope.size() == 4);
+    first.retire(a1);
+    first.retire(a2);
+    CHECK(first.collect(nothing_live) == 0);
+    CHECK(a1.ref_count() == 2);
+    // `second` goes before the scope ends: the scope then drops only the
+    // first policy's references and leaves b1 alone.
+  }
+  CHECK(second_module.released() == 0);
+  CHECK(first_module.released() == 0);
+  CHECK(first.collect(nothing_live) == 2);
+  CHECK(first_module.released() == 2);
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "../code.hpp"
@@ -35,9 +36,17 @@ class code_ref_scope {
   code_ref_scope& operator=(const code_ref_scope&) = delete;
   ~code_ref_scope() {
     innermost_ = outer_;
-    for (const entry& held : held_) {
-      held.owner->drop_scope_reference(*held.held);
-      held.owner->release_handle();
+    // Runs of entries of one policy (the usual case: one module) are
+    // dropped under one lock.
+    const std::span<const entry> all{held_};
+    for (std::size_t first = 0; first < all.size();) {
+      detail::domain* owner = all[first].owner;
+      std::size_t last = first + 1;
+      while (last < all.size() && all[last].owner == owner) ++last;
+      owner->drop_scope_references(all.subspan(first, last - first),
+                                   [](const entry& e) -> const code& { return *e.held; });
+      owner->release_handles(last - first);
+      first = last;
     }
   }
 
@@ -47,8 +56,8 @@ class code_ref_scope {
   /// Code held by this scope (with repetitions: a code held twice counts twice).
   [[nodiscard]] std::size_t size() const noexcept { return held_.size(); }
 
-  /// For counting policies: holds `c`, whose count the caller raised, on
-  /// behalf of `owner`, whose handle the caller acquired.
+  /// For counting policies: records that this scope holds one reference on
+  /// `c` and one handle on `owner`, which the caller takes right after.
   void adopt(const code& c, detail::domain* owner) { held_.push_back({&c, owner}); }
 
  private:
@@ -77,15 +86,15 @@ class counting_policy {
   ~counting_policy() {
     if (domain_ == nullptr) return;
     domain_->orphan();
-    domain_->release_handle();
+    domain_->release_handles(1);
   }
 
   [[nodiscard]] bool hold(const code& c) {
     code_ref_scope* innermost = code_ref_scope::innermost();
     if (innermost == nullptr || domain_ == nullptr) return false;
+    innermost->adopt(c, domain_);  // first: if it cannot grow, nothing was counted
     c.add_ref();
     domain_->acquire_handle();
-    innermost->adopt(c, domain_);
     return true;
   }
 

@@ -35,8 +35,8 @@ class domain {
   }
 
   void acquire_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
-  void release_handle() noexcept {
-    if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  void release_handles(std::size_t count) noexcept {
+    if (handles_.fetch_sub(count, std::memory_order_acq_rel) == count) delete this;
   }
 
   void orphan() noexcept {
@@ -55,16 +55,21 @@ class domain {
     else ++dead_but_held_;
   }
 
-  /// A scope entry holding `c` ended.
-  void drop_scope_reference(const code& c) {
+  /// Scope entries holding `held` ended (one reference each), all under one
+  /// lock.
+  template <class Entries, class Projection>
+  void drop_scope_references(const Entries& held, Projection code_of) {
     std::lock_guard lock{mutex_};
-    if (orphaned_) return;  // the module freed `c` with itself
-    // The table or the potentially-dead set holds a reference until the
-    // code is dead, so reaching zero here means dead and unreferenced.
-    if (!c.release_ref()) return;
-    --dead_but_held_;
-    if (rule_ == release_rule::at_zero) release_(c);
-    else dead_unreferenced_.push_back(&c);
+    if (orphaned_) return;  // the module freed the code with itself
+    for (const auto& entry : held) {
+      const code& c = code_of(entry);
+      // The table or the potentially-dead set holds a reference until the
+      // code is dead, so reaching zero here means dead and unreferenced.
+      if (!c.release_ref()) continue;
+      --dead_but_held_;
+      if (rule_ == release_rule::at_zero) release_(c);
+      else dead_unreferenced_.push_back(&c);
+    }
   }
 
   std::size_t collect(std::span<const code* const> live) {
