@@ -2,6 +2,8 @@
 // whose committed pages the test can see; and every failure path.
 #include <jitcm/allocator/all.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -40,8 +42,18 @@ constexpr bool is_pool = std::is_same_v<typename A::free_space_type, alloc::pool
 
 const std::size_t page = jitcm::platform::page_size();
 
-alloc::options small_spaces() {
+// Bytes from a space's start to the end of its headers' pages.
+template <class A>
+std::size_t headers_end_offset(const A& a) {
+  const jitcm::code_space& s = a.code_spaces()[0];
+  if (!s.data_header.empty()) return s.data_header.end() - s.region.begin();
+  return (s.code_header.size() + page - 1) & ~(page - 1);
+}
+
+
+alloc::options small_spaces(std::size_t commit_granularity = jitcm::platform::page_size()) {
   alloc::options o;
+  o.commit_granularity = commit_granularity;
   o.alignment = 64;
   o.max_code_space_size = 1 << 20;
   o.min_code_space_size = 256 << 10;
@@ -51,19 +63,25 @@ alloc::options small_spaces() {
 }
 
 // Committed pages the strategy reports, against what the model says must be:
-// every page under a live block and every header page committed; for
-// allocators that return memory, nothing else.
+// every commit unit under a live block and every unit holding headers
+// committed; for allocators that return memory, nothing else.
 template <class A>
 void check_pages(const A& a, const allocator_model& model) {
+  const std::size_t unit = std::bit_ceil(std::max(a.config().commit_granularity, page));
   std::size_t committed = 0;
   for (std::size_t i = 0; i < a.code_spaces().size(); ++i) {
     const jitcm::code_space& s = a.code_spaces()[i];
     const fake_protection::space& memory = a.space(i);
     committed += memory.committed_bytes();
+    const std::uintptr_t headers_end = !s.data_header.empty() ? s.data_header.end()
+                                       : s.code_header.empty() ? s.region.begin()
+                                                               : (s.code_header.end() + page - 1) & ~(page - 1);
+    const std::uintptr_t pinned_end = s.region.begin() + ((headers_end - s.region.begin() + unit - 1) & ~(unit - 1));
     for (std::uintptr_t p = s.region.begin(); p < s.region.end(); p += page) {
-      const bool header = p < s.code_header.end() || s.data_header.contains(p);
-      if (s.data_header.contains(p)) continue;  // data pages: checked via committed_bytes
-      const bool used = header || model.page_in_use(p, page);
+      if (s.data_header.contains(p)) continue;  // data pages: counted in committed_bytes
+      const std::uintptr_t unit_begin = s.region.begin() + ((p - s.region.begin()) & ~(unit - 1));
+      const std::size_t unit_size = std::min<std::size_t>(unit, s.region.end() - unit_begin);
+      const bool used = p < pinned_end || model.page_in_use(unit_begin, unit_size);
       if (used) REQUIRE(memory.committed_code(p));
       if constexpr (reuses_memory<A>) {
         if (!used) REQUIRE_FALSE(memory.committed_code(p));
@@ -77,7 +95,8 @@ void check_pages(const A& a, const allocator_model& model) {
 
 TEMPLATE_TEST_CASE("randomized differential test against the reference model", "[allocator]", fake_pool, fake_tlsf,
                    fake_bump) {
-  TestType a{small_spaces()};
+  const std::size_t granularity = GENERATE(std::size_t{0}, std::size_t{16} << 12);
+  TestType a{small_spaces(granularity)};
   allocator_model model;
   std::vector<code_block> live;
   std::mt19937_64 rng{20261124};
@@ -171,11 +190,10 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
   jitcm::testing::check_stats(a, model);
   check_pages(a, model);
   if constexpr (reuses_memory<TestType>) {
-    std::size_t headers = 0;
-    for (const jitcm::code_space& s : a.code_spaces()) {
-      headers += ((s.code_header.size() + page - 1) & ~(page - 1)) + s.data_header.size();
-    }
-    REQUIRE(a.stats().committed == headers);
+    // Only the units holding headers are left.
+    const std::size_t unit = std::bit_ceil(std::max(a.config().commit_granularity, page));
+    const std::size_t headers = (headers_end_offset(a) + unit - 1) & ~(unit - 1);
+    REQUIRE(a.stats().committed == headers * a.code_spaces().size());
     const std::size_t spaces = a.code_spaces().size();
     for (std::size_t i = 0; i < spaces; ++i) {
       const address_region code = a.code_spaces()[i].code;

@@ -15,56 +15,46 @@
 #include "code_block.hpp"
 #include "concept.hpp"
 #include "detail/code_space_set.hpp"
-#include "detail/live_block_table.hpp"
 #include "options.hpp"
 
 namespace jitcm::allocator {
 
-/// Where a free-space policy put a block: its region (empty when there was no
-/// room) and a word the policy wants back when the block is freed.
-struct placement {
-  address_region region;
-  std::uint64_t tag = 0;
-};
-
-/// How an allocator finds room inside its code spaces. Every size and every
-/// region handed to the policy is a multiple of the allocator's alignment and
-/// starts aligned; the policy never touches code memory.
+/// How an allocator finds room inside its code spaces, and which blocks are
+/// live. Every size and every region handed to the policy is a multiple of
+/// the allocator's alignment and starts aligned; the policy never touches
+/// code memory.
 ///
-/// | expression                        | result      | guarantees |
-/// |-----------------------------------|-------------|------------|
-/// | `F{alignment}`                    |             | empty: no space yet |
-/// | `f.add_space(code)`               | `void`      | `code` (a new space's code area) is free |
-/// | `f.allocate(n)`                   | `placement` | `n` free bytes, now taken; empty region when no space has room |
-/// | `f.allocate_in_region(n, within)` | `placement` | as allocate, inside `within` only |
-/// | `f.undo(p)`                       | `void`      | gives back `p`, the last placement, as if it never happened |
-/// | `f.free(p)`                       | `void`      | gives back a placement for reuse (or, for bump, forgets it) |
-/// | `F::returns_memory`               | `bool`      | whether freed pages may be decommitted |
+/// | expression                        | result            | guarantees |
+/// |-----------------------------------|-------------------|------------|
+/// | `F{alignment}`                    |                   | empty: no space yet |
+/// | `f.add_space(code)`               | `bool`            | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed) |
+/// | `f.allocate(n)`                   | `address_region`  | `n` free bytes, now live; empty when no space has room |
+/// | `f.allocate_in_region(n, within)` | `address_region`  | as allocate, inside `within` only |
+/// | `f.undo(r)`                       | `void`            | gives back `r`, the region just allocated, as if it never was |
+/// | `f.free(r)`                       | `std::error_code` | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
+/// | `F::returns_memory`               | `bool`            | whether freed pages may be decommitted |
 ///
 /// ```cpp
-/// struct first_space_only {
+/// struct first_space_only {  // hands out the first space once, never frees
 ///   static constexpr bool returns_memory = false;
 ///   explicit first_space_only(std::size_t) {}
-///   void add_space(jitcm::address_region code) { if (rest.empty()) rest = code; }
-///   jitcm::allocator::placement allocate(std::size_t n) {
-///     if (rest.size() < n) return {};
-///     return {rest.take_front(n), 0};
-///   }
-///   jitcm::allocator::placement allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
-///   void undo(jitcm::allocator::placement p) { rest = {p.region.begin(), rest.end() - p.region.begin()}; }
-///   void free(jitcm::allocator::placement) {}
+///   bool add_space(jitcm::address_region code) { if (rest.empty()) rest = code; return true; }
+///   jitcm::address_region allocate(std::size_t n) { return rest.size() < n ? jitcm::address_region{} : rest.take_front(n); }
+///   jitcm::address_region allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
+///   void undo(jitcm::address_region r) { rest = {r.begin(), rest.end() - r.begin()}; }
+///   std::error_code free(jitcm::address_region) { return make_error_code(jitcm::errc::double_free); }
 ///   jitcm::address_region rest;
 /// };
 /// ```
 template <class F>
 concept free_space_policy = std::constructible_from<F, std::size_t> &&
-                            requires(F& f, std::size_t bytes, address_region region, placement p) {
+                            requires(F& f, std::size_t bytes, address_region region) {
                               { F::returns_memory } -> std::convertible_to<bool>;
-                              { f.add_space(region) };
-                              { f.allocate(bytes) } -> std::same_as<placement>;
-                              { f.allocate_in_region(bytes, region) } -> std::same_as<placement>;
-                              { f.undo(p) };
-                              { f.free(p) };
+                              { f.add_space(region) } -> std::same_as<bool>;
+                              { f.allocate(bytes) } -> std::same_as<address_region>;
+                              { f.allocate_in_region(bytes, region) } -> std::same_as<address_region>;
+                              { f.undo(region) };
+                              { f.free(region) } -> std::same_as<std::error_code>;
                             };
 
 /// A jitcm::code_allocator: code spaces reserved through the W^X strategy
@@ -100,13 +90,13 @@ class basic_allocator {
     std::lock_guard guard{lock_};
     auto size = checked_size(bytes);
     if (!size) return forward_error(size);
-    placement found = free_.allocate(*size);
-    if (found.region.empty()) {
+    address_region found = free_.allocate(*size);
+    if (found.empty()) {
       auto grown = spaces_.grow(*size);
       if (!grown) return forward_error(grown);
-      free_.add_space(spaces_.records()[*grown].code);
+      if (!free_.add_space(spaces_.records()[*grown].code)) return failure{errc::out_of_memory};
       found = free_.allocate(*size);
-      if (found.region.empty()) return failure{errc::out_of_memory};
+      if (found.empty()) return failure{errc::out_of_memory};
     }
     return hand_out(found);
   }
@@ -117,22 +107,22 @@ class basic_allocator {
     std::lock_guard guard{lock_};
     auto size = checked_size(bytes);
     if (!size) return forward_error(size);
-    placement found = free_.allocate_in_region(*size, within);
-    if (found.region.empty()) return failure{errc::out_of_memory};
+    const address_region found = free_.allocate_in_region(*size, within);
+    if (found.empty()) return failure{errc::out_of_memory};
     return hand_out(found);
   }
 
   result<void> free(const block& b) {
     std::lock_guard guard{lock_};
-    const detail::live_block* live = live_.find(b.rx());
-    if (live == nullptr) {
-      return failure{b.rx() != 0 && spaces_.find(b.rx()) != spaces_.npos ? errc::double_free : errc::not_owned};
+    const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
+    if (index == spaces_.npos) return failure{errc::not_owned};
+    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || b.size() % options_.alignment != 0) {
+      return failure{b.rx() % options_.alignment != 0 || !spaces_.records()[index].code.contains(b.rx())
+                         ? errc::not_owned
+                         : errc::invalid_argument};
     }
-    if (live->size != b.size()) return failure{errc::invalid_argument};
-    const placement p{b.region(), live->tag};
-    live_.erase(b.rx());
-    free_.free(p);
-    spaces_.release(spaces_.find(b.rx()), b.region(), FreeSpace::returns_memory);
+    if (const std::error_code refused = free_.free(b.region())) return failure{refused};
+    spaces_.release(index, b.region(), FreeSpace::returns_memory);
     live_bytes_ -= b.size();
     freed_bytes_ += b.size();
     return {};
@@ -207,18 +197,16 @@ class basic_allocator {
     return size;
   }
 
-  // Commits the pages under a placement and records it as live; gives the
-  // placement back if the pages cannot be committed.
-  result<block> hand_out(placement found) {
-    const std::size_t index = spaces_.find(found.region.begin());
-    if (auto ok = spaces_.acquire(index, found.region); !ok) {
+  // Commits the pages under a newly allocated region; gives the region back
+  // if they cannot be committed.
+  result<block> hand_out(address_region found) {
+    const std::size_t index = spaces_.find(found.begin());
+    if (auto ok = spaces_.acquire(index, found); !ok) {
       free_.undo(found);
       return forward_error(ok);
     }
-    live_.insert(found.region.begin(), {found.region.size(), found.tag});
-    live_bytes_ += found.region.size();
-    const std::uintptr_t rx = found.region.begin();
-    return block{rx, spaces_.space(index).writable(rx), found.region.size()};
+    live_bytes_ += found.size();
+    return block{found.begin(), spaces_.space(index).writable(found.begin()), found.size()};
   }
 
   options options_;
@@ -226,7 +214,6 @@ class basic_allocator {
   mutable std::mutex lock_;
   detail::code_space_set<Protection> spaces_;
   FreeSpace free_;
-  detail::live_block_table live_;
   std::size_t live_bytes_ = 0;
   std::size_t freed_bytes_ = 0;
 };

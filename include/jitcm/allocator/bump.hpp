@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <system_error>
 #include <vector>
 
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/address_map.hpp"
 #include "pool.hpp"
 
 namespace jitcm::allocator {
@@ -22,16 +24,19 @@ class bump_free_space {
 
   explicit bump_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
 
-  void add_space(address_region code) { cursors_.push_back({code.begin(), code.end()}); }
+  bool add_space(address_region code) {
+    cursors_.push_back({code.begin(), code.end()});
+    return true;
+  }
 
-  placement allocate(std::size_t bytes) {
+  address_region allocate(std::size_t bytes) {
     if (cursors_.empty()) return {};
     return take(cursors_.back(), cursors_.back().next, bytes);
   }
 
   /// Takes from the first space whose unused rest meets `within`; the bytes
   /// skipped below `within` are not used again.
-  placement allocate_in_region(std::size_t bytes, address_region within) {
+  address_region allocate_in_region(std::size_t bytes, address_region within) {
     const address_region inside = pool_free_space::aligned_inside(within, alignment_);
     if (inside.empty()) return {};
     for (cursor& c : cursors_) {
@@ -42,15 +47,26 @@ class bump_free_space {
     return {};
   }
 
-  void undo(placement p) {
+  /// Puts the cursor back to the start of `r` (bytes allocate_in_region
+  /// skipped before it stay unused).
+  void undo(address_region r) {
+    live_.erase(r.begin());
     for (cursor& c : cursors_) {
-      if (c.next == p.region.end()) {
-        c.next = static_cast<std::uintptr_t>(p.tag);
+      if (c.next == r.end()) {
+        c.next = r.begin();
         return;
       }
     }
   }
-  void free(placement) noexcept {}
+
+  /// Forgets the block; its memory is not used again.
+  std::error_code free(address_region r) {
+    const std::size_t* size = live_.find(r.begin());
+    if (size == nullptr) return make_error_code(errc::double_free);
+    if (*size != r.size()) return make_error_code(errc::invalid_argument);
+    live_.erase(r.begin());
+    return {};
+  }
 
  private:
   struct cursor {
@@ -58,16 +74,16 @@ class bump_free_space {
     std::uintptr_t end;
   };
 
-  // The tag remembers where the cursor was, so undo() can put it back.
-  static placement take(cursor& c, std::uintptr_t begin, std::size_t bytes) {
+  address_region take(cursor& c, std::uintptr_t begin, std::size_t bytes) {
     if (begin > c.end || c.end - begin < bytes) return {};
-    const std::uintptr_t before = c.next;
     c.next = begin + bytes;
-    return {{begin, bytes}, before};
+    live_.insert(begin, bytes);
+    return {begin, bytes};
   }
 
   std::size_t alignment_;
   std::vector<cursor> cursors_;
+  detail::address_map<std::size_t> live_;  // live block start -> size, to refuse double frees
 };
 
 /// A code allocator that never reuses memory: allocation is a pointer bump,

@@ -42,6 +42,12 @@ struct options {
   std::size_t space_data_header = 0;
   /// Size hint for the first code space.
   std::size_t initial_reservation = 0;
+  /// Pages are committed and decommitted in aligned runs of this many bytes
+  /// (rounded up to a power-of-two number of pages): larger runs cost fewer
+  /// system calls, smaller ones hold less memory in partly used runs. A run
+  /// is committed when the first block lands on it, decommitted when the
+  /// last block leaves it. The runs that hold the headers stay committed.
+  std::size_t commit_granularity = std::size_t{64} << 10;
   /// Smallest code space reserved (before the cap by max_code_space_size), so
   /// that many small allocations do not each reserve a space.
   std::size_t min_code_space_size = std::size_t{2} << 20;

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <system_error>
 
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/address_map.hpp"
 #include "disjoint_pool.hpp"
 
 namespace jitcm::allocator {
@@ -19,13 +22,23 @@ class pool_free_space {
 
   explicit pool_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
 
-  void add_space(address_region code) { (void)free_.merge(code); }
-  placement allocate(std::size_t bytes) { return {free_.allocate(bytes), 0}; }
-  placement allocate_in_region(std::size_t bytes, address_region within) {
-    return {free_.allocate_in_region(bytes, aligned_inside(within, alignment_)), 0};
+  bool add_space(address_region code) { return static_cast<bool>(free_.merge(code)); }
+  address_region allocate(std::size_t bytes) { return remember(free_.allocate(bytes)); }
+  address_region allocate_in_region(std::size_t bytes, address_region within) {
+    return remember(free_.allocate_in_region(bytes, aligned_inside(within, alignment_)));
   }
-  void undo(placement p) { free(p); }
-  void free(placement p) { (void)free_.merge(p.region); }
+  void undo(address_region r) {
+    live_.erase(r.begin());
+    (void)free_.merge(r);
+  }
+  std::error_code free(address_region r) {
+    const std::size_t* size = live_.find(r.begin());
+    if (size == nullptr) return make_error_code(errc::double_free);
+    if (*size != r.size()) return make_error_code(errc::invalid_argument);
+    live_.erase(r.begin());
+    (void)free_.merge(r);
+    return {};
+  }
 
   [[nodiscard]] const disjoint_pool& regions() const noexcept { return free_; }
 
@@ -40,8 +53,14 @@ class pool_free_space {
   }
 
  private:
+  address_region remember(address_region r) {
+    if (!r.empty()) live_.insert(r.begin(), r.size());
+    return r;
+  }
+
   std::size_t alignment_;
   disjoint_pool free_;
+  detail::address_map<std::size_t> live_;  // live block start -> size
 };
 
 /// V8's code allocator: first fit in a disjoint_pool of free regions, code

@@ -6,10 +6,14 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <system_error>
 #include <vector>
 
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/address_map.hpp"
 #include "pool.hpp"
 
 namespace jitcm::allocator {
@@ -17,19 +21,22 @@ namespace jitcm::allocator {
 /// Free space as a TLSF (Masmano et al., "TLSF: a new dynamic memory
 /// allocator for real-time systems"): free blocks sit in lists segregated by
 /// size, 32 linear classes per power of two; two levels of bitmaps find the
-/// first non-empty list large enough with two count-trailing-zeros. Free
-/// blocks merge with their free neighbours at once. Allocate and free are
-/// O(1) however fragmented the spaces are, and waste at most 1/32 of a block
-/// to class rounding.
+/// first non-empty list large enough with two count-trailing-zeros. A freed
+/// block merges with free neighbours at once. Allocate and free are O(1)
+/// however fragmented the spaces are (free also checks the block's size,
+/// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
 ///
-/// Block headers (address, size, neighbours, list links) live in a side
-/// array, not in code memory: code pages hold nothing but code, and decommitted
-/// pages stay untouched. A block's header index travels in its placement tag,
-/// so free needs no search.
+/// Nothing is stored in code memory. Live blocks cost one bit each: a bitmap
+/// per space marks the first granule of every block (live or free), which is
+/// how free() checks that it is given a block and its true size. Only free
+/// blocks have headers (address, size, list links), in a side array, found by
+/// their start or end address in a small hash map; that is how a freed block
+/// finds the free neighbours it merges with. Live blocks thus cost 1/512 of
+/// their size in metadata at 64-byte alignment, not a header each.
 ///
-/// allocate_in_region walks the blocks of the spaces `within` meets (linear;
-/// it is for the rare jump-table placement). When the size-rounded search
-/// finds nothing, allocate looks once through the exact class list before the
+/// allocate_in_region walks the blocks of the window it is given (linear; it
+/// is for the rare jump-table placement). When the size-rounded search finds
+/// nothing, allocate looks once through the exact class list before the
 /// allocator reserves a new space, so a space is never grown while a block
 /// that fits is free.
 class tlsf_free_space {
@@ -41,75 +48,66 @@ class tlsf_free_space {
     for (auto& row : heads_) row.fill(none);
   }
 
-  void add_space(address_region code) {
-    const std::uint32_t index = new_node(code.begin(), code.size());
-    nodes_[index].prev_phys = none;
-    nodes_[index].next_phys = none;
-    insert_free(index);
-    spaces_.push_back({code, index});
+  bool add_space(address_region code) {
+    const std::size_t words = ((code.size() >> shift_) + 64) / 64;
+    // calloc: the OS hands out zeroed pages lazily, so a large space costs
+    // bitmap memory only where blocks are.
+    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts{
+        static_cast<std::uint64_t*>(std::calloc(words, sizeof(std::uint64_t)))};
+    if (!starts) return false;
+    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), code.begin(),
+                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
+    at = spaces_.insert(at, space_entry{code, std::move(starts)});
+    mark_start(*at, code.begin());
+    attach(code.begin(), code.size());
+    return true;
   }
 
-  placement allocate(std::size_t bytes) {
+  address_region allocate(std::size_t bytes) {
     const std::size_t granules = bytes >> shift_;
     std::uint32_t index = find_suitable(rounded_class_of(granules));
     if (index == none) index = first_fit_in_class(granules);
     if (index == none) return {};
-    remove_free(index);
-    split(index, bytes);
-    nodes_[index].free = false;
-    return {{nodes_[index].begin, bytes}, index};
+    return take(index, nodes_[index].begin, bytes);
   }
 
-  placement allocate_in_region(std::size_t bytes, address_region within) {
+  address_region allocate_in_region(std::size_t bytes, address_region within) {
     const address_region inside = pool_free_space::aligned_inside(within, alignment());
     if (inside.size() < bytes) return {};
-    for (const space_entry& space : spaces_) {
+    for (space_entry& space : spaces_) {
       if (!space.code.overlaps(inside)) continue;
-      for (std::uint32_t index = space.first; index != none; index = nodes_[index].next_phys) {
-        const node& n = nodes_[index];
-        if (n.begin >= inside.end()) break;
-        if (!n.free) continue;
-        const std::uintptr_t begin = std::max(n.begin, inside.begin());
-        const std::uintptr_t end = std::min(n.begin + n.size, inside.end());
-        if (end > begin && end - begin >= bytes) return carve(index, begin, bytes);
+      // From the block holding the window's start, block by block.
+      const std::uintptr_t first = std::max(inside.begin(), space.code.begin());
+      std::uintptr_t block = previous_start(space, first);
+      const std::uintptr_t stop = std::min(inside.end(), space.code.end());
+      while (block < stop) {
+        const std::uintptr_t next = next_start(space, block);
+        const std::uint32_t* index = free_.find(block);
+        if (index != nullptr && nodes_[*index].begin == block) {
+          const std::uintptr_t begin = std::max(block, inside.begin());
+          const std::uintptr_t end = std::min(next, inside.end());
+          if (end > begin && end - begin >= bytes) return take(*index, begin, bytes);
+        }
+        block = next;
       }
     }
     return {};
   }
 
-  void undo(placement p) { free(p); }
+  void undo(address_region r) { release(space_of(r.begin()), r); }
 
-  void free(placement p) {
-    std::uint32_t index = static_cast<std::uint32_t>(p.tag);
-    nodes_[index].free = true;
-    const std::uint32_t next = nodes_[index].next_phys;
-    if (next != none && nodes_[next].free) {
-      remove_free(next);
-      nodes_[index].size += nodes_[next].size;
-      unlink_phys(next);
-      release_node(next);
-    }
-    const std::uint32_t prev = nodes_[index].prev_phys;
-    if (prev != none && nodes_[prev].free) {
-      remove_free(prev);
-      nodes_[prev].size += nodes_[index].size;
-      unlink_phys(index);
-      release_node(index);
-      index = prev;
-    }
-    insert_free(index);
+  std::error_code free(address_region r) {
+    space_entry* space = space_of(r.begin());
+    if (space == nullptr || !is_start(*space, r.begin())) return make_error_code(errc::double_free);
+    const std::uint32_t* index = free_.find(r.begin());
+    if (index != nullptr && nodes_[*index].begin == r.begin()) return make_error_code(errc::double_free);
+    if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
+    release(space, r);
+    return {};
   }
 
   /// Number of free blocks (for tests).
-  [[nodiscard]] std::size_t free_blocks() const noexcept {
-    std::size_t count = 0;
-    for (const auto& row : heads_) {
-      for (std::uint32_t index : row) {
-        for (; index != none; index = nodes_[index].next_free) ++count;
-      }
-    }
-    return count;
-  }
+  [[nodiscard]] std::size_t free_blocks() const noexcept { return free_.size() / 2; }
 
  private:
   static constexpr std::uint32_t none = UINT32_MAX;
@@ -117,14 +115,11 @@ class tlsf_free_space {
   static constexpr unsigned sl_count = 1u << sl_bits;
   static constexpr unsigned fl_count = 64;
 
-  struct node {
+  struct node {  // a free block
     std::uintptr_t begin;
     std::size_t size;
-    std::uint32_t prev_phys;  // neighbours in address order within one space
-    std::uint32_t next_phys;
-    std::uint32_t prev_free;  // links in the free list of its size class
+    std::uint32_t prev_free;  // links in the list of its size class
     std::uint32_t next_free;
-    bool free;
   };
 
   struct size_class {
@@ -132,12 +127,132 @@ class tlsf_free_space {
     unsigned second;
   };
 
+  struct bitmap_deleter {
+    void operator()(std::uint64_t* words) const noexcept { std::free(words); }
+  };
+
   struct space_entry {
     address_region code;
-    std::uint32_t first;  // the lowest block never merges into another, so this stays valid
+    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts;  // bit g: a block starts at granule g
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
+
+  // ---- the start bitmap -------------------------------------------------
+
+  [[nodiscard]] std::size_t granule(const space_entry& s, std::uintptr_t address) const noexcept {
+    return (address - s.code.begin()) >> shift_;
+  }
+  void mark_start(space_entry& s, std::uintptr_t address) noexcept {
+    const std::size_t g = granule(s, address);
+    s.starts[g / 64] |= std::uint64_t{1} << (g % 64);
+  }
+  void clear_start(space_entry& s, std::uintptr_t address) noexcept {
+    const std::size_t g = granule(s, address);
+    s.starts[g / 64] &= ~(std::uint64_t{1} << (g % 64));
+  }
+  [[nodiscard]] bool is_start(const space_entry& s, std::uintptr_t address) const noexcept {
+    const std::size_t g = granule(s, address);
+    return ((s.starts[g / 64] >> (g % 64)) & 1) != 0;
+  }
+  // Where the block after the one starting at `address` starts (or the end
+  // of the code area).
+  [[nodiscard]] std::uintptr_t next_start(const space_entry& s, std::uintptr_t address) const noexcept {
+    const std::size_t limit = s.code.size() >> shift_;
+    std::size_t g = granule(s, address) + 1;
+    if (g >= limit) return s.code.end();
+    std::size_t word = g / 64;
+    std::uint64_t bits = s.starts[word] & (~std::uint64_t{0} << (g % 64));
+    while (bits == 0) {
+      if (++word * 64 >= limit) return s.code.end();
+      bits = s.starts[word];
+    }
+    const std::size_t found = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+    return found >= limit ? s.code.end() : s.code.begin() + (found << shift_);
+  }
+  // The start of the block holding `address`.
+  [[nodiscard]] std::uintptr_t previous_start(const space_entry& s, std::uintptr_t address) const noexcept {
+    const std::size_t g = granule(s, address);
+    std::size_t word = g / 64;
+    std::uint64_t bits = s.starts[word] & (~std::uint64_t{0} >> (63 - g % 64));
+    while (bits == 0) bits = s.starts[--word];  // granule 0 always starts a block
+    return s.code.begin() + ((word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits))) << shift_);
+  }
+
+  [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
+    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), address,
+                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
+    if (at == spaces_.begin()) return nullptr;
+    --at;
+    return at->code.contains(address) ? &*at : nullptr;
+  }
+
+  // ---- free blocks ------------------------------------------------------
+
+  // Takes [begin, begin + bytes) out of free block `index`; what is left on
+  // either side stays free.
+  address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
+    const std::uintptr_t block_begin = nodes_[index].begin;
+    const std::uintptr_t block_end = block_begin + nodes_[index].size;
+    detach(index);
+    space_entry& space = *space_of(block_begin);
+    if (begin > block_begin) attach(block_begin, begin - block_begin);
+    mark_start(space, begin);
+    if (begin + bytes < block_end) {
+      mark_start(space, begin + bytes);
+      attach(begin + bytes, block_end - begin - bytes);
+    }
+    return {begin, bytes};
+  }
+
+  // Makes live block `r` free, merged with the free blocks right below and
+  // above it.
+  void release(space_entry* space, address_region r) {
+    std::uintptr_t begin = r.begin();
+    std::uintptr_t end = r.end();
+    if (const std::uint32_t* below = free_.find(begin); below != nullptr) {
+      const std::uint32_t index = *below;  // ends at `begin`: it cannot start there
+      begin = nodes_[index].begin;
+      detach(index);
+      clear_start(*space, r.begin());
+    }
+    if (end < space->code.end()) {
+      if (const std::uint32_t* above = free_.find(end); above != nullptr && nodes_[*above].begin == end) {
+        const std::uint32_t index = *above;
+        end = nodes_[index].begin + nodes_[index].size;
+        detach(index);
+        clear_start(*space, r.end());
+      }
+    }
+    attach(begin, end - begin);
+  }
+
+  // A free block [begin, begin + size): a header, its start and end in the
+  // map, its class list.
+  void attach(std::uintptr_t begin, std::size_t size) {
+    std::uint32_t index;
+    if (spare_ != none) {
+      index = spare_;
+      spare_ = nodes_[index].next_free;
+    } else {
+      index = static_cast<std::uint32_t>(nodes_.size());
+      nodes_.emplace_back();
+    }
+    nodes_[index] = node{begin, size, none, none};
+    // A free block's start never equals another's end (they would have
+    // merged), so one map holds both.
+    free_.insert(begin, index);
+    free_.insert(begin + size, index);
+    insert_free(index);
+  }
+
+  void detach(std::uint32_t index) {
+    remove_free(index);
+    free_.erase(nodes_[index].begin);
+    free_.erase(nodes_[index].begin + nodes_[index].size);
+    nodes_[index].next_free = spare_;
+    spare_ = index;
+  }
 
   // Sizes below 32 granules get a class each; above, each power of two is
   // split into 32 equal classes.
@@ -178,7 +293,6 @@ class tlsf_free_space {
   void insert_free(std::uint32_t index) noexcept {
     const size_class c = class_of(nodes_[index].size >> shift_);
     std::uint32_t& head = heads_[c.first][c.second];
-    nodes_[index].free = true;
     nodes_[index].prev_free = none;
     nodes_[index].next_free = head;
     if (head != none) nodes_[head].prev_free = index;
@@ -199,75 +313,19 @@ class tlsf_free_space {
     }
   }
 
-  // Cuts `bytes` off the front of block `index` (not in a free list); the
-  // rest becomes a free block of its own.
-  void split(std::uint32_t index, std::size_t bytes) {
-    if (nodes_[index].size == bytes) return;
-    const std::uint32_t rest = new_node(nodes_[index].begin + bytes, nodes_[index].size - bytes);
-    nodes_[index].size = bytes;
-    link_after(index, rest);
-    insert_free(rest);
-  }
-
-  placement carve(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
-    remove_free(index);
-    if (begin > nodes_[index].begin) {
-      const std::size_t front = begin - nodes_[index].begin;
-      const std::uint32_t taken = new_node(begin, nodes_[index].size - front);
-      nodes_[index].size = front;
-      link_after(index, taken);
-      insert_free(index);
-      index = taken;
-    }
-    split(index, bytes);
-    nodes_[index].free = false;
-    return {{begin, bytes}, index};
-  }
-
-  void link_after(std::uint32_t index, std::uint32_t added) noexcept {
-    const std::uint32_t next = nodes_[index].next_phys;
-    nodes_[added].prev_phys = index;
-    nodes_[added].next_phys = next;
-    if (next != none) nodes_[next].prev_phys = added;
-    nodes_[index].next_phys = added;
-  }
-
-  void unlink_phys(std::uint32_t index) noexcept {
-    const node& n = nodes_[index];
-    if (n.prev_phys != none) nodes_[n.prev_phys].next_phys = n.next_phys;
-    if (n.next_phys != none) nodes_[n.next_phys].prev_phys = n.prev_phys;
-  }
-
-  std::uint32_t new_node(std::uintptr_t begin, std::size_t size) {
-    std::uint32_t index;
-    if (spare_ != none) {
-      index = spare_;
-      spare_ = nodes_[index].next_free;
-    } else {
-      index = static_cast<std::uint32_t>(nodes_.size());
-      nodes_.emplace_back();
-    }
-    nodes_[index] = node{begin, size, none, none, none, none, false};
-    return index;
-  }
-
-  void release_node(std::uint32_t index) noexcept {
-    nodes_[index].next_free = spare_;
-    spare_ = index;
-  }
-
   unsigned shift_;
   std::uint64_t first_level_ = 0;
   std::array<std::uint32_t, fl_count> second_level_{};
   std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_{};
-  std::vector<node> nodes_;
-  std::uint32_t spare_ = none;  // unused node slots, linked through next_free
-  std::vector<space_entry> spaces_;
+  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_free
+  std::uint32_t spare_ = none;
+  detail::address_map<std::uint32_t> free_;  // start and end address of every free block -> header
+  std::vector<space_entry> spaces_;          // by address
 };
 
 /// The fast code allocator: TLSF free space (O(1) allocate and free, immediate
-/// coalescing, headers outside code memory) with the code-space growth,
-/// commit-on-demand and decommit of every jitcm allocator.
+/// coalescing, no headers in code memory, one bit per live block) with the
+/// code-space growth, commit-on-demand and decommit of every jitcm allocator.
 template <protection::strategy Protection = protection::host_default>
 using tlsf = basic_allocator<Protection, tlsf_free_space>;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -23,30 +24,36 @@ namespace jitcm::allocator::detail {
 /// then code.
 struct space_layout {
   std::size_t page = 0;
+  std::size_t unit = 0;                ///< commit granularity: a power-of-two number of pages
   std::size_t code_header = 0;         ///< bytes asked for
   std::size_t code_header_pages = 0;   ///< [0, this) is committed executable
   std::size_t data_offset = 0;         ///< page-aligned
   std::size_t data_size = 0;           ///< whole pages
-  std::size_t headers_end = 0;         ///< end of the pages the headers pin
+  std::size_t headers_end = 0;         ///< end of the pages the headers use
+  std::size_t pinned_end = 0;          ///< headers_end rounded up to a unit: committed for good
   std::size_t code_offset = 0;         ///< first byte of code, aligned
   std::size_t max_space = 0;           ///< max_code_space_size, whole allocation granules
   std::size_t max_block = 0;           ///< largest block a space can hold
 
   /// Validates `o` and derives the layout. Errors: invalid_argument
   /// (alignment not a power of two, or no room for one block in a space),
-  /// size_overflow (header sizes that overflow when rounded).
+  /// size_overflow (sizes that overflow when rounded).
   static result<space_layout> from(const options& o) noexcept {
     if (!platform::is_power_of_two(o.alignment)) return failure{errc::invalid_argument};
     space_layout l;
     l.page = platform::page_size();
     const std::size_t granularity = std::max(platform::allocation_granularity(), o.alignment);
     const std::size_t huge = std::numeric_limits<std::size_t>::max() / 4;
-    if (o.space_code_header > huge || o.space_data_header > huge) return failure{errc::size_overflow};
+    if (o.space_code_header > huge || o.space_data_header > huge || o.commit_granularity > huge) {
+      return failure{errc::size_overflow};
+    }
+    l.unit = std::bit_ceil(std::max(o.commit_granularity, l.page));
     l.code_header = o.space_code_header;
     l.code_header_pages = round_up(o.space_code_header, l.page);
     l.data_offset = l.code_header_pages;
     l.data_size = round_up(o.space_data_header, l.page);
     l.headers_end = l.data_size != 0 ? l.data_offset + l.data_size : l.code_header_pages;
+    l.pinned_end = round_up(l.headers_end, l.unit);
     l.code_offset = round_up(l.data_size != 0 ? l.headers_end : l.code_header, o.alignment);
     l.max_space = o.max_code_space_size & ~(granularity - 1);
     if (l.max_space <= l.code_offset || l.max_space - l.code_offset < o.alignment) {
@@ -108,41 +115,47 @@ class code_space_set {
     const std::size_t granularity = std::max(platform::allocation_granularity(), options_.alignment);
     size = space_layout::round_up(size, granularity);
 
-    const std::size_t header_bytes = l.code_header_pages + l.data_size;
-    const std::size_t block_end = space_layout::round_up(l.code_offset + block_bytes, l.page);
-    const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.page), l.headers_end);
-    const std::size_t block_pages = block_end > block_begin ? block_end - block_begin : 0;
-    if (!within_limits(header_bytes + block_pages)) return failure{errc::limit_exceeded};
-    if (auto charged = charge(header_bytes); !charged) return forward_error(charged);
+    // The units holding headers are committed whole and for good: the code
+    // header and the rest of its last unit executable, the data header
+    // read-write.
+    const std::size_t pinned = std::min(l.pinned_end, size);
+    const std::size_t block_end = std::min(space_layout::round_up(l.code_offset + block_bytes, l.unit), size);
+    const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.unit), pinned);
+    const std::size_t block_units = block_end > block_begin ? block_end - block_begin : 0;
+    if (!within_limits(pinned + block_units)) return failure{errc::limit_exceeded};
+    if (auto charged = charge(pinned); !charged) return forward_error(charged);
 
     auto reserved = Protection::reserve(size, 0, options_.alignment > platform::page_size() ? options_.alignment : 0);
     if (!reserved) {
-      refund(header_bytes);
+      refund(pinned);
       return forward_error(reserved);
     }
     space_type memory = std::move(*reserved);
     const address_region whole = memory.region();
-    if (l.code_header_pages != 0) {
-      if (auto ok = memory.commit({whole.begin(), l.code_header_pages}); !ok) {
-        refund(header_bytes);
+    const address_region header_parts[] = {{whole.begin(), l.code_header_pages},
+                                           {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)}};
+    for (const address_region part : header_parts) {
+      if (part.empty()) continue;
+      if (auto ok = memory.commit(part); !ok) {
+        refund(pinned);
         return forward_error(ok);
       }
     }
     if (l.data_size != 0) {
       if (auto ok = memory.commit_data({whole.begin() + l.data_offset, l.data_size}); !ok) {
-        refund(header_bytes);
+        refund(pinned);
         return forward_error(ok);
       }
     }
 
     const std::size_t code_size = space_layout::round_down(whole.size() - l.code_offset, options_.alignment);
     const address_region code{whole.begin() + l.code_offset, code_size};
-    std::vector<std::uint32_t> pages(whole.size() / l.page, 0);
-    // Header pages are pinned: committed and counted once, never decommitted.
-    for (std::size_t p = 0; p < l.headers_end / l.page; ++p) pages[p] = committed_bit | 1;
+    std::vector<std::uint32_t> units((whole.size() + l.unit - 1) / l.unit, 0);
+    // Header units are pinned: committed and counted once, never decommitted.
+    for (std::size_t u = 0; u < pinned / l.unit; ++u) units[u] = committed_bit | 1;
 
     const std::size_t index = spaces_.size();
-    spaces_.push_back(space_entry{std::move(memory), code, std::move(pages)});
+    spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
     records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code});
     const auto at = std::upper_bound(by_address_.begin(), by_address_.end(), whole.begin(),
                                      [](std::uintptr_t a, const auto& e) { return a < e.first; });
@@ -161,7 +174,7 @@ class code_space_set {
   }
 
   /// Counts `block` (inside the code area of space `index`) as live on its
-  /// pages, committing those that were not. Errors: limit_exceeded, the
+  /// commit units, committing those that were not. Errors: limit_exceeded, the
   /// strategy's commit error; nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
     space_entry& s = spaces_[index];
@@ -169,7 +182,7 @@ class code_space_set {
     std::size_t missing = 0;
     constexpr auto is_uncommitted = [](std::uint32_t page) { return (page & committed_bit) == 0; };
     for (std::size_t p = first; p <= last; ++p) {
-      if (is_uncommitted(s.pages[p])) missing += layout_.page;
+      if (is_uncommitted(s.pages[p])) missing += pages_region(s, p, p + 1).size();
     }
     if (missing != 0) {
       if (auto charged = charge(missing); !charged) return charged;
@@ -195,9 +208,9 @@ class code_space_set {
     return {};
   }
 
-  /// Takes `block` off its pages; with `decommit_free_pages`, pages no block
-  /// touches any more are decommitted. A page the OS refuses to decommit
-  /// stays committed (and counted) and is reused as it is.
+  /// Takes `block` off its commit units; with `decommit_free_pages`, units
+  /// no block touches any more are decommitted. A unit the OS refuses to
+  /// decommit stays committed (and counted) and is reused as it is.
   void release(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = spaces_[index];
     const auto [first, last] = page_span(s, block);
@@ -205,19 +218,20 @@ class code_space_set {
     if (!decommit_free_pages) return;
     for_each_run(s, first, last, [](std::uint32_t page) { return page == committed_bit; },
                  [&](std::size_t run_first, std::size_t run_end) {
-                   if (s.memory.decommit(pages_region(s, run_first, run_end))) {
+                   const address_region run = pages_region(s, run_first, run_end);
+                   if (s.memory.decommit(run)) {
                      for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-                     refund((run_end - run_first) * layout_.page);
+                     refund(run.size());
                    }
                  });
   }
 
-  /// Whether page `address` lies on is committed (for tests and checks).
+  /// Whether the page `address` lies on is committed (for tests and checks).
   [[nodiscard]] bool is_committed(std::uintptr_t address) const noexcept {
     const std::size_t index = find(address);
     if (index == npos) return false;
     const space_entry& s = spaces_[index];
-    return (s.pages[(address - records_[index].region.begin()) / layout_.page] & committed_bit) != 0;
+    return (s.pages[(address - records_[index].region.begin()) / layout_.unit] & committed_bit) != 0;
   }
 
   [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index].memory; }
@@ -232,8 +246,9 @@ class code_space_set {
 
   struct space_entry {
     space_type memory;
-    address_region code;
-    std::vector<std::uint32_t> pages;  // live-block count | committed_bit, per page of the space
+    std::uintptr_t base;  // the start of the whole space
+    std::size_t size;     // its size
+    std::vector<std::uint32_t> pages;  // live-block count | committed_bit, per commit unit of the space
   };
 
   struct page_range {
@@ -242,13 +257,13 @@ class code_space_set {
   };
 
   [[nodiscard]] page_range page_span(const space_entry& s, address_region block) const noexcept {
-    const std::uintptr_t base = s.code.begin() - layout_.code_offset;
-    return {(block.begin() - base) / layout_.page, (block.end() - 1 - base) / layout_.page};
+    return {(block.begin() - s.base) / layout_.unit, (block.end() - 1 - s.base) / layout_.unit};
   }
 
   [[nodiscard]] address_region pages_region(const space_entry& s, std::size_t first, std::size_t end) const noexcept {
-    const std::uintptr_t base = s.code.begin() - layout_.code_offset;
-    return {base + first * layout_.page, (end - first) * layout_.page};
+    // The last unit of a space may be cut short by the space's end.
+    const std::size_t stop = std::min(end * layout_.unit, s.size);
+    return {s.base + first * layout_.unit, stop - first * layout_.unit};
   }
 
   // Calls run(first, end) for every maximal run of pages in [first, last]

@@ -1,4 +1,4 @@
-// live_block_table: the blocks an allocator has handed out, by start address.
+// address_map: a flat hash map keyed by address, for allocator bookkeeping.
 #pragma once
 
 #include <bit>
@@ -8,36 +8,40 @@
 
 namespace jitcm::allocator::detail {
 
-/// What an allocator remembers about a live block: its size and a word the
-/// free-space policy attached to it (e.g. the index of its header).
-struct live_block {
-  std::size_t size = 0;
-  std::uint64_t tag = 0;
-};
-
 /// An open-addressing hash table (linear probing, backward-shift deletion)
-/// from block start address to live_block. Addresses are never 0, which marks
-/// an empty slot. Lookups touch one or two adjacent cache lines at the load
-/// factor kept here (at most 1/2), so free() costs O(1) however many blocks
-/// live, and the table lives on the heap, never in code pages.
+/// from address to `Value`. Address 0 marks an empty slot and is never a key.
+/// Lookups touch one or two adjacent cache lines at the load factor kept here
+/// (at most 3/4), so lookups cost O(1) however many entries there are, and
+/// the table lives on the heap, never in code pages.
 ///
 /// Thread safety: none; the owning allocator locks.
-class live_block_table {
+template <class Value>
+class address_map {
  public:
-  [[nodiscard]] const live_block* find(std::uintptr_t address) const noexcept {
+  [[nodiscard]] const Value* find(std::uintptr_t address) const noexcept {
     if (slots_.empty() || address == 0) return nullptr;
     for (std::size_t i = home(address);; i = (i + 1) & mask_) {
       const slot& s = slots_[i];
-      if (s.address == address) return &s.block;
+      if (s.address == address) return &s.value;
       if (s.address == 0) return nullptr;
     }
   }
 
   /// Precondition: `address` is not in the table and not 0.
-  void insert(std::uintptr_t address, live_block block) {
-    if ((count_ + 1) * 2 > slots_.size()) grow();
-    place(address, block);
+  void insert(std::uintptr_t address, Value value) {
+    if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+    place(address, value);
     ++count_;
+  }
+
+  /// Sets the value of `address`, which is in the table.
+  void assign(std::uintptr_t address, Value value) noexcept {
+    for (std::size_t i = home(address);; i = (i + 1) & mask_) {
+      if (slots_[i].address == address) {
+        slots_[i].value = value;
+        return;
+      }
+    }
   }
 
   /// Removes `address`; returns whether it was there.
@@ -67,17 +71,10 @@ class live_block_table {
 
   [[nodiscard]] std::size_t size() const noexcept { return count_; }
 
-  template <class F>
-  void for_each(F&& visit) const {
-    for (const slot& s : slots_) {
-      if (s.address != 0) visit(s.address, s.block);
-    }
-  }
-
  private:
   struct slot {
     std::uintptr_t address = 0;
-    live_block block{};
+    Value value{};
   };
 
   [[nodiscard]] std::size_t home(std::uintptr_t address) const noexcept {
@@ -86,10 +83,10 @@ class live_block_table {
     return static_cast<std::size_t>((static_cast<std::uint64_t>(address) * 0x9E3779B97F4A7C15ull) >> shift_);
   }
 
-  void place(std::uintptr_t address, live_block block) noexcept {
+  void place(std::uintptr_t address, Value value) noexcept {
     std::size_t i = home(address);
     while (slots_[i].address != 0) i = (i + 1) & mask_;
-    slots_[i] = slot{address, block};
+    slots_[i] = slot{address, value};
   }
 
   void grow() {
@@ -99,7 +96,7 @@ class live_block_table {
     mask_ = capacity - 1;
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
     for (const slot& s : old) {
-      if (s.address != 0) place(s.address, s.block);
+      if (s.address != 0) place(s.address, s.value);
     }
   }
 
