@@ -44,13 +44,16 @@ void run_stress(Table& table, PatchSlot patch_slot, outcome& result) {
     threads.emplace_back([&] {
       long calls = 0;
       long wrong = 0;
-      running.fetch_add(1);
+      bool counted = false;
       while (!done.load(std::memory_order_acquire)) {
         for (std::uint32_t i = 0; i < slots; ++i) {
           const int value = call(table.call_target(i));
           if (value < 0 || static_cast<std::uint32_t>(value) / 3 != i) ++wrong;
           ++calls;
         }
+        // Patching starts once every runner has been through every slot.
+        if (!counted) running.fetch_add(1);
+        counted = true;
       }
       result.calls += calls;
       result.wrong += wrong;

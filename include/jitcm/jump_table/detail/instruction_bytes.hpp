@@ -18,7 +18,10 @@ class byte_writer {
  public:
   constexpr explicit byte_writer(std::uint8_t fill) noexcept { bytes_.fill(fill); }
 
+  /// Values that would not fit are dropped; every encoder writes exactly its
+  /// slot size, which the encoding tests check.
   constexpr byte_writer& put(std::uint64_t value, std::size_t width) noexcept {
+    if (width > N || position_ > N - width) return *this;
     for (std::size_t i = 0; i < width; ++i) bytes_[position_ + i] = static_cast<std::uint8_t>(value >> (8 * i));
     position_ += width;
     return *this;
