@@ -23,7 +23,7 @@ namespace jitcm {
 /// What a code object is.
 enum class code_kind : std::uint8_t {
   function,    ///< a compiled function; always has a function index
-  wrapper,     ///< a wrapper or stub (entry trampolines, lazy-compile stubs, ...)
+  wrapper,     ///< a wrapper or trampoline (entry and exit wrappers, lazy-compile trampolines, ...)
   jump_table,  ///< a module's jump table (or far-jump table)
 };
 
@@ -41,7 +41,7 @@ struct source_position {
 /// caller's arrays may go away once `code::create` returns.
 struct code_desc {
   address_region instructions{};               ///< where the code is executed from
-  std::optional<std::uint32_t> index;          ///< function index; none for stubs and wrappers
+  std::optional<std::uint32_t> index;          ///< function index; none for wrappers and trampolines
   code_kind kind = code_kind::function;
   jitcm::tier tier{};                          ///< named by the tiering policy
   debug_kind debug = debug_kind::none;

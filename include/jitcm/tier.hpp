@@ -11,7 +11,7 @@ namespace jitcm {
 /// `tiering::v8::turbofan`, ...), so a JIT with three tiers says
 /// `inline constexpr jitcm::tier interpreter{0}, baseline{1}, optimized{2};`.
 /// Values compare with < and ==, as the policies need. `tier{0}` is the value
-/// of code that has no tier (stubs, wrappers, jump tables).
+/// of code that has no tier (wrappers, trampolines, jump tables).
 enum class tier : std::uint8_t {};
 
 /// Whether code was compiled for a debugger, ordered as V8's `ForDebugging`:

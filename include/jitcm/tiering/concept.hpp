@@ -23,7 +23,7 @@ namespace jitcm {
 /// `const code*`, `s` a `const T::module_state&`, `filter` a
 /// `const T::removal_filter&`.) All three functions are pure: they read their
 /// arguments only, so any thread may call them at any time. Removed code
-/// falls back to the module's lazy-compile stub.
+/// falls back to the module's lazy-compile slot.
 ///
 /// A minimal conforming policy ("newest code wins, flush everything"):
 ///
