@@ -38,9 +38,10 @@ struct module_options {
   /// Functions [0, imported) are imports: they have no code, no slot and no
   /// code-table entry (as in V8). imported <= functions.
   std::uint32_t imported = 0;
-  /// Where lazy-compile slots jump, with the function index, until a function
-  /// has code (see the jump-table emitter's ABI; jump_table::lazy_trampoline
-  /// turns a C++ function into one). Required when the module declares
+  /// Where lazy-compile slots jump until a function has code, handing over
+  /// the function's slot number: its index minus `imported` (see the
+  /// jump-table emitter's ABI; jump_table::lazy_trampoline turns a C++
+  /// function into such an entry). Required when the module declares
   /// functions beyond its imports.
   std::uintptr_t lazy_entry = 0;
   /// Committed bytes of this module alone; 0 for no limit of its own (the
@@ -70,7 +71,7 @@ struct module_stats {
   std::uint32_t functions = 0;
   std::uint32_t imported = 0;
   std::size_t code_objects = 0;
-  std::size_t installed = 0;       ///< functions whose slot runs compiled code (not the lazy stub)
+  std::size_t installed = 0;       ///< functions whose slot runs compiled code (not the lazy-compile slot)
   std::size_t retired = 0;         ///< left the table, waiting to be released
   std::size_t code_bytes = 0;      ///< instructions of the code objects owned now
   std::size_t metadata_bytes = 0;  ///< metadata of the code objects owned now
@@ -100,7 +101,14 @@ struct no_relocation {
 /// an address that never changes: callers call it, and installing new code
 /// retargets the slot (in every table) instead of patching callers. Until a
 /// function has code its slot runs its lazy-compile slot, which enters
-/// `module_options::lazy_entry` with the function index.
+/// `module_options::lazy_entry` with the function's slot number.
+///
+///     jitcm::code_manager manager;
+///     auto module = manager.new_module({.functions = 10, .lazy_entry = entry});
+///     auto room = (*module)->allocate(size);      // the final address is known
+///     emit(room->data(), room->address());        // assemble in place
+///     auto code = (*module)->publish(*room, {.index = 3, .tier = jitcm::tiering::two_tier::baseline});
+///     auto f = reinterpret_cast<int (*)()>(*(*module)->call_target(3));
 ///
 /// Adding code: `allocate` → write at the final address (`pending_code`) →
 /// `publish`; or `add_code` with finished bytes and an optional relocation
@@ -122,8 +130,7 @@ struct no_relocation {
 ///
 /// Thread safety: every member may be called from any thread concurrently,
 /// except as noted; the module serialises changes with one mutex.
-/// call_target, call_target_near and the functions/imported accessors take
-/// no lock. Under protection::mprotect_toggle, writing code makes its pages
+/// call_target and the functions/imported/routing accessors take no lock. Under protection::mprotect_toggle, writing code makes its pages
 /// non-executable for every thread for the length of the write scope, so do
 /// not publish into pages other threads are running (use
 /// protection::dual_mapping to write while other threads run code).
@@ -166,7 +173,7 @@ class native_module {
   /// functions.
   [[nodiscard]] result<std::uintptr_t> call_target(std::uint32_t index) const noexcept {
     if (!declared(index)) return failure{errc::out_of_range};
-    return JumpTable::call_target(tables_.front(), slot_of(index));
+    return JumpTable::call_target(main_table_, slot_of(index));
   }
 
   /// The slot of function `index` in the jump table of the code space that
@@ -176,7 +183,7 @@ class native_module {
   [[nodiscard]] result<std::uintptr_t> call_target_near(std::uint32_t index, std::uintptr_t caller) const;
 
   /// The code installed for function `index` now, or nullptr while its slot
-  /// runs the lazy stub. Held in the calling thread's innermost scope when it
+  /// runs the lazy-compile slot. Held in the calling thread's innermost scope when it
   /// has one. Errors: out_of_range.
   [[nodiscard]] result<const code*> installed(std::uint32_t index) const;
 
@@ -218,13 +225,13 @@ class native_module {
                                                          Relocate&& relocate = {});
 
   /// Takes every installed code the tiering policy matches with `filter` out
-  /// of the code table, points its slots back at the lazy stubs and retires
+  /// of the code table, points its slots back at the lazy-compile slots and retires
   /// it. Returns what was removed. (A slot whose jump table refuses the
   /// patch keeps its code installed, and that code is not counted.)
   removed_code remove_code(const removal_filter& filter);
 
   /// Takes one code object out of use: out of the code table if installed
-  /// (its slot back to the lazy stub), then retired. For wrappers and stubs
+  /// (its slot back to the lazy-compile slot), then retired. For wrappers
   /// too. Errors: not_owned (null, or code of another module), double_free
   /// (already retired).
   [[nodiscard]] result<removed_code> remove(const code* c);
@@ -347,6 +354,9 @@ class native_module {
   mutable std::mutex mutex_;
   std::unique_ptr<std::atomic<const code*>[]> code_table_;
   std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
+  // The first space's table, set once before the module is handed out, so
+  // call_target reads it without a lock while tables_ grows.
+  jump_table::table_view main_table_{};
   std::unordered_map<const code*, owned_code> owned_;
   std::size_t installed_count_ = 0;
   std::size_t published_count_ = 0;
@@ -360,7 +370,8 @@ class native_module {
 /// the instructions at `data()` (they run at `address()`), then
 /// `module.publish(pending, desc)`. Dropping it unpublished frees the room.
 /// Thread safety: a pending_code belongs to one thread (the write scope it
-/// holds must end on the thread that opened it).
+/// holds must end on the thread that opened it). It must not outlive its
+/// module.
 template <class A, class J, class L, class T, class R>
 class native_module<A, J, L, T, R>::pending_code {
  public:
@@ -452,6 +463,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
     auto first = module->allocate_locked(1);
     if (!first) return forward_error(first);
     (void)module->allocator_.free(*first);
+    module->main_table_ = module->tables_.front();
   }
   module->committed_may_have_grown();
   return module;
@@ -726,7 +738,7 @@ result<void> native_module<A, J, L, T, R>::take_out_locked(owned_code& entry, re
   if (c->kind() == code_kind::function) {
     const std::uint32_t slot = slot_of(*c->index());
     if (code_table_[slot].load(std::memory_order_relaxed) == c) {
-      // Back to the lazy stub. Should a table refuse, the code stays
+      // Back to the lazy-compile slot. Should a table refuse, the code stays
       // installed; it is not retired then, so it is never freed while a
       // slot still leads to it.
       if (auto ok = retarget_everywhere_locked(slot, nullptr); !ok) return ok;
