@@ -96,9 +96,14 @@ struct fake_protection {
     const std::size_t align = alignment > page ? alignment : page;
     if (bytes > (std::size_t{1} << 46)) return failure{errc::address_space_exhausted};
     const std::size_t size = (bytes + page - 1) & ~(page - 1);
-    // A gap of one alignment unit keeps spaces from touching.
-    std::uintptr_t base = control().next_base.fetch_add(size + 2 * align);
-    base = (base + align - 1) & ~(align - 1);
+    // Spaces touch, as the OS often places them: allocators must not merge
+    // free space across them.
+    std::uintptr_t base = control().next_base.load();
+    std::uintptr_t aligned = 0;
+    do {
+      aligned = (base + align - 1) & ~(align - 1);
+    } while (!control().next_base.compare_exchange_weak(base, aligned + size));
+    base = aligned;
     space s;
     s.region_ = {base, size};
     s.pages_ = std::make_unique<std::vector<space::state>>(size / page, space::state::none);

@@ -96,7 +96,13 @@ void check_pages(const A& a, const allocator_model& model) {
 TEMPLATE_TEST_CASE("randomized differential test against the reference model", "[allocator]", fake_pool, fake_tlsf,
                    fake_bump) {
   const std::size_t granularity = GENERATE(std::size_t{0}, std::size_t{16} << 12);
-  TestType a{small_spaces(granularity)};
+  const bool headers = GENERATE(true, false);  // without headers, code areas of touching spaces touch too
+  alloc::options o = small_spaces(granularity);
+  if (!headers) {
+    o.space_code_header = 0;
+    o.space_data_header = 0;
+  }
+  TestType a{o};
   allocator_model model;
   std::vector<code_block> live;
   std::mt19937_64 rng{20261124};

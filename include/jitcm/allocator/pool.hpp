@@ -1,7 +1,10 @@
 // allocator::pool: V8's WasmCodeAllocator, first fit over a disjoint_pool.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
+#include <vector>
 #include <cstdint>
 #include <system_error>
 
@@ -12,35 +15,54 @@
 
 namespace jitcm::allocator {
 
-/// Free space as V8 keeps it: one disjoint_pool of free regions in address
-/// order; a block is cut from the start of the lowest region large enough
-/// (first fit, linear in the free regions below it), and freed blocks merge
-/// with their free neighbours at once.
+/// Free space as V8 keeps it: disjoint_pools of free regions in address
+/// order (one per space); a block is cut from the start of the lowest region
+/// large enough (first fit, linear in the free regions below it), and freed
+/// blocks merge with their free neighbours at once.
 class pool_free_space {
  public:
   static constexpr bool returns_memory = true;
 
   explicit pool_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
 
-  bool add_space(address_region code) { return static_cast<bool>(free_.merge(code)); }
-  address_region allocate(std::size_t bytes) { return remember(free_.allocate(bytes)); }
-  address_region allocate_in_region(std::size_t bytes, address_region within) {
-    return remember(free_.allocate_in_region(bytes, aligned_inside(within, alignment_)));
+  bool add_space(address_region code) {
+    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), code.begin(),
+                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
+    at = spaces_.insert(at, space_entry{code, disjoint_pool{code}});
+    return true;
   }
+
+  /// First fit over all spaces in address order.
+  address_region allocate(std::size_t bytes) {
+    for (space_entry& s : spaces_) {
+      if (const address_region r = s.free.allocate(bytes); !r.empty()) return remember(r);
+    }
+    return {};
+  }
+
+  address_region allocate_in_region(std::size_t bytes, address_region within) {
+    const address_region inside = aligned_inside(within, alignment_);
+    if (inside.empty()) return {};
+    for (space_entry& s : spaces_) {
+      if (!s.code.overlaps(inside)) continue;
+      if (const address_region r = s.free.allocate_in_region(bytes, inside); !r.empty()) return remember(r);
+    }
+    return {};
+  }
+
   void undo(address_region r) {
     live_.erase(r.begin());
-    (void)free_.merge(r);
+    (void)space_of(r.begin()).free.merge(r);
   }
+
   std::error_code free(address_region r) {
     const std::size_t* size = live_.find(r.begin());
     if (size == nullptr) return make_error_code(errc::double_free);
     if (*size != r.size()) return make_error_code(errc::invalid_argument);
     live_.erase(r.begin());
-    (void)free_.merge(r);
+    (void)space_of(r.begin()).free.merge(r);
     return {};
   }
-
-  [[nodiscard]] const disjoint_pool& regions() const noexcept { return free_; }
 
   /// The largest part of `within` that starts and ends aligned.
   [[nodiscard]] static address_region aligned_inside(address_region within, std::size_t alignment) noexcept {
@@ -53,14 +75,28 @@ class pool_free_space {
   }
 
  private:
+  // One pool per space: the OS may place spaces side by side, and a free
+  // region must never run from one into the next.
+  struct space_entry {
+    address_region code;
+    disjoint_pool free;
+  };
+
+  // Precondition: `address` lies in one of the spaces.
+  space_entry& space_of(std::uintptr_t address) {
+    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), address,
+                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
+    return *std::prev(at);
+  }
+
   address_region remember(address_region r) {
-    if (!r.empty()) live_.insert(r.begin(), r.size());
+    live_.insert(r.begin(), r.size());
     return r;
   }
 
   std::size_t alignment_;
-  disjoint_pool free_;
-  detail::address_map<std::size_t> live_;  // live block start -> size
+  std::vector<space_entry> spaces_;          // by address
+  detail::address_map<std::size_t> live_;   // live block start -> size
 };
 
 /// V8's code allocator: first fit in a disjoint_pool of free regions, code

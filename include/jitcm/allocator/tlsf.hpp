@@ -30,7 +30,7 @@ namespace jitcm::allocator {
 /// per space marks the first granule of every block (live or free), which is
 /// how free() checks that it is given a block and its true size. Only free
 /// blocks have headers (address, size, list links), in a side array, found by
-/// their start or end address in a small hash map; that is how a freed block
+/// their start or end address in small hash maps; that is how a freed block
 /// finds the free neighbours it merges with. Live blocks thus cost 1/512 of
 /// their size in metadata at 64-byte alignment, not a header each.
 ///
@@ -82,8 +82,8 @@ class tlsf_free_space {
       const std::uintptr_t stop = std::min(inside.end(), space.code.end());
       while (block < stop) {
         const std::uintptr_t next = next_start(space, block);
-        const std::uint32_t* index = free_.find(block);
-        if (index != nullptr && nodes_[*index].begin == block) {
+        const std::uint32_t* index = free_starts_.find(block);
+        if (index != nullptr) {
           const std::uintptr_t begin = std::max(block, inside.begin());
           const std::uintptr_t end = std::min(next, inside.end());
           if (end > begin && end - begin >= bytes) return take(*index, begin, bytes);
@@ -99,15 +99,14 @@ class tlsf_free_space {
   std::error_code free(address_region r) {
     space_entry* space = space_of(r.begin());
     if (space == nullptr || !is_start(*space, r.begin())) return make_error_code(errc::double_free);
-    const std::uint32_t* index = free_.find(r.begin());
-    if (index != nullptr && nodes_[*index].begin == r.begin()) return make_error_code(errc::double_free);
+    if (free_starts_.find(r.begin()) != nullptr) return make_error_code(errc::double_free);
     if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
     release(space, r);
     return {};
   }
 
   /// Number of free blocks (for tests).
-  [[nodiscard]] std::size_t free_blocks() const noexcept { return free_.size() / 2; }
+  [[nodiscard]] std::size_t free_blocks() const noexcept { return free_starts_.size(); }
 
  private:
   static constexpr std::uint32_t none = UINT32_MAX;
@@ -210,14 +209,18 @@ class tlsf_free_space {
   void release(space_entry* space, address_region r) {
     std::uintptr_t begin = r.begin();
     std::uintptr_t end = r.end();
-    if (const std::uint32_t* below = free_.find(begin); below != nullptr) {
-      const std::uint32_t index = *below;  // ends at `begin`: it cannot start there
-      begin = nodes_[index].begin;
-      detach(index);
-      clear_start(*space, r.begin());
+    // Spaces may touch (the OS places reservations side by side): a free
+    // block ending at the start of this space's code is not a neighbour.
+    if (begin > space->code.begin()) {
+      if (const std::uint32_t* below = free_ends_.find(begin); below != nullptr) {
+        const std::uint32_t index = *below;
+        begin = nodes_[index].begin;
+        detach(index);
+        clear_start(*space, r.begin());
+      }
     }
     if (end < space->code.end()) {
-      if (const std::uint32_t* above = free_.find(end); above != nullptr && nodes_[*above].begin == end) {
+      if (const std::uint32_t* above = free_starts_.find(end); above != nullptr) {
         const std::uint32_t index = *above;
         end = nodes_[index].begin + nodes_[index].size;
         detach(index);
@@ -239,17 +242,15 @@ class tlsf_free_space {
       nodes_.emplace_back();
     }
     nodes_[index] = node{begin, size, none, none};
-    // A free block's start never equals another's end (they would have
-    // merged), so one map holds both.
-    free_.insert(begin, index);
-    free_.insert(begin + size, index);
+    free_starts_.insert(begin, index);
+    free_ends_.insert(begin + size, index);
     insert_free(index);
   }
 
   void detach(std::uint32_t index) {
     remove_free(index);
-    free_.erase(nodes_[index].begin);
-    free_.erase(nodes_[index].begin + nodes_[index].size);
+    free_starts_.erase(nodes_[index].begin);
+    free_ends_.erase(nodes_[index].begin + nodes_[index].size);
     nodes_[index].next_free = spare_;
     spare_ = index;
   }
@@ -319,7 +320,10 @@ class tlsf_free_space {
   std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_{};
   std::vector<node> nodes_;     // free-block headers; unused ones linked through next_free
   std::uint32_t spare_ = none;
-  detail::address_map<std::uint32_t> free_;  // start and end address of every free block -> header
+  // Free blocks by start and by end address (two maps: where spaces touch,
+  // one block's end is the next space's first block's start).
+  detail::address_map<std::uint32_t> free_starts_;
+  detail::address_map<std::uint32_t> free_ends_;
   std::vector<space_entry> spaces_;          // by address
 };
 
