@@ -249,3 +249,14 @@ TEST_CASE("a table with no functions initializes to nothing", "[jump_table][tabl
   REQUIRE(jt::host::initialize(table.view, lazy_entry));
   CHECK(jt::host::call_target(table.view, 0) == 0);
 }
+
+TEST_CASE("riscv64 accepts targets on halfword boundaries (compressed code)", "[jump_table][table]") {
+  plain_table<jt::riscv64> table{2};
+  REQUIRE(jt::riscv64::initialize(table.view, lazy_entry));
+  const std::uintptr_t near_target = table.view.code_base + 0x1002;
+  REQUIRE(jt::riscv64::patch(table.view, 1, near_target, jt::already_writable{}));
+  CHECK(jt::riscv64::current_target(table.view, 1) == near_target);
+  const std::uintptr_t far_target = table.view.code_base + (std::uintptr_t{8} << 20) + 2;
+  REQUIRE(jt::riscv64::patch(table.view, 1, far_target, jt::already_writable{}));
+  CHECK(jt::riscv64::current_target(table.view, 1) == far_target);
+}

@@ -14,7 +14,9 @@ namespace jitcm::jump_table {
 ///
 /// Constraint: the literal loads reach ±1 MiB, so the data area must lie
 /// within 1 MiB of every far and lazy slot: put it right after the code
-/// area. initialize reports errc::target_out_of_range otherwise.
+/// area. initialize reports errc::target_out_of_range otherwise. With the
+/// data area on the page after the code area, one table holds up to about
+/// 37 000 functions (28-byte slot groups), or 26 000 with BTI (40 bytes).
 ///
 /// Lazy-compile entry ABI: entered by `br x16` (x30 holds the caller's
 /// return address, argument registers x0-x7, x8 and v0-v7 as the caller set

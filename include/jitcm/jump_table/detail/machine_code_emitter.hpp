@@ -134,6 +134,7 @@ struct machine_code_emitter {
     atomic_store<std::uint64_t>(view.data_writable_for(view.data_base + lazy_entry_offset), lazy_entry);
     for (std::uint32_t i = 0; i < view.functions; ++i) {
       const auto group = encode_group(view, i, route);
+      if (!group) return forward_error(group);  // unreachable: the ends encoded
       std::memcpy(reinterpret_cast<void*>(view.code_writable_for(view.code_base + near_slot_offset(i))),
                   group->data(), group_size);
       atomic_store<std::uint64_t>(view.data_writable_for(view.data_base + far_target_offset(i)),

@@ -39,7 +39,9 @@ struct riscv64_encoding {
   static constexpr std::size_t near_slot_size = 4;
   static constexpr std::size_t far_slot_size = 12;
   static constexpr std::size_t lazy_slot_size = 20;
-  static constexpr std::size_t instruction_alignment = 4;
+  /// Targets may be 2-aligned: code using compressed instructions starts
+  /// functions on any halfword. The slots themselves stay 4-aligned.
+  static constexpr std::size_t instruction_alignment = 2;
   static constexpr std::size_t patch_offset = 0;
   using patch_word = std::uint32_t;
 
