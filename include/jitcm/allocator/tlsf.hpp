@@ -26,13 +26,14 @@ namespace jitcm::allocator {
 /// however fragmented the spaces are (free also checks the block's size,
 /// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
 ///
-/// Nothing is stored in code memory. Live blocks cost one bit each: a bitmap
-/// per space marks the first granule of every block (live or free), which is
-/// how free() checks that it is given a block and its true size. Only free
-/// blocks have headers (address, size, list links), in a side array, found by
-/// their start or end address in small hash maps; that is how a freed block
-/// finds the free neighbours it merges with. Live blocks thus cost 1/512 of
-/// their size in metadata at 64-byte alignment, not a header each.
+/// Nothing is stored in code memory. Live blocks cost no header: a bitmap per
+/// space marks the first granule of every block (live or free), which is how
+/// free() checks that it is given a block and its true size, and a second
+/// marks the first and last granule of every free block, which tells a freed
+/// block at once whether a neighbour is free. Only free blocks have headers
+/// (address, size, list links), in a side array, found through their start
+/// or end address in small hash maps when a merge needs them. Metadata for
+/// live code is 2 bits per alignment granule (1/256 of its size at 64 bytes).
 ///
 /// allocate_in_region walks the blocks of the window it is given (linear; it
 /// is for the rare jump-table placement). When the size-rounded search finds
@@ -53,13 +54,14 @@ class tlsf_free_space {
     // calloc: the OS hands out zeroed pages lazily, so a large space costs
     // bitmap memory only where blocks are.
     std::unique_ptr<std::uint64_t[], bitmap_deleter> starts{
-        static_cast<std::uint64_t*>(std::calloc(words, sizeof(std::uint64_t)))};
+        static_cast<std::uint64_t*>(std::calloc(2 * words, sizeof(std::uint64_t)))};
     if (!starts) return false;
     auto at = std::upper_bound(spaces_.begin(), spaces_.end(), code.begin(),
                                [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
-    at = spaces_.insert(at, space_entry{code, std::move(starts)});
-    mark_start(*at, code.begin());
-    attach(code.begin(), code.size());
+    std::uint64_t* marks = starts.get() + words;
+    at = spaces_.insert(at, space_entry{code, std::move(starts), marks});
+    set_bit(at->starts.get(), 0);
+    attach(*at, code.begin(), code.size());
     return true;
   }
 
@@ -82,11 +84,11 @@ class tlsf_free_space {
       const std::uintptr_t stop = std::min(inside.end(), space.code.end());
       while (block < stop) {
         const std::uintptr_t next = next_start(space, block);
-        const std::uint32_t* index = free_starts_.find(block);
-        if (index != nullptr) {
+        if (test_bit(space.marks, granule(space, block))) {
+          const std::uint32_t index = *free_starts_.find(block);
           const std::uintptr_t begin = std::max(block, inside.begin());
           const std::uintptr_t end = std::min(next, inside.end());
-          if (end > begin && end - begin >= bytes) return take(*index, begin, bytes);
+          if (end > begin && end - begin >= bytes) return take(index, begin, bytes);
         }
         block = next;
       }
@@ -94,14 +96,16 @@ class tlsf_free_space {
     return {};
   }
 
-  void undo(address_region r) { release(space_of(r.begin()), r); }
+  void undo(address_region r) { release(*space_of(r.begin()), r); }
 
   std::error_code free(address_region r) {
     space_entry* space = space_of(r.begin());
-    if (space == nullptr || !is_start(*space, r.begin())) return make_error_code(errc::double_free);
-    if (free_starts_.find(r.begin()) != nullptr) return make_error_code(errc::double_free);
+    if (space == nullptr) return make_error_code(errc::double_free);
+    const std::size_t g = granule(*space, r.begin());
+    // A live block's first granule has a start bit and no free mark.
+    if (!test_bit(space->starts.get(), g) || test_bit(space->marks, g)) return make_error_code(errc::double_free);
     if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
-    release(space, r);
+    release(*space, r);
     return {};
   }
 
@@ -132,28 +136,30 @@ class tlsf_free_space {
 
   struct space_entry {
     address_region code;
-    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts;  // bit g: a block starts at granule g
+    // Bit g: a block (live or free) starts at granule g. The same allocation
+    // holds `marks`.
+    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts;
+    // Bit g: granule g is the first or the last of a free block. One test
+    // tells whether a neighbour is free, before any map is looked at.
+    std::uint64_t* marks;
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
 
-  // ---- the start bitmap -------------------------------------------------
+  // ---- bitmaps ----------------------------------------------------------
+
+  static void set_bit(std::uint64_t* bits, std::size_t g) noexcept { bits[g / 64] |= std::uint64_t{1} << (g % 64); }
+  static void clear_bit(std::uint64_t* bits, std::size_t g) noexcept {
+    bits[g / 64] &= ~(std::uint64_t{1} << (g % 64));
+  }
+  [[nodiscard]] static bool test_bit(const std::uint64_t* bits, std::size_t g) noexcept {
+    return ((bits[g / 64] >> (g % 64)) & 1) != 0;
+  }
 
   [[nodiscard]] std::size_t granule(const space_entry& s, std::uintptr_t address) const noexcept {
     return (address - s.code.begin()) >> shift_;
   }
-  void mark_start(space_entry& s, std::uintptr_t address) noexcept {
-    const std::size_t g = granule(s, address);
-    s.starts[g / 64] |= std::uint64_t{1} << (g % 64);
-  }
-  void clear_start(space_entry& s, std::uintptr_t address) noexcept {
-    const std::size_t g = granule(s, address);
-    s.starts[g / 64] &= ~(std::uint64_t{1} << (g % 64));
-  }
-  [[nodiscard]] bool is_start(const space_entry& s, std::uintptr_t address) const noexcept {
-    const std::size_t g = granule(s, address);
-    return ((s.starts[g / 64] >> (g % 64)) & 1) != 0;
-  }
+
   // Where the block after the one starting at `address` starts (or the end
   // of the code area).
   [[nodiscard]] std::uintptr_t next_start(const space_entry& s, std::uintptr_t address) const noexcept {
@@ -169,6 +175,7 @@ class tlsf_free_space {
     const std::size_t found = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
     return found >= limit ? s.code.end() : s.code.begin() + (found << shift_);
   }
+
   // The start of the block holding `address`.
   [[nodiscard]] std::uintptr_t previous_start(const space_entry& s, std::uintptr_t address) const noexcept {
     const std::size_t g = granule(s, address);
@@ -189,50 +196,99 @@ class tlsf_free_space {
   // ---- free blocks ------------------------------------------------------
 
   // Takes [begin, begin + bytes) out of free block `index`; what is left on
-  // either side stays free.
+  // either side stays free. Taking from the front, the common case, keeps
+  // the header and its end entry and moves only the start.
   address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
+    space_entry& space = *space_of(nodes_[index].begin);
     const std::uintptr_t block_begin = nodes_[index].begin;
     const std::uintptr_t block_end = block_begin + nodes_[index].size;
-    detach(index);
-    space_entry& space = *space_of(block_begin);
-    if (begin > block_begin) attach(block_begin, begin - block_begin);
-    mark_start(space, begin);
-    if (begin + bytes < block_end) {
-      mark_start(space, begin + bytes);
-      attach(begin + bytes, block_end - begin - bytes);
+    const std::uintptr_t taken_end = begin + bytes;
+    set_bit(space.starts.get(), granule(space, begin));
+    if (begin == block_begin && taken_end < block_end) {
+      remove_free(index);
+      free_starts_.erase(block_begin);
+      clear_bit(space.marks, granule(space, block_begin));
+      nodes_[index].begin = taken_end;
+      nodes_[index].size = block_end - taken_end;
+      free_starts_.insert(taken_end, index);
+      set_bit(space.starts.get(), granule(space, taken_end));
+      set_bit(space.marks, granule(space, taken_end));
+      insert_free(index);
+      return {begin, bytes};
+    }
+    detach(space, index);
+    if (begin > block_begin) attach(space, block_begin, begin - block_begin);
+    if (taken_end < block_end) {
+      set_bit(space.starts.get(), granule(space, taken_end));
+      attach(space, taken_end, block_end - taken_end);
     }
     return {begin, bytes};
   }
 
   // Makes live block `r` free, merged with the free blocks right below and
-  // above it.
-  void release(space_entry* space, address_region r) {
-    std::uintptr_t begin = r.begin();
-    std::uintptr_t end = r.end();
-    // Spaces may touch (the OS places reservations side by side): a free
-    // block ending at the start of this space's code is not a neighbour.
-    if (begin > space->code.begin()) {
-      if (const std::uint32_t* below = free_ends_.find(begin); below != nullptr) {
-        const std::uint32_t index = *below;
-        begin = nodes_[index].begin;
-        detach(index);
-        clear_start(*space, r.begin());
-      }
+  // above it (checked in the marks bitmap first: most frees touch no map
+  // entry of a neighbour).
+  void release(space_entry& space, address_region r) {
+    const std::size_t g = granule(space, r.begin());
+    const bool below_free = g > 0 && test_bit(space.marks, g - 1);
+    const bool above_free = r.end() < space.code.end() && test_bit(space.marks, granule(space, r.end()));
+    if (!below_free && !above_free) {
+      attach(space, r.begin(), r.size());
+      return;
     }
-    if (end < space->code.end()) {
-      if (const std::uint32_t* above = free_starts_.find(end); above != nullptr) {
-        const std::uint32_t index = *above;
-        end = nodes_[index].begin + nodes_[index].size;
-        detach(index);
-        clear_start(*space, r.end());
-      }
+    if (below_free && !above_free) {
+      // The block below grows upwards: its end moves.
+      const std::uint32_t index = *free_ends_.find(r.begin());
+      remove_free(index);
+      free_ends_.erase(r.begin());
+      clear_bit(space.marks, g - 1);
+      clear_bit(space.starts.get(), g);
+      nodes_[index].size += r.size();
+      free_ends_.insert(r.end(), index);
+      mark_ends(space, index);
+      insert_free(index);
+      return;
     }
-    attach(begin, end - begin);
+    const std::uint32_t above = *free_starts_.find(r.end());
+    if (!below_free) {
+      // The block above grows downwards: its start moves.
+      remove_free(above);
+      free_starts_.erase(r.end());
+      clear_bit(space.marks, granule(space, r.end()));
+      clear_bit(space.starts.get(), granule(space, r.end()));
+      nodes_[above].begin = r.begin();
+      nodes_[above].size += r.size();
+      free_starts_.insert(r.begin(), above);
+      mark_ends(space, above);
+      insert_free(above);
+      return;
+    }
+    // Both: the block below swallows this one and the one above.
+    const std::uint32_t below = *free_ends_.find(r.begin());
+    const std::uintptr_t end = nodes_[above].begin + nodes_[above].size;
+    remove_free(below);
+    free_ends_.erase(r.begin());
+    clear_bit(space.marks, g - 1);
+    clear_bit(space.starts.get(), g);
+    detach(space, above);
+    clear_bit(space.starts.get(), granule(space, r.end()));
+    nodes_[below].size = end - nodes_[below].begin;
+    free_ends_.insert(end, below);
+    mark_ends(space, below);
+    insert_free(below);
+  }
+
+  // Marks the first and last granule of free block `index`. Merges clear the
+  // marks that end up inside the merged block first; a one-granule block's
+  // single granule is both, so the marks are set again here.
+  void mark_ends(space_entry& space, std::uint32_t index) noexcept {
+    set_bit(space.marks, granule(space, nodes_[index].begin));
+    set_bit(space.marks, granule(space, nodes_[index].begin + nodes_[index].size) - 1);
   }
 
   // A free block [begin, begin + size): a header, its start and end in the
-  // map, its class list.
-  void attach(std::uintptr_t begin, std::size_t size) {
+  // maps and marks, its class list. Its start bit is set by the caller.
+  void attach(space_entry& space, std::uintptr_t begin, std::size_t size) {
     std::uint32_t index;
     if (spare_ != none) {
       index = spare_;
@@ -244,13 +300,19 @@ class tlsf_free_space {
     nodes_[index] = node{begin, size, none, none};
     free_starts_.insert(begin, index);
     free_ends_.insert(begin + size, index);
+    set_bit(space.marks, granule(space, begin));
+    set_bit(space.marks, granule(space, begin + size) - 1);
     insert_free(index);
   }
 
-  void detach(std::uint32_t index) {
+  void detach(space_entry& space, std::uint32_t index) {
+    const std::uintptr_t begin = nodes_[index].begin;
+    const std::uintptr_t end = begin + nodes_[index].size;
     remove_free(index);
-    free_starts_.erase(nodes_[index].begin);
-    free_ends_.erase(nodes_[index].begin + nodes_[index].size);
+    free_starts_.erase(begin);
+    free_ends_.erase(end);
+    clear_bit(space.marks, granule(space, begin));
+    clear_bit(space.marks, granule(space, end) - 1);
     nodes_[index].next_free = spare_;
     spare_ = index;
   }
