@@ -332,3 +332,31 @@ TEST_CASE("code_ref_scope: one scope holds code of several modules", "[refcount]
   CHECK(first.collect(nothing_live) == 2);
   CHECK(first_module.released() == 2);
 }
+
+TEST_CASE("code_ref_scope: many codes from alternating policies", "[refcount][scoped]") {
+  fake_module first_module, second_module;
+  jitcm::refcount::scoped first{first_module.release()};
+  jitcm::refcount::atomic_counts second{second_module.release()};
+  std::vector<const jitcm::code*> firsts, seconds;
+  for (int i = 0; i < 20; ++i) {
+    firsts.push_back(&first_module.add());
+    seconds.push_back(&second_module.add());
+  }
+  {
+    code_ref_scope scope;
+    // Runs of 3 of one policy, then 1 of the other, past the scope's inline room.
+    for (int i = 0; i < 20; ++i) {
+      REQUIRE(first.hold(*firsts[static_cast<std::size_t>(i)]));
+      if (i % 3 == 2) REQUIRE(second.hold(*seconds[static_cast<std::size_t>(i)]));
+    }
+    CHECK(scope.size() == 26);
+    for (const jitcm::code* c : firsts) first.retire(*c);
+    for (const jitcm::code* c : seconds) second.retire(*c);
+    CHECK(second_module.released() == 14);  // the ones no scope holds went at once
+    CHECK(first.collect(nothing_live) == 0);
+  }
+  CHECK(second_module.released() == 20);
+  CHECK(first.collect(nothing_live) == 20);
+  CHECK(first.retired_count() == 0);
+  CHECK(second.retired_count() == 0);
+}

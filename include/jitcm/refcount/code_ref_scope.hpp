@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstddef>
-#include <span>
 #include <vector>
 
 #include "../code.hpp"
@@ -36,16 +35,16 @@ class code_ref_scope {
   code_ref_scope& operator=(const code_ref_scope&) = delete;
   ~code_ref_scope() {
     innermost_ = outer_;
-    // Runs of entries of one policy (the usual case: one module) are
-    // dropped under one lock.
-    const std::span<const entry> all{held_};
-    for (std::size_t first = 0; first < all.size();) {
-      detail::domain* owner = all[first].owner;
+    // Each run of entries of one policy (the usual case: one module) is
+    // dropped under one lock and holds one handle.
+    for (std::size_t first = 0; first < size_;) {
+      detail::domain* owner = at(first).owner;
       std::size_t last = first + 1;
-      while (last < all.size() && all[last].owner == owner) ++last;
-      owner->drop_scope_references(all.subspan(first, last - first),
-                                   [](const entry& e) -> const code& { return *e.held; });
-      owner->release_handles(last - first);
+      while (last < size_ && at(last).owner == owner) ++last;
+      owner->drop_scope_references([&](auto&& drop) {
+        for (std::size_t i = first; i < last; ++i) drop(*at(i).held);
+      });
+      owner->release_handle();
       first = last;
     }
   }
@@ -54,21 +53,38 @@ class code_ref_scope {
   [[nodiscard]] static code_ref_scope* innermost() noexcept { return innermost_; }
 
   /// Code held by this scope (with repetitions: a code held twice counts twice).
-  [[nodiscard]] std::size_t size() const noexcept { return held_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
   /// For counting policies: records that this scope holds one reference on
-  /// `c` and one handle on `owner`, which the caller takes right after.
-  void adopt(const code& c, detail::domain* owner) { held_.push_back({&c, owner}); }
+  /// `c`, which the caller takes right after. True when `owner` starts a new
+  /// run of entries: the caller then also takes one handle on `owner`, which
+  /// the scope gives back when it ends.
+  bool adopt(const code& c, detail::domain* owner) {
+    const bool new_run = size_ == 0 || at(size_ - 1).owner != owner;
+    if (size_ < inline_capacity) inline_[size_] = {&c, owner};
+    else overflow_.push_back({&c, owner});
+    ++size_;
+    return new_run;
+  }
 
  private:
   struct entry {
     const code* held;
     detail::domain* owner;
   };
+  // Most scopes hold a few code objects (a stack walk, one call): those need
+  // no heap allocation.
+  static constexpr std::size_t inline_capacity = 8;
+
+  [[nodiscard]] const entry& at(std::size_t i) const noexcept {
+    return i < inline_capacity ? inline_[i] : overflow_[i - inline_capacity];
+  }
 
   static inline thread_local code_ref_scope* innermost_ = nullptr;
   code_ref_scope* outer_;
-  std::vector<entry> held_;
+  std::size_t size_ = 0;
+  entry inline_[inline_capacity];
+  std::vector<entry> overflow_;
 };
 
 namespace detail {
@@ -86,15 +102,15 @@ class counting_policy {
   ~counting_policy() {
     if (domain_ == nullptr) return;
     domain_->orphan();
-    domain_->release_handles(1);
+    domain_->release_handle();
   }
 
   [[nodiscard]] bool hold(const code& c) {
     code_ref_scope* innermost = code_ref_scope::innermost();
     if (innermost == nullptr || domain_ == nullptr) return false;
-    innermost->adopt(c, domain_);  // first: if it cannot grow, nothing was counted
+    const bool new_run = innermost->adopt(c, domain_);  // first: if it cannot grow, nothing was counted
     c.add_ref();
-    domain_->acquire_handle();
+    if (new_run) domain_->acquire_handle();
     return true;
   }
 

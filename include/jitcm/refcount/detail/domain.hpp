@@ -22,8 +22,8 @@ enum class release_rule {
 };
 
 /// Reference-counted itself: one handle for the policy and one for every
-/// scope entry holding a code object of this domain. The policy orphans it
-/// when it is destroyed; scope entries that end later release their handle
+/// run of scope entries holding code objects of this domain. The policy orphans it
+/// when it is destroyed; scope runs that end later release their handle
 /// without touching their (by then freed) code.
 ///
 /// Every member locks `mutex_`, and the release callback runs with it held,
@@ -35,8 +35,8 @@ class domain {
   }
 
   void acquire_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
-  void release_handles(std::size_t count) noexcept {
-    if (handles_.fetch_sub(count, std::memory_order_acq_rel) == count) delete this;
+  void release_handle() noexcept {
+    if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
   void orphan() noexcept {
@@ -55,21 +55,20 @@ class domain {
     else ++dead_but_held_;
   }
 
-  /// Scope entries holding `held` ended (one reference each), all under one
-  /// lock.
-  template <class Entries, class Projection>
-  void drop_scope_references(const Entries& held, Projection code_of) {
+  /// Scope entries ended, one reference each: `for_each_held(drop)` calls
+  /// `drop(code)` for each, all under one lock.
+  template <class ForEachHeld>
+  void drop_scope_references(ForEachHeld for_each_held) {
     std::lock_guard lock{mutex_};
     if (orphaned_) return;  // the module freed the code with itself
-    for (const auto& entry : held) {
-      const code& c = code_of(entry);
+    for_each_held([this](const code& c) {
       // The table or the potentially-dead set holds a reference until the
       // code is dead, so reaching zero here means dead and unreferenced.
-      if (!c.release_ref()) continue;
+      if (!c.release_ref()) return;
       --dead_but_held_;
       if (rule_ == release_rule::at_zero) release_(c);
       else dead_unreferenced_.push_back(&c);
-    }
+    });
   }
 
   std::size_t collect(std::span<const code* const> live) {
