@@ -17,6 +17,7 @@ namespace {
 constexpr std::uintptr_t base = 0x7000'0000;
 constexpr std::array<std::uint32_t, 4> protected_offsets{3, 17, 40, 99};
 constexpr std::array<source_position, 3> positions{{{0, 10}, {8, 12}, {50, 30}}};
+int owner_tag = 0;
 
 code_desc full_desc() {
   code_desc desc;
@@ -28,6 +29,7 @@ code_desc full_desc() {
   desc.name = "wasm-function[7]";
   desc.protected_instructions = protected_offsets;
   desc.source_positions = positions;
+  desc.owner = &owner_tag;
   return desc;
 }
 
@@ -57,7 +59,7 @@ TEST_CASE("code reports what it was created with", "[code]") {
   CHECK(c.for_debugging() == jitcm::debug_kind::with_breakpoints);
   CHECK(c.is_debug_code());
   CHECK(c.name() == "wasm-function[7]");
-  CHECK(c.owner() == nullptr);
+  CHECK(c.owner() == &owner_tag);
   CHECK(c.ref_count() == 1);
   REQUIRE(c.protected_instructions().size() == protected_offsets.size());
   CHECK(std::equal(c.protected_instructions().begin(), c.protected_instructions().end(), protected_offsets.begin()));
