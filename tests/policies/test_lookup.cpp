@@ -252,3 +252,38 @@ TEST_CASE("lock_free_array: find works from a signal handler interrupting a writ
   CHECK(signal_hits.load() > 0);
   CHECK(signal_misses.load() == 0);
 }
+
+TEMPLATE_TEST_CASE("lookup: random inserts and erases agree with a plain model", "[lookup]",
+                   jitcm::lookup::lock_free_array, cached_array, cached_map) {
+  // Slots of 64 bytes; code i covers [base + 64 i, + size_i). Inserted in
+  // random order, so the lock-free array both appends in place and copies.
+  constexpr std::size_t slots = 300;
+  std::vector<std::unique_ptr<jitcm::code>> codes;
+  std::minstd_rand random{7};
+  for (std::size_t i = 0; i < slots; ++i) {
+    codes.push_back(make_code(base + i * 64, 1 + random() % 64, static_cast<std::uint32_t>(i)));
+  }
+  TestType lookup;
+  std::vector<bool> inserted(slots, false);
+  for (int step = 0; step < 4000; ++step) {
+    const std::size_t i = step < 600 ? static_cast<std::size_t>(step) % slots : random() % slots;
+    if (step < 300 || random() % 2 == 0) {
+      auto r = lookup.insert(codes[i].get());
+      REQUIRE(static_cast<bool>(r) == !inserted[i]);
+      if (!r) CHECK(r.error() == errc::overlapping_region);
+      inserted[i] = true;
+    } else {
+      auto r = lookup.erase(codes[i].get());
+      REQUIRE(static_cast<bool>(r) == inserted[i]);
+      if (!r) CHECK(r.error() == errc::not_owned);
+      inserted[i] = false;
+    }
+    for (int probe = 0; probe < 8; ++probe) {
+      const std::uintptr_t pc = base + random() % (slots * 64 + 64);
+      const std::size_t slot = (pc - base) / 64;
+      const jitcm::code* expected =
+          slot < slots && inserted[slot] && codes[slot]->contains(pc) ? codes[slot].get() : nullptr;
+      REQUIRE(lookup.find(pc) == expected);
+    }
+  }
+}

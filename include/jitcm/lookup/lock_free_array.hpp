@@ -9,24 +9,29 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <span>
 #include <thread>
+#include <utility>
 
 #include "../code.hpp"
 #include "../result.hpp"
 
 namespace jitcm::lookup {
 
-/// Code sorted by start address in an immutable array; writers publish a new
-/// array through an atomic pointer (copy on write) and free the old one after
-/// a grace period: once every reader that could have seen it has left.
-/// Readers announce themselves in one of two counters chosen by the parity
-/// of an epoch; a writer flips the epoch twice and waits for each counter to
-/// drain (the scheme of sleepable RCU), so it never waits for readers that
-/// arrived after its new array was published.
+/// Code sorted by start address in an array that readers search without
+/// locks. A writer never changes entries a reader may see: it publishes a
+/// new view {size, entries} through an atomic pointer and frees the old view
+/// (and the old array, if it copied) after a grace period, once every reader
+/// that could have seen it has left. Readers announce themselves in one of
+/// two counters chosen by the parity of an epoch; a writer flips the epoch
+/// twice and waits for each counter to drain (the scheme of sleepable RCU),
+/// so it never waits for readers that arrived after its view was published.
 ///
 /// Costs: `find` is a binary search over {begin, end, code} triples, plus two
-/// atomic increments; `insert` and `erase` copy the array (O(n)) and wait for
-/// the readers in flight.
+/// atomic increments. `insert` of code above everything inserted so far
+/// (what an allocator filling a code space hands out) appends in place into
+/// spare capacity: O(1) plus the grace period. Other inserts and every
+/// `erase` copy the array: O(n) plus the grace period.
 ///
 /// Thread safety: all members may be called concurrently from any thread.
 /// `find` takes no lock, allocates nothing, never blocks and never
@@ -46,53 +51,49 @@ class lock_free_array {
     if (c == nullptr) return failure{errc::invalid_argument};
     const entry added{c->instruction_start(), c->instructions().end(), c};
     std::lock_guard lock{writer_mutex_};
-    const snapshot* old = current_.load(std::memory_order_relaxed);
-    const std::size_t old_size = old ? old->size : 0;
-    const entry* old_begin = old ? old->entries.get() : nullptr;
-    const entry* position = std::lower_bound(old_begin, old_begin + old_size, added.begin,
-                                             [](const entry& e, std::uintptr_t begin) { return e.begin < begin; });
-    const std::size_t at = static_cast<std::size_t>(position - old_begin);
-    if (at < old_size && old_begin[at].begin < added.end) return failure{errc::overlapping_region};
-    if (at > 0 && old_begin[at - 1].end > added.begin) return failure{errc::overlapping_region};
+    const std::span<const entry> old = current_entries();
+    const auto position = std::lower_bound(old.begin(), old.end(), added.begin,
+                                           [](const entry& e, std::uintptr_t begin) { return e.begin < begin; });
+    const std::size_t at = static_cast<std::size_t>(position - old.begin());
+    if (at < old.size() && old[at].begin < added.end) return failure{errc::overlapping_region};
+    if (at > 0 && old[at - 1].end > added.begin) return failure{errc::overlapping_region};
 
-    snapshot* next = snapshot::create(old_size + 1);
-    if (next == nullptr) return failure{errc::out_of_memory};
-    std::copy(old_begin, old_begin + at, next->entries.get());
-    next->entries[at] = added;
-    std::copy(old_begin + at, old_begin + old_size, next->entries.get() + at + 1);
-    publish(next);
-    return {};
+    if (at == old.size() && old.size() < capacity_) {
+      // No reader of any view looks at index old.size(): write it in place.
+      buffer_[at] = added;
+      return publish(old.size() + 1);
+    }
+    const std::size_t capacity = std::max<std::size_t>(16, (old.size() + 1) * 2);
+    std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity]};
+    if (!fresh) return failure{errc::out_of_memory};
+    std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
+    fresh[at] = added;
+    std::copy(old.begin() + static_cast<std::ptrdiff_t>(at), old.end(), fresh.get() + at + 1);
+    return publish(old.size() + 1, std::move(fresh), capacity);
   }
 
   /// Errors: not_owned (`c` was not inserted), out_of_memory.
   [[nodiscard]] result<void> erase(const code* c) noexcept {
     std::lock_guard lock{writer_mutex_};
-    const snapshot* old = current_.load(std::memory_order_relaxed);
-    const std::size_t old_size = old ? old->size : 0;
-    const entry* old_begin = old ? old->entries.get() : nullptr;
-    const entry* position = std::find_if(old_begin, old_begin + old_size,
-                                         [c](const entry& e) { return e.owner == c; });
-    if (c == nullptr || position == old_begin + old_size) return failure{errc::not_owned};
-    const std::size_t at = static_cast<std::size_t>(position - old_begin);
+    const std::span<const entry> old = current_entries();
+    const auto position = std::find_if(old.begin(), old.end(), [c](const entry& e) { return e.owner == c; });
+    if (c == nullptr || position == old.end()) return failure{errc::not_owned};
+    const std::size_t at = static_cast<std::size_t>(position - old.begin());
 
-    snapshot* next = nullptr;
-    if (old_size > 1) {
-      next = snapshot::create(old_size - 1);
-      if (next == nullptr) return failure{errc::out_of_memory};
-      std::copy(old_begin, old_begin + at, next->entries.get());
-      std::copy(old_begin + at + 1, old_begin + old_size, next->entries.get() + at);
-    }
-    publish(next);
-    return {};
+    std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity_]};
+    if (!fresh) return failure{errc::out_of_memory};
+    std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
+    std::copy(old.begin() + static_cast<std::ptrdiff_t>(at) + 1, old.end(), fresh.get() + at);
+    return publish(old.size() - 1, std::move(fresh), capacity_);
   }
 
   [[nodiscard]] const code* find(std::uintptr_t pc) const noexcept {
     const unsigned parity = epoch_.load(std::memory_order_seq_cst) & 1U;
     readers_[parity].count.fetch_add(1, std::memory_order_seq_cst);
     const code* found = nullptr;
-    if (const snapshot* s = current_.load(std::memory_order_seq_cst)) {
-      const entry* begin = s->entries.get();
-      const entry* after = std::upper_bound(begin, begin + s->size, pc,
+    if (const view* v = current_.load(std::memory_order_seq_cst)) {
+      const entry* begin = v->entries;
+      const entry* after = std::upper_bound(begin, begin + v->size, pc,
                                             [](std::uintptr_t p, const entry& e) { return p < e.begin; });
       if (after != begin && pc < (after - 1)->end) found = (after - 1)->owner;
     }
@@ -103,8 +104,7 @@ class lock_free_array {
 
   [[nodiscard]] std::size_t size() const noexcept {
     std::lock_guard lock{writer_mutex_};
-    const snapshot* s = current_.load(std::memory_order_relaxed);
-    return s ? s->size : 0;
+    return current_entries().size();
   }
 
  private:
@@ -114,18 +114,9 @@ class lock_free_array {
     const code* owner;
   };
 
-  struct snapshot {
-    std::size_t size = 0;
-    std::unique_ptr<entry[]> entries;
-
-    static snapshot* create(std::size_t size) noexcept {
-      std::unique_ptr<snapshot> s{new (std::nothrow) snapshot};
-      if (!s) return nullptr;
-      s->entries.reset(new (std::nothrow) entry[size]);
-      if (!s->entries) return nullptr;
-      s->size = size;
-      return s.release();
-    }
+  struct view {
+    std::size_t size;
+    const entry* entries;
   };
 
   // Apart, so readers on different parities do not share a cache line.
@@ -133,18 +124,39 @@ class lock_free_array {
     std::atomic<std::size_t> count{0};
   };
   static_assert(std::atomic<std::size_t>::is_always_lock_free, "find must be async-signal-safe");
-  static_assert(std::atomic<const snapshot*>::is_always_lock_free, "find must be async-signal-safe");
+  static_assert(std::atomic<const view*>::is_always_lock_free, "find must be async-signal-safe");
 
-  // Called with writer_mutex_ held.
-  void publish(snapshot* next) noexcept {
-    const snapshot* old = current_.exchange(next, std::memory_order_seq_cst);
+  // The rest is called with writer_mutex_ held.
+
+  [[nodiscard]] std::span<const entry> current_entries() const noexcept {
+    const view* v = current_.load(std::memory_order_relaxed);
+    return v ? std::span<const entry>{v->entries, v->size} : std::span<const entry>{};
+  }
+
+  // Makes the first `size` entries of `fresh` (or, without it, of buffer_)
+  // the current view; frees the old view, and the old array if `fresh`
+  // replaces it, once no reader can be in them. On error nothing changed.
+  [[nodiscard]] result<void> publish(std::size_t size, std::unique_ptr<entry[]> fresh = nullptr,
+                                     std::size_t capacity = 0) noexcept {
+    view* next = nullptr;
+    if (size > 0) {
+      next = new (std::nothrow) view{size, fresh ? fresh.get() : buffer_.get()};
+      if (next == nullptr) return failure{errc::out_of_memory};
+    }
+    std::unique_ptr<entry[]> retired;
+    if (fresh) {
+      retired = std::exchange(buffer_, std::move(fresh));
+      capacity_ = capacity;
+    }
+    const view* old = current_.exchange(next, std::memory_order_seq_cst);
     wait_for_readers();
     delete old;
+    return {};
   }
 
   // After the first flip new readers count on the other parity, so the old
   // one drains; a reader that read the epoch before the flip but counted
-  // itself after the drain already sees the new array. The second flip does
+  // itself after the drain already sees the new view. The second flip does
   // the same for readers that were counted on the other parity.
   void wait_for_readers() const noexcept {
     for (int flip = 0; flip < 2; ++flip) {
@@ -153,10 +165,12 @@ class lock_free_array {
     }
   }
 
-  std::atomic<const snapshot*> current_{nullptr};
+  std::atomic<const view*> current_{nullptr};
   mutable std::atomic<unsigned> epoch_{0};
   mutable reader_count readers_[2];
   mutable std::mutex writer_mutex_;
+  std::unique_ptr<entry[]> buffer_;  // the array the current view points into
+  std::size_t capacity_ = 0;
 };
 
 }  // namespace jitcm::lookup
