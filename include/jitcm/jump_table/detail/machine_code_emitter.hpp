@@ -55,6 +55,10 @@ void atomic_store(std::uintptr_t address, T value) noexcept {
 ///
 ///   code  code_base + i * group_size:  near slot | far slot | lazy slot
 ///   data  data_base:                   lazy entry cell, then far target cell i at 8 + 8 i
+///
+/// Stateless: every member is static. The layout and encode_* members are
+/// pure functions, callable from any thread; the others state their own
+/// thread safety.
 template <class Encoding>
 struct machine_code_emitter {
   using encoding = Encoding;
