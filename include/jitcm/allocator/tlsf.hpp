@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <vector>
@@ -56,12 +58,14 @@ class tlsf_free_space {
     std::unique_ptr<std::uint64_t[], bitmap_deleter> starts{
         static_cast<std::uint64_t*>(std::calloc(2 * words, sizeof(std::uint64_t)))};
     if (!starts) return false;
-    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), code.begin(),
-                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
     std::uint64_t* marks = starts.get() + words;
-    at = spaces_.insert(at, space_entry{code, std::move(starts), marks});
-    set_bit(at->starts.get(), 0);
-    attach(*at, code.begin(), code.size());
+    const auto id = static_cast<std::uint32_t>(spaces_.size());
+    spaces_.push_back(space_entry{code, std::move(starts), marks, id});
+    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), code.begin(),
+                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
+    by_address_.insert(at, id);
+    set_bit(spaces_.back().starts.get(), 0);
+    attach(spaces_.back(), code.begin(), code.size());
     return true;
   }
 
@@ -76,7 +80,8 @@ class tlsf_free_space {
   address_region allocate_in_region(std::size_t bytes, address_region within) {
     const address_region inside = pool_free_space::aligned_inside(within, alignment());
     if (inside.size() < bytes) return {};
-    for (space_entry& space : spaces_) {
+    for (const std::uint32_t id : by_address_) {
+      space_entry& space = spaces_[id];
       if (!space.code.overlaps(inside)) continue;
       // From the block holding the window's start, block by block.
       const std::uintptr_t first = std::max(inside.begin(), space.code.begin());
@@ -123,6 +128,7 @@ class tlsf_free_space {
     std::size_t size;
     std::uint32_t prev_free;  // links in the list of its size class
     std::uint32_t next_free;
+    std::uint32_t space;      // index into spaces_
   };
 
   struct size_class {
@@ -142,6 +148,7 @@ class tlsf_free_space {
     // Bit g: granule g is the first or the last of a free block. One test
     // tells whether a neighbour is free, before any map is looked at.
     std::uint64_t* marks;
+    std::uint32_t id;  // index in spaces_
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
@@ -186,11 +193,11 @@ class tlsf_free_space {
   }
 
   [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
-    auto at = std::upper_bound(spaces_.begin(), spaces_.end(), address,
-                               [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
-    if (at == spaces_.begin()) return nullptr;
-    --at;
-    return at->code.contains(address) ? &*at : nullptr;
+    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), address,
+                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
+    if (at == by_address_.begin()) return nullptr;
+    space_entry& s = spaces_[*std::prev(at)];
+    return s.code.contains(address) ? &s : nullptr;
   }
 
   // ---- free blocks ------------------------------------------------------
@@ -199,13 +206,16 @@ class tlsf_free_space {
   // either side stays free. Taking from the front, the common case, keeps
   // the header and its end entry and moves only the start.
   address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
-    space_entry& space = *space_of(nodes_[index].begin);
+    space_entry& space = spaces_[nodes_[index].space];
     const std::uintptr_t block_begin = nodes_[index].begin;
     const std::uintptr_t block_end = block_begin + nodes_[index].size;
     const std::uintptr_t taken_end = begin + bytes;
     set_bit(space.starts.get(), granule(space, begin));
     if (begin == block_begin && taken_end < block_end) {
-      remove_free(index);
+      const size_class before = class_of(nodes_[index].size >> shift_);
+      const size_class after = class_of((block_end - taken_end) >> shift_);
+      const bool same_class = before.first == after.first && before.second == after.second;
+      if (!same_class) remove_free(index);
       free_starts_.erase(block_begin);
       clear_bit(space.marks, granule(space, block_begin));
       nodes_[index].begin = taken_end;
@@ -213,7 +223,7 @@ class tlsf_free_space {
       free_starts_.insert(taken_end, index);
       set_bit(space.starts.get(), granule(space, taken_end));
       set_bit(space.marks, granule(space, taken_end));
-      insert_free(index);
+      if (!same_class) insert_free(index);
       return {begin, bytes};
     }
     detach(space, index);
@@ -297,7 +307,7 @@ class tlsf_free_space {
       index = static_cast<std::uint32_t>(nodes_.size());
       nodes_.emplace_back();
     }
-    nodes_[index] = node{begin, size, none, none};
+    nodes_[index] = node{begin, size, none, none, space.id};
     free_starts_.insert(begin, index);
     free_ends_.insert(begin + size, index);
     set_bit(space.marks, granule(space, begin));
@@ -386,7 +396,8 @@ class tlsf_free_space {
   // one block's end is the next space's first block's start).
   detail::address_map<std::uint32_t> free_starts_;
   detail::address_map<std::uint32_t> free_ends_;
-  std::vector<space_entry> spaces_;          // by address
+  std::deque<space_entry> spaces_;         // in creation order; never move
+  std::vector<std::uint32_t> by_address_;  // indices into spaces_, by address
 };
 
 /// The fast code allocator: TLSF free space (O(1) allocate and free, immediate

@@ -152,7 +152,8 @@ class code_space_set {
     const address_region code{whole.begin() + l.code_offset, code_size};
     std::vector<std::uint32_t> units((whole.size() + l.unit - 1) / l.unit, 0);
     // Header units are pinned: committed and counted once, never decommitted.
-    for (std::size_t u = 0; u < pinned / l.unit; ++u) units[u] = committed_bit | 1;
+    // (A space smaller than a unit is all header unit.)
+    for (std::size_t u = 0; u < (pinned + l.unit - 1) / l.unit; ++u) units[u] = committed_bit | 1;
 
     const std::size_t index = spaces_.size();
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
