@@ -1,10 +1,14 @@
 // disjoint_pool: V8's DisjointAllocationPool, a set of free address regions.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <set>
 
 #include "../address_region.hpp"
 #include "../result.hpp"
@@ -24,9 +28,12 @@ namespace jitcm {
 /// | `p.size()`                          | `std::size_t`           | number of free regions |
 /// | `p.free_bytes()`                    | `std::size_t`           | sum of their sizes |
 ///
-/// `allocate` is first fit: linear in the number of free regions below the
-/// one it takes (as in V8). `merge` and `allocate_in_region` are logarithmic
-/// plus the regions they visit.
+/// `allocate` is first fit, as in V8, but does not walk every region below
+/// the one it takes: regions are also indexed by power-of-two size class, so
+/// the lowest region of every class that surely fits is found at once and
+/// only regions of the one class that may or may not fit are visited, in
+/// address order, below that. `merge` is logarithmic; `allocate_in_region`
+/// logarithmic plus the regions it visits.
 ///
 /// Thread safety: none; a const member may run concurrently with other const
 /// members only. The allocators that use it hold their own lock.
@@ -84,7 +91,10 @@ class disjoint_pool {
   disjoint_pool() = default;
   /// A pool whose only free region is `initial` (nothing when it is empty).
   explicit disjoint_pool(address_region initial) {
-    if (!initial.empty() && initial.end() > initial.begin()) free_.emplace(initial.begin(), initial.end());
+    if (!initial.empty() && initial.end() > initial.begin()) {
+      free_.emplace(initial.begin(), initial.end());
+      index(initial.begin(), initial.end());
+    }
   }
 
   /// Adds `region` to the free set, coalescing with neighbours it touches.
@@ -106,23 +116,40 @@ class disjoint_pool {
     const bool joins_above = above != free_.end() && above->first == end;
     if (joins_above) {
       end = above->second;
+      unindex(above->first, above->second);
       above = free_.erase(above);
     }
     if (joins_below) {
+      unindex(below->first, below->second);
       below->second = end;
+      index(below->first, end);
       return address_region{below->first, end - below->first};
     }
     free_.emplace_hint(above, begin, end);
+    index(begin, end);
     return address_region{begin, end - begin};
   }
 
   /// The first `size` bytes of the lowest free region with room for them.
   [[nodiscard]] address_region allocate(std::size_t size) {
     if (size == 0) return {};
-    for (auto it = free_.begin(); it != free_.end(); ++it) {
-      if (it->second - it->first >= size) return take(it, it->first, size);
+    const unsigned k = class_of(size);
+    // Every region in a class above k fits: the lowest of their lowest.
+    std::uintptr_t best = UINTPTR_MAX;
+    for (std::uint64_t above = k + 1 < 64 ? nonempty_ & (~std::uint64_t{0} << (k + 1)) : 0; above != 0;
+         above &= above - 1) {
+      best = std::min(best, *by_class_[static_cast<unsigned>(std::countr_zero(above))].begin());
     }
-    return {};
+    // Regions of class k may be too small: the first below `best` that fits.
+    for (std::uintptr_t begin : by_class_[k]) {
+      if (begin >= best) break;
+      if (free_.find(begin)->second - begin >= size) {
+        best = begin;
+        break;
+      }
+    }
+    if (best == UINTPTR_MAX) return {};
+    return take(free_.find(best), best, size);
   }
 
   /// The lowest `size` free bytes inside `within`.
@@ -162,6 +189,7 @@ class disjoint_pool {
     const std::uintptr_t region_begin = it->first;
     const std::uintptr_t region_end = it->second;
     const std::uintptr_t taken_end = begin + size;
+    unindex(region_begin, region_end);
     if (begin == region_begin) {
       if (taken_end == region_end) {
         free_.erase(it);
@@ -172,15 +200,37 @@ class disjoint_pool {
         auto node = free_.extract(it);
         node.key() = taken_end;
         free_.insert(hint, std::move(node));
+        index(taken_end, region_end);
       }
     } else {
       it->second = begin;
-      if (taken_end != region_end) free_.emplace_hint(std::next(it), taken_end, region_end);
+      index(region_begin, begin);
+      if (taken_end != region_end) {
+        free_.emplace_hint(std::next(it), taken_end, region_end);
+        index(taken_end, region_end);
+      }
     }
     return {begin, size};
   }
 
+  [[nodiscard]] static unsigned class_of(std::size_t size) noexcept {
+    return static_cast<unsigned>(std::bit_width(size)) - 1;
+  }
+  void index(std::uintptr_t begin, std::uintptr_t end) {
+    const unsigned c = class_of(end - begin);
+    by_class_[c].insert(begin);
+    nonempty_ |= std::uint64_t{1} << c;
+  }
+  void unindex(std::uintptr_t begin, std::uintptr_t end) {
+    const unsigned c = class_of(end - begin);
+    by_class_[c].erase(begin);
+    if (by_class_[c].empty()) nonempty_ &= ~(std::uint64_t{1} << c);
+  }
+
   map_type free_;
+  // Region starts by size class floor(log2(size)), each in address order.
+  std::array<std::set<std::uintptr_t>, 64> by_class_;
+  std::uint64_t nonempty_ = 0;  // bit c: by_class_[c] is not empty
 };
 
 }  // namespace jitcm
