@@ -48,7 +48,11 @@ int main() {
   auto lazy_entry = jitcm::jump_table::lazy_trampoline(&unreachable_lazy_entry);
   if (!lazy_entry) return std::printf("lazy_trampoline: %s\n", lazy_entry.error().message().c_str()), 1;
   manager_type manager;
-  auto created = manager.new_module({.functions = 1, .lazy_entry = *lazy_entry});
+  // Far routing: the slot jumps through an 8-byte cell in a read-write data
+  // page, and retargeting it is one atomic store to that cell (no code is
+  // rewritten, so even emulators that cache translated code see it at once).
+  auto created = manager.new_module(
+      {.functions = 1, .lazy_entry = *lazy_entry, .routing = jitcm::jump_table::routing::far_only});
   if (!created) return std::printf("new_module: %s\n", created.error().message().c_str()), 1;
   manager_type::module& module = **created;
 

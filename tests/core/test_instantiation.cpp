@@ -128,7 +128,20 @@ void run_smoke_test() {
   auto removed = module.remove(c);
   REQUIRE(removed);
   CHECK(removed->count == 1);
-  if constexpr (Manager::jump_table_type::has_machine_code) CHECK(call(module, 1) == lazy_result);
+  // qemu-user does not see a near slot rewritten through a second mapping
+  // (cross builds define JITCM_TEST_ALIAS_REWRITES_UNSEEN); real CPUs do.
+  constexpr bool dual_mapped = requires { typename Manager::allocator_type::protection_type; } &&
+                               !std::is_same_v<typename Manager::allocator_type::protection_type,
+                                               jitcm::protection::mprotect_toggle> &&
+                               !std::is_same_v<typename Manager::allocator_type::protection_type,
+                                               jitcm::protection::rwx>;
+#if defined(JITCM_TEST_ALIAS_REWRITES_UNSEEN)
+  constexpr bool rewrite_visible = !dual_mapped;
+#else
+  constexpr bool rewrite_visible = true;
+  (void)dual_mapped;
+#endif
+  if constexpr (Manager::jump_table_type::has_machine_code && rewrite_visible) CHECK(call(module, 1) == lazy_result);
   (void)manager.collect({});
 }
 
