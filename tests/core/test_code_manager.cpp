@@ -162,11 +162,12 @@ TEST_CASE("passing the critical threshold flushes every module, calls back, and 
   CHECK(manager.stats().memory_pressure_events == 0);
   CHECK(manager.critical_threshold() == critical);
 
-  // Commit until the threshold is passed.
+  // Commit until the threshold is passed (in pieces that fit the smallest
+  // code space, RISC-V's 1 MiB).
   std::vector<manager_type::module::pending_code> rooms;
   while (record.calls == 0) {
     REQUIRE(manager.committed() < maximum);
-    auto room = first->allocate(mib);
+    auto room = first->allocate(mib / 4);
     REQUIRE(room);
     REQUIRE(room->end_write());
     rooms.push_back(std::move(*room));
@@ -181,7 +182,7 @@ TEST_CASE("passing the critical threshold flushes every module, calls back, and 
   CHECK(call(*second, 0) == lazy_result);
 
   // The next allocations stay under the moved threshold: no second flush.
-  auto room = first->allocate(mib);
+  auto room = first->allocate(mib / 4);
   REQUIRE(room);
   CHECK(record.calls == 1);
 }
@@ -191,10 +192,10 @@ TEST_CASE("without a maximum there is no threshold; the maximum limits allocatio
     manager_type manager;
     auto module = make_module(manager, 1);
     CHECK(manager.critical_threshold() == 0);
-    auto room = module->allocate(4 * mib);
+    auto room = module->allocate(mib / 2);
     REQUIRE(room);
     CHECK(manager.stats().memory_pressure_events == 0);
-    CHECK(manager.committed() >= 4 * mib);
+    CHECK(manager.committed() >= mib / 2);
   }
   SECTION("limited") {
     manager_type manager{{.max_committed = 4 * mib}};
