@@ -191,7 +191,9 @@ class native_module {
   /// through `pending_code::data()` (a write scope is open), then `publish`.
   /// A pending_code dropped without publishing gives its memory back.
   /// Under protection::mprotect_toggle the open scope holds the code space's
-  /// write lock: publish (or end_write) before allocating again.
+  /// write lock: until publish (or end_write), call no other member of this
+  /// module from this thread, or threads that write into the same space may
+  /// deadlock with it.
   /// Errors: the allocator's (invalid_argument for 0 bytes, limit_exceeded,
   /// ...); nothing changed on error.
   [[nodiscard]] result<pending_code> allocate(std::size_t bytes);
@@ -328,6 +330,28 @@ class native_module {
                                              const code* target);
   [[nodiscard]] result<void> retarget_everywhere_locked(std::uint32_t slot, const code* target);
   [[nodiscard]] result<const code*> adopt_locked(code_desc desc, const block& memory, retire_list& retired);
+  template <class Relocate>
+  [[nodiscard]] result<void> copy_chunk(std::span<const finished_code> chunk, const std::vector<block>& memory,
+                                        Relocate& relocate) {
+    std::vector<typename Allocator::write_scope> scopes;
+    scopes.reserve(memory.size());
+    result<void> outcome;
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      auto scope = allocator_.begin_write(memory[i].region());
+      if (!scope) {
+        outcome = forward_error(scope);
+        break;
+      }
+      scopes.push_back(std::move(*scope));
+      std::memcpy(reinterpret_cast<void*>(memory[i].rw()), chunk[i].bytes.data(), chunk[i].bytes.size());
+      relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
+               memory[i].rx());
+    }
+    for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
+      if (auto ended = scope->end(); !ended && outcome) outcome = ended;
+    }
+    return outcome;
+  }
   [[nodiscard]] result<void> take_out_locked(owned_code& entry, removed_code& removed, retire_list& retired);
 
   /// Hands code to the ref-counting policy. Never with mutex_ held: the
@@ -640,45 +664,33 @@ result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::spa
   for (const auto chunk : detail::size_chunks(batch, chunk_limit, [](const finished_code& item) {
          return item.bytes.size();
        })) {
-    retire_list retired;
-    result<void> outcome;
+    std::vector<block> memory;
+    memory.reserve(chunk.size());
     {
       std::lock_guard lock{mutex_};
-      std::vector<block> memory;
-      memory.reserve(chunk.size());
       for (const finished_code& item : chunk) {
         auto room = allocate_locked(item.bytes.size());
         if (!room) {
           for (const block& b : memory) (void)allocator_.free(b);
-          outcome = forward_error(room);
-          break;
+          return forward_error(room);
         }
         memory.push_back(*room);
       }
-      if (outcome) {
-        // One outermost write scope per code space the chunk touches: the
-        // nested scopes of one space only add pages to it.
-        std::vector<typename A::write_scope> scopes;
-        scopes.reserve(memory.size());
-        for (std::size_t i = 0; i < chunk.size() && outcome; ++i) {
-          auto scope = allocator_.begin_write(memory[i].region());
-          if (!scope) {
-            outcome = forward_error(scope);
-            break;
-          }
-          scopes.push_back(std::move(*scope));
-          std::memcpy(reinterpret_cast<void*>(memory[i].rw()), chunk[i].bytes.data(), chunk[i].bytes.size());
-          relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
-                   memory[i].rx());
-        }
-        for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
-          if (auto ended = scope->end(); !ended && outcome) outcome = ended;
-        }
-        if (!outcome) {
-          for (const block& b : memory) (void)allocator_.free(b);
-        }
-      }
-      for (std::size_t i = 0; i < chunk.size() && outcome; ++i) {
+    }
+    committed_may_have_grown();
+    // The blocks are this call's alone until published, so they are written
+    // without the module's lock (no lock order between it and the spaces'
+    // write locks). One outermost write scope per code space the chunk
+    // touches: the nested scopes of one space only add pages to it.
+    if (auto copied = copy_chunk(chunk, memory, relocate); !copied) {
+      for (const block& b : memory) (void)allocator_.free(b);
+      return forward_error(copied);
+    }
+    retire_list retired;
+    result<void> outcome;
+    {
+      std::lock_guard lock{mutex_};
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
         code_desc desc = chunk[i].desc;
         desc.instructions = address_region{memory[i].rx(), chunk[i].bytes.size()};
         auto c = adopt_locked(desc, memory[i], retired);
@@ -691,7 +703,6 @@ result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::spa
       }
     }
     retire(retired);
-    committed_may_have_grown();
     if (!outcome) return forward_error(outcome);
   }
   return published;
