@@ -64,7 +64,10 @@ concept free_space_policy = std::constructible_from<F, std::size_t> &&
 /// Thread safety: allocate, allocate_in_region, free, contains, writable,
 /// stats and is_committed lock an internal mutex and may be called from any
 /// thread. begin_write locks it only to find the space, then follows
-/// `Protection` (mprotect_toggle: one writing thread per space at a time).
+/// `Protection` (mprotect_toggle: one writing thread per space at a time,
+/// and while a scope is open its pages are RW, not executable, for every
+/// thread, so code there cannot run until it ends; dual_mapping lets threads
+/// run code while others write).
 /// code_spaces() returns a view that a concurrent allocate may invalidate:
 /// call it from the thread that allocates, or under your own lock.
 template <protection::strategy Protection, free_space_policy FreeSpace>

@@ -17,7 +17,7 @@ namespace jitcm::allocator {
 /// Free space that only shrinks: each space has a cursor; allocate takes from
 /// the newest space and reserves another when it is full. free() forgets the
 /// block and its memory stays as it is until the allocator goes. For code that
-/// lives as long as its module (stubs, snapshots, one-shot compilers).
+/// lives as long as its module (trampolines, snapshots, one-shot compilers).
 class bump_free_space {
  public:
   static constexpr bool returns_memory = false;
