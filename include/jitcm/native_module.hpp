@@ -39,8 +39,7 @@ struct module_options {
   /// code-table entry (as in V8). imported <= functions.
   std::uint32_t imported = 0;
   /// Where lazy-compile slots jump until a function has code, handing over
-  /// the function's slot number: its index minus `imported` (see the
-  /// jump-table emitter's ABI; jump_table::lazy_trampoline turns a C++
+  /// the function's index (see the jump-table emitter's ABI; jump_table::lazy_trampoline turns a C++
   /// function into such an entry). Required when the module declares
   /// functions beyond its imports.
   std::uintptr_t lazy_entry = 0;
@@ -101,7 +100,7 @@ struct no_relocation {
 /// an address that never changes: callers call it, and installing new code
 /// retargets the slot (in every table) instead of patching callers. Until a
 /// function has code its slot runs its lazy-compile slot, which enters
-/// `module_options::lazy_entry` with the function's slot number.
+/// `module_options::lazy_entry` with the function index.
 ///
 ///     jitcm::code_manager manager;
 ///     auto module = manager.new_module({.functions = 10, .lazy_entry = entry});
@@ -553,6 +552,7 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
         .data_base = space.data_header.begin(),
         .data_writable = allocator_.writable(space.data_header.begin()),
         .functions = slots(),
+        .first_index = options_.imported,
     };
     if (slots() > 0) {
       if constexpr (J::code_bytes(1) > 0) {

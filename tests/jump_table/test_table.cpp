@@ -103,6 +103,30 @@ TEMPLATE_TEST_CASE("initialize leads every call target to its lazy slot", "[jump
   CHECK(TestType::current_target(view, 5) == 0);
 }
 
+TEMPLATE_TEST_CASE("lazy slots hand over first_index plus the slot", "[jump_table][table]", EMITTERS) {
+  plain_table<TestType> table{3};
+  jt::table_view view = table.view;
+  view.first_index = 1000;
+  REQUIRE(TestType::initialize(view, lazy_entry));
+  if constexpr (TestType::has_machine_code) {
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      const std::uintptr_t lazy = view.code_base + TestType::lazy_slot_offset(i);
+      const auto expected = TestType::encode_lazy_slot(lazy, 1000 + i, view.data_base + TestType::lazy_entry_offset);
+      REQUIRE(expected);
+      CHECK(std::memcmp(reinterpret_cast<const void*>(lazy), expected->data(), TestType::lazy_slot_size) == 0);
+    }
+  }
+  // Indices past the emitter's limit are refused before anything is written.
+  plain_table<TestType> untouched{3};
+  const auto before = untouched.snapshot();
+  jt::table_view too_far = untouched.view;
+  too_far.first_index = TestType::max_functions - 1;
+  const auto refused = TestType::initialize(too_far, lazy_entry);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::limit_exceeded);
+  CHECK(untouched.snapshot() == before);
+}
+
 TEMPLATE_TEST_CASE("routing::far_only sends near slots through the far slot", "[jump_table][table]", EMITTERS) {
   plain_table<TestType> table{3};
   REQUIRE(TestType::initialize(table.view, lazy_entry, jt::routing::far_only));

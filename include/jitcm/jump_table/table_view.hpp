@@ -27,6 +27,10 @@ struct table_view {
   std::uintptr_t data_base = 0;      ///< address of the data area as the slots read it
   std::uintptr_t data_writable = 0;  ///< where the byte at data_base is written
   std::uint32_t functions = 0;       ///< slots per table: indices 0 .. functions - 1
+  /// The function index of slot 0: lazy slot i hands `first_index + i` to the
+  /// lazy entry, so a module whose first functions are imports (and have no
+  /// slot) still reports function indices.
+  std::uint32_t first_index = 0;
 
   /// Writable address of the executable byte at `executable_address` in the code area.
   [[nodiscard]] constexpr std::uintptr_t code_writable_for(std::uintptr_t executable_address) const noexcept {

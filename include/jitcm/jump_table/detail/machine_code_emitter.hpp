@@ -36,7 +36,9 @@ void atomic_store(std::uintptr_t address, T value) noexcept {
 /// Checks what every emitter needs of a view before touching memory.
 [[nodiscard]] inline result<void> check_view(const table_view& view, std::size_t code_bytes, std::size_t data_bytes,
                                              std::uint32_t max_functions) noexcept {
-  if (view.functions > max_functions) return failure{errc::limit_exceeded};
+  if (view.functions > max_functions || view.first_index > max_functions - view.functions) {
+    return failure{errc::limit_exceeded};
+  }
   if (data_bytes != 0 && (view.data_base == 0 || view.data_writable == 0)) return failure{errc::invalid_argument};
   if (code_bytes != 0 && (view.code_base == 0 || view.code_writable == 0)) return failure{errc::invalid_argument};
   if (((view.code_base | view.code_writable | view.data_base | view.data_writable) & 7) != 0) {
@@ -250,7 +252,7 @@ struct machine_code_emitter {
     if (!near_bytes) return forward_error(near_bytes);
     auto far_bytes = Encoding::far_slot(far, view.data_base + far_target_offset(i));
     if (!far_bytes) return forward_error(far_bytes);
-    auto lazy_bytes = Encoding::lazy_slot(lazy, i, view.data_base + lazy_entry_offset);
+    auto lazy_bytes = Encoding::lazy_slot(lazy, view.first_index + i, view.data_base + lazy_entry_offset);
     if (!lazy_bytes) return forward_error(lazy_bytes);
     slot_bytes<group_size> group{};
     std::memcpy(group.data(), near_bytes->data(), near_slot_size);
