@@ -89,7 +89,7 @@ using manager_type = jitcm::basic_code_manager<jitcm::allocator::default_allocat
                                                counting_lookup, three_tiers, jitcm::refcount::scoped>;
 using module_type = manager_type::module;
 
-std::uintptr_t not_compiled_yet(std::uint32_t) {
+std::uintptr_t not_compiled_yet(void*, std::uint32_t) noexcept {
   return reinterpret_cast<std::uintptr_t>(+[]() -> int { return 0; });
 }
 
@@ -103,13 +103,14 @@ void compile(manager_type& manager, module_type& module, jitcm::tier tier) {
   const int result = static_cast<int>(tier);
   const example::return_constant machine_code{static_cast<std::uint32_t>(result)};
   const jitcm::finished_code item{machine_code.bytes, {.index = 0, .tier = tier, .name = tier_name(tier)}};
+  manager_type::code_ref_scope scope;  // holds what add_code and installed return
   auto code = module.add_code(std::span{&item, 1});
   if (!code) {
     std::printf("add_code: %s\n", code.error().message().c_str());
     return;
   }
   const jitcm::code* installed = *module.installed(0);
-  const jitcm::code* found = manager.lookup((*code)[0]->instruction_start());
+  const jitcm::code* found = manager.lookup((*code)[0].code->instruction_start(), scope);
   std::printf("compiled %-9s -> slot runs %-9s f() = %d   (lookup of the new code: %s)\n", tier_name(tier),
               installed ? tier_name(installed->tier()) : "lazy stub",
               example::function_at(*module.call_target(0))(), found ? std::string(found->name()).c_str() : "none");
@@ -118,10 +119,8 @@ void compile(manager_type& manager, module_type& module, jitcm::tier tier) {
 }  // namespace
 
 int main() {
-  auto lazy_entry = jitcm::jump_table::lazy_trampoline(&not_compiled_yet);
-  if (!lazy_entry) return std::printf("lazy_trampoline: %s\n", lazy_entry.error().message().c_str()), 1;
   manager_type manager;
-  auto created = manager.new_module({.functions = 1, .lazy_entry = *lazy_entry});
+  auto created = manager.new_module({.functions = 1, .lazy = {&not_compiled_yet, nullptr}});
   if (!created) return std::printf("new_module: %s\n", created.error().message().c_str()), 1;
   module_type& module = **created;
 

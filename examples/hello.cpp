@@ -1,7 +1,8 @@
 // hello: JIT a function that returns 42 and call it through its jump-table
-// slot. The slot first runs the lazy-compile stub, which compiles the
-// function on its first call; later calls go straight to the code.
+// slot. The slot first runs the module's lazy-compile entry, which compiles
+// the function on its first call; later calls go straight to the code.
 #include <cstdio>
+#include <cstring>
 
 #include <jitcm/jitcm.hpp>
 
@@ -9,20 +10,34 @@
 
 namespace {
 
-jitcm::code_manager::module* the_module = nullptr;
+using manager_type = jitcm::code_manager;
 
-// Runs on the first call of a function without code: compile it, publish
-// it (which retargets its slot), and continue the call in the new code.
-std::uintptr_t compile_lazily(std::uint32_t index) {
-  std::printf("lazy stub: compiling function %u\n", index);
+/// The JIT's state for one module: what the lazy-compile callback gets as
+/// its context (several modules, or several libraries with modules of their
+/// own, each get their own callback and context).
+struct jit {
+  manager_type::module* module = nullptr;
+  int compilations = 0;
+};
+
+// Runs on the first call of a function without code, on the calling thread
+// (several threads may arrive at once for one index): compile it, publish it
+// (which retargets its slot), and continue the call through the slot. The
+// slot is the address to return, not the new code: if another thread
+// published first, tiering may keep its code and retire this one, which may
+// then be freed at once; the slot always leads to installed code.
+std::uintptr_t compile_lazily(void* context, std::uint32_t index) noexcept {
+  jit& state = *static_cast<jit*>(context);
+  std::printf("lazy entry: compiling function %u\n", index);
+  ++state.compilations;
   const example::return_constant machine_code{42};
-  auto room = the_module->allocate(machine_code.size);
-  if (!room) return 0;
+  auto room = state.module->allocate(machine_code.size);
+  if (!room) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });  // report failure to the caller
   std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
-  auto published = the_module->publish(*room, {.index = index, .tier = jitcm::tiering::two_tier::optimized,
-                                               .name = "answer"});
-  if (!published) return 0;
-  return (*published)->instruction_start();
+  auto published = state.module->publish(*room, {.index = index, .tier = jitcm::tiering::two_tier::optimized,
+                                                  .name = "answer"});
+  if (!published) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });
+  return *state.module->call_target(index);
 }
 
 int fail(const char* what, const std::error_code& error) {
@@ -33,24 +48,25 @@ int fail(const char* what, const std::error_code& error) {
 }  // namespace
 
 int main() {
-  auto lazy_entry = jitcm::jump_table::lazy_trampoline(&compile_lazily);
-  if (!lazy_entry) return fail("lazy_trampoline", lazy_entry.error());
-
-  jitcm::code_manager manager;
-  auto module = manager.new_module({.functions = 1, .lazy_entry = *lazy_entry});
+  manager_type manager;
+  jit state;
+  auto module = manager.new_module({.functions = 1, .lazy = {&compile_lazily, &state}});
   if (!module) return fail("new_module", module.error());
-  the_module = module->get();
+  state.module = module->get();
 
-  const auto slot = the_module->call_target(0);
+  const auto slot = state.module->call_target(0);
   if (!slot) return fail("call_target", slot.error());
   const example::int_function answer = example::function_at(*slot);
 
-  const int first = answer();   // through the lazy stub: compiles, then runs
+  const int first = answer();   // through the lazy entry: compiles, then runs
   const int second = answer();  // straight to the code
   std::printf("first call: %d, second call: %d\n", first, second);
 
-  const jitcm::code* found = manager.lookup((*the_module->installed(0))->instruction_start());
+  // Code pointers the manager hands out are held by a scope: valid until it ends.
+  manager_type::code_ref_scope scope;
+  const jitcm::code* installed = *state.module->installed(0);
+  const jitcm::code* found = manager.lookup(installed->instruction_start(), scope);
   std::printf("the code at the slot's target is \"%.*s\"\n", static_cast<int>(found->name().size()),
               found->name().data());
-  return first == 42 && second == 42 ? 0 : 1;
+  return first == 42 && second == 42 && state.compilations == 1 ? 0 : 1;
 }

@@ -31,32 +31,31 @@ constexpr int workers = 3;
 constexpr int baseline_result = 1;   // what the baseline code returns
 constexpr int optimized_result = 2;  // what the optimized code returns
 
-std::uintptr_t unreachable_lazy_entry(std::uint32_t) { return 0; }  // f is compiled before anyone calls it
+// f is compiled before anyone calls it.
+std::uintptr_t unreachable_lazy_entry(void*, std::uint32_t) noexcept { return 0; }
 
-const jitcm::code* compile(manager_type::module& module, int result, jitcm::tier tier, const char* name) {
+bool compile(manager_type::module& module, int result, jitcm::tier tier, const char* name) {
   const example::return_constant machine_code{static_cast<std::uint32_t>(result)};
   auto room = module.allocate(machine_code.size);
-  if (!room) return nullptr;
+  if (!room) return false;
   std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
   auto code = module.publish(*room, {.index = 0, .tier = tier, .name = name});
-  return code ? *code : nullptr;
+  return code && code->installed;
 }
 
 }  // namespace
 
 int main() {
-  auto lazy_entry = jitcm::jump_table::lazy_trampoline(&unreachable_lazy_entry);
-  if (!lazy_entry) return std::printf("lazy_trampoline: %s\n", lazy_entry.error().message().c_str()), 1;
   manager_type manager;
   // Far routing: the slot jumps through an 8-byte cell in a read-write data
   // page, and retargeting it is one atomic store to that cell (no code is
   // rewritten, so even emulators that cache translated code see it at once).
   auto created = manager.new_module(
-      {.functions = 1, .lazy_entry = *lazy_entry, .routing = jitcm::jump_table::routing::far_only});
+      {.functions = 1, .lazy = {&unreachable_lazy_entry, nullptr}, .routing = jitcm::jump_table::routing::far_only});
   if (!created) return std::printf("new_module: %s\n", created.error().message().c_str()), 1;
   manager_type::module& module = **created;
 
-  if (compile(module, baseline_result, tiers::baseline, "f (baseline)") == nullptr) return 1;
+  if (!compile(module, baseline_result, tiers::baseline, "f (baseline)")) return 1;
   const example::int_function f = example::function_at(*module.call_target(0));
   std::printf("%d threads call f() through its slot at %#lx\n", workers,
               static_cast<unsigned long>(*module.call_target(0)));
@@ -86,7 +85,7 @@ int main() {
     std::lock_guard lock{print};
     std::printf("main: installing optimized code while the workers run\n");
   }
-  if (compile(module, optimized_result, tiers::optimized, "f (optimized)") == nullptr) return 1;
+  if (!compile(module, optimized_result, tiers::optimized, "f (optimized)")) return 1;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   stop.store(true);
   for (std::thread& t : threads) t.join();
@@ -101,6 +100,7 @@ int main() {
   // The workers have stopped: nothing runs it, so collect frees it.
   const jitcm::module_stats before = module.stats();
   const std::size_t freed = manager.collect({});
+  manager_type::code_ref_scope scope;  // holds what installed() returns
   std::printf("installed now: %s; retired baseline code freed by collect: %zu of %zu\n",
               std::string((*module.installed(0))->name()).c_str(), freed, before.retired);
   const bool ok = wrong == 0 && f() == optimized_result && freed == 1;

@@ -148,6 +148,18 @@ class code {
 
   [[nodiscard]] std::uint32_t ref_count() const noexcept { return ref_count_.load(std::memory_order_acquire); }
   void add_ref() const noexcept { ref_count_.fetch_add(1, std::memory_order_relaxed); }
+  /// Adds a reference unless the count already reached zero (the code is
+  /// dead and about to be freed): how a thread that found the code without
+  /// owning a reference (a lookup) takes one safely. True if it did.
+  [[nodiscard]] bool try_add_ref() const noexcept {
+    std::uint32_t count = ref_count_.load(std::memory_order_relaxed);
+    while (count != 0) {
+      if (ref_count_.compare_exchange_weak(count, count + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
   /// Drops one reference; true when it was the last one.
   [[nodiscard]] bool release_ref() const noexcept {
     return ref_count_.fetch_sub(1, std::memory_order_acq_rel) == 1;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "code.hpp"
 #include "code_observer.hpp"
 #include "concepts.hpp"
+#include "detail/fatal.hpp"
 #include "jump_table/host.hpp"
 #include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
@@ -76,9 +78,17 @@ struct code_manager_stats {
 /// then moves the threshold to committed + (maximum - committed) / 2. One
 /// thread flushes at a time; others passing the threshold meanwhile go on.
 ///
-/// Lifetime: every module must be destroyed before its manager.
+/// Lifetime: every module must be destroyed before its manager; a manager
+/// destroyed while one of its modules lives stops the program with a
+/// one-line message naming the mistake.
 ///
 /// Thread safety: every member may be called from any thread concurrently.
+/// The module list is guarded by `modules_mutex_`, held only to copy the
+/// list or to add or remove a module: collect, flush and
+/// estimate_memory_use work on a copy, and a module being destroyed waits
+/// until no such pass can still be using it. So no manager call waits for
+/// a module's lock while holding the list (see native_module for the whole
+/// lock order).
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
           class Lookup = lookup::sorted_map, class Tiering = tiering::two_tier,
           class RefCounting = refcount::scoped>
@@ -114,7 +124,13 @@ class basic_code_manager {
   }
   basic_code_manager(const basic_code_manager&) = delete;
   basic_code_manager& operator=(const basic_code_manager&) = delete;
-  ~basic_code_manager() = default;
+  ~basic_code_manager() {
+    std::lock_guard lock{modules_mutex_};
+    if (!modules_.empty()) {
+      detail::fatal("jitcm: a basic_code_manager was destroyed while modules it created were alive; "
+                    "destroy every module before its manager");
+    }
+  }
 
   /// A new module with `options` (see module_options). Errors: as
   /// native_module::create (invalid_argument, limit_exceeded, the
@@ -132,22 +148,41 @@ class basic_code_manager {
     if (!created) return forward_error(created);
     std::lock_guard lock{modules_mutex_};
     modules_.push_back(created->get());
+    module_count_.store(modules_.size(), std::memory_order_relaxed);
     return std::move(*created);
   }
 
   /// The code whose instructions contain `pc`, or nullptr (also for null,
   /// one past the end of code, and addresses no module owns). Retired code
-  /// is found until it is freed. The pointer is valid while the code lives:
-  /// installed, held by a scope, or on a stack the embedder reports to
-  /// collect. Async-signal-safe if the Lookup policy's find is.
+  /// is found until it is freed. Nothing is held: the pointer is valid only
+  /// while the code cannot be freed — the caller runs it (a stack walk at a
+  /// safepoint, reporting to collect), or nothing retires code meanwhile.
+  /// To use what you find elsewhere, use lookup(pc, scope). Async-signal-safe
+  /// if the Lookup policy's find is (the trap handler and profilers use this).
   [[nodiscard]] const code* lookup(std::uintptr_t pc) const noexcept { return lookup_.find(pc); }
+
+  /// As lookup(pc), and holds what it finds in `scope`, which must be the
+  /// calling thread's innermost scope: valid until that scope ends, under
+  /// every ref-counting policy. nullptr also for code being freed.
+  ///
+  ///     {
+  ///       manager::code_ref_scope scope;
+  ///       if (const jitcm::code* c = manager.lookup(pc, scope)) report(c->name());
+  ///     }
+  [[nodiscard]] const code* lookup(std::uintptr_t pc, code_ref_scope& scope) const {
+    (void)scope;  // a witness that one is open: hold() adds to the innermost scope
+    std::lock_guard lock{modules_mutex_};
+    for (const module* m : modules_) {
+      if (m->contains(pc)) return m->find_and_hold(pc);
+    }
+    return nullptr;
+  }
 
   /// Reports the code the embedder's stacks still run to every module;
   /// returns how many retired code objects were freed.
   std::size_t collect(std::span<const code* const> live) {
-    std::lock_guard lock{modules_mutex_};
     std::size_t freed = 0;
-    for (module* m : modules_) freed += m->collect(live);
+    for_each_module([&](module& m) { freed += m.collect(live); });
     return freed;
   }
 
@@ -155,20 +190,25 @@ class basic_code_manager {
   /// critical threshold does (without moving the threshold or calling the
   /// callback). Returns what was removed.
   removed_code flush_for_memory_pressure() {
-    std::lock_guard lock{modules_mutex_};
-    return flush_locked();
+    removed_code total;
+    for_each_module([&](module& m) {
+      const removed_code removed = m.flush_for_memory_pressure();
+      total.count += removed.count;
+      total.code_bytes += removed.code_bytes;
+      total.metadata_bytes += removed.metadata_bytes;
+    });
+    return total;
   }
 
   /// Bytes this manager's modules use: committed code memory plus the
   /// code objects, their metadata, the code tables and the modules.
   [[nodiscard]] std::size_t estimate_memory_use() const {
-    std::lock_guard lock{modules_mutex_};
-    std::size_t bytes = sizeof(*this) + modules_.size() * sizeof(module*);
-    for (const module* m : modules_) {
-      const module_stats s = m->stats();
-      bytes += sizeof(module) + s.memory.committed + s.metadata_bytes + s.code_objects * sizeof(code) +
-               std::size_t{s.functions - s.imported} * sizeof(std::atomic<const code*>);
-    }
+    std::size_t bytes = sizeof(*this);
+    for_each_module([&](module& m) {
+      const module_stats s = m.stats();
+      bytes += sizeof(module*) + sizeof(module) + s.memory.committed + s.metadata_bytes +
+               s.code_objects * sizeof(code) + std::size_t{s.functions - s.imported} * sizeof(std::atomic<const code*>);
+    });
     return bytes;
   }
 
@@ -184,10 +224,7 @@ class basic_code_manager {
 
   [[nodiscard]] code_manager_stats stats() const {
     code_manager_stats s;
-    {
-      std::lock_guard lock{modules_mutex_};
-      s.modules = modules_.size();
-    }
+    s.modules = module_count_.load(std::memory_order_relaxed);
     s.committed = budget_.committed();
     s.maximum = budget_.maximum();
     s.critical_threshold = critical_.load(std::memory_order_relaxed);
@@ -196,15 +233,22 @@ class basic_code_manager {
   }
 
  private:
-  removed_code flush_locked() {
-    removed_code total;
-    for (module* m : modules_) {
-      const removed_code removed = m->flush_for_memory_pressure();
-      total.count += removed.count;
-      total.code_bytes += removed.code_bytes;
-      total.metadata_bytes += removed.metadata_bytes;
+  /// Calls `f(module&)` for each module, without holding the list's lock
+  /// while `f` runs; a module destroyed meanwhile waits for the pass to end.
+  template <class F>
+  void for_each_module(F&& f) const {
+    std::vector<module*> modules;
+    {
+      std::lock_guard lock{modules_mutex_};
+      modules = modules_;
+      ++passes_;
     }
-    return total;
+    for (module* m : modules) f(*m);
+    {
+      std::lock_guard lock{modules_mutex_};
+      --passes_;
+    }
+    no_passes_.notify_all();
   }
 
   static void committed_grew_thunk(void* self) noexcept { static_cast<basic_code_manager*>(self)->committed_grew(); }
@@ -220,10 +264,7 @@ class basic_code_manager {
     std::unique_lock pressure{pressure_mutex_, std::try_to_lock};
     if (!pressure.owns_lock()) return;
     if (budget_.committed() <= critical_.load(std::memory_order_relaxed)) return;
-    {
-      std::lock_guard lock{modules_mutex_};
-      (void)flush_locked();
-    }
+    (void)flush_for_memory_pressure();
     const std::size_t committed = budget_.committed();
     if (on_memory_pressure_.function != nullptr) on_memory_pressure_.function(on_memory_pressure_.context, committed);
     // Halfway from what is committed now to the maximum (V8's rule), so the
@@ -237,8 +278,10 @@ class basic_code_manager {
   }
 
   void module_destroyed(const module* m) noexcept {
-    std::lock_guard lock{modules_mutex_};
+    std::unique_lock lock{modules_mutex_};
     modules_.erase(std::remove(modules_.begin(), modules_.end(), m), modules_.end());
+    module_count_.store(modules_.size(), std::memory_order_relaxed);
+    no_passes_.wait(lock, [this] { return passes_ == 0; });
   }
 
   Lookup lookup_;
@@ -248,8 +291,12 @@ class basic_code_manager {
   std::atomic<std::size_t> critical_{0};
   std::atomic<std::size_t> pressure_events_{0};
   std::mutex pressure_mutex_;
+  std::atomic<std::size_t> module_count_{0};
+  // These fields are guarded by modules_mutex_.
   mutable std::mutex modules_mutex_;
+  mutable std::condition_variable no_passes_;  // signalled when passes_ drops
   std::vector<module*> modules_;
+  mutable std::size_t passes_ = 0;  // for_each_module passes under way
 };
 
 /// The host's defaults: the O(1) allocator with the host's W^X strategy,

@@ -26,6 +26,7 @@ enum class errc {
   unsupported,              ///< this platform or strategy cannot do what was asked
   protection_failed,        ///< the OS refused a protection change
   busy,                     ///< the object is in use (a scope or thread still holds it)
+  scope_required,           ///< code can be handed out only held, and the thread has no scope open
 };
 
 namespace detail {
@@ -51,6 +52,7 @@ class error_category_impl final : public std::error_category {
       case errc::unsupported: return "not supported";
       case errc::protection_failed: return "protection change refused";
       case errc::busy: return "still in use";
+      case errc::scope_required: return "no ref-counting scope open on this thread to hold the code";
     }
     return "unknown jitcm error";
   }

@@ -24,8 +24,8 @@
 #include "config.hpp"
 #include "detail/module_host.hpp"
 #include "detail/size_chunks.hpp"
+#include "jump_table/lazy_trampoline.hpp"
 #include "jump_table/table_view.hpp"
-#include "protection/mprotect_toggle.hpp"
 #include "refcount/release_callback.hpp"
 #include "result.hpp"
 
@@ -38,10 +38,22 @@ struct module_options {
   /// Functions [0, imported) are imports: they have no code, no slot and no
   /// code-table entry (as in V8). imported <= functions.
   std::uint32_t imported = 0;
-  /// Where lazy-compile slots jump until a function has code, handing over
-  /// the function's index (see the jump-table emitter's ABI; jump_table::lazy_trampoline turns a C++
-  /// function into such an entry). Required when the module declares
-  /// functions beyond its imports.
+  /// What runs when a function without code is called: `lazy.function(
+  /// lazy.context, index)` compiles (or finds) the function and returns the
+  /// address to continue at, on the calling thread, with the caller's
+  /// arguments preserved. Each module has its own, so several modules and
+  /// libraries in one process never see each other's lazy calls. Several
+  /// threads may enter it at once for one index; the idiom that is safe under
+  /// every ref-counting policy is to publish, then return `call_target(index)`
+  /// (the slot, which now leads to whichever code was installed), never the
+  /// address of the code just published (it may not have been installed, and
+  /// then may already be freed). Needs an emitter with machine-code slots and
+  /// jump_table::has_lazy_trampoline.
+  jump_table::lazy_compile_callback lazy{};
+  /// Instead of `lazy`: a raw entry the lazy slots jump to with the function
+  /// index alone (the emitter's ABI; for tables of pointers, what the cells of
+  /// functions without code hold). Exactly one of `lazy` and `lazy_entry` is
+  /// required when the module declares functions beyond its imports.
   std::uintptr_t lazy_entry = 0;
   /// Committed bytes of this module alone; 0 for no limit of its own (the
   /// manager's maximum still applies).
@@ -49,11 +61,25 @@ struct module_options {
   /// Size hint for the module's first code space.
   std::size_t initial_reservation = 0;
   /// How jump-table slots are retargeted. Empty: jump_table::routing::far_only
-  /// when the allocator's write scopes take execute permission away
-  /// (protection::mprotect_toggle), so that retargeting never changes the
-  /// protection of a page other threads may be running; routing::near
-  /// otherwise.
+  /// when the allocator's write scopes take execute permission away (what
+  /// the allocator declares, `write_revokes_execute()`), so that retargeting
+  /// never changes the protection of a page other threads may be running;
+  /// routing::near otherwise. routing::near with such an allocator is
+  /// refused (invalid_argument).
   std::optional<jump_table::routing> routing{};
+};
+
+/// What `publish` and `add_code` made of one piece of code.
+struct published_code {
+  /// The new code object, held in the calling thread's innermost
+  /// ref-counting scope (valid until that scope ends); nullptr when the
+  /// ref-counting policy needs a scope to hold code and the thread has none
+  /// open. Publishing happened either way.
+  const jitcm::code* code = nullptr;
+  /// Whether the code was installed: its function's slot now leads to it.
+  /// False for code the tiering policy did not install (then it was retired
+  /// at once) and for wrappers, which have no slot.
+  bool installed = false;
 };
 
 /// What `remove_code` and `remove` took out of the code table.
@@ -117,10 +143,15 @@ struct no_relocation {
 /// once no thread may still run it (see refcount/concept.hpp); it stays
 /// findable by `lookup` until then.
 ///
-/// Pointers to code returned by the module stay valid while the code is
-/// installed, or while the calling thread's innermost ref-counting scope
-/// (`RefCounting::scope`, e.g. refcount::code_ref_scope) lives: publish,
-/// add_code and installed() hold what they return in it.
+/// Pointers to code returned by the module (publish, add_code, installed)
+/// are held in the calling thread's innermost ref-counting scope
+/// (`RefCounting::scope`, e.g. refcount::code_ref_scope) and valid until it
+/// ends, under every ref-counting policy; without an open scope, a policy
+/// that needs one returns no pointer (publish: a null `code`; installed:
+/// errc::scope_required). refcount::never needs no scope: its code lives as
+/// long as the module. Code a thread entered through a slot is protected by
+/// the policy's rule for slot calls (see its header; refcount::atomic_counts
+/// has none).
 ///
 /// Destroying the module frees all its code at once, even code a scope
 /// still holds: those scopes end later without touching it (the ref-counting
@@ -129,10 +160,23 @@ struct no_relocation {
 ///
 /// Thread safety: every member may be called from any thread concurrently,
 /// except as noted; the module serialises changes with one mutex.
-/// call_target and the functions/imported/routing accessors take no lock. Under protection::mprotect_toggle, writing code makes its pages
-/// non-executable for every thread for the length of the write scope, so do
-/// not publish into pages other threads are running (use
-/// protection::dual_mapping to write while other threads run code).
+/// call_target and the functions/imported/routing accessors take no lock.
+/// Threads keep running published code while others publish, retarget,
+/// remove, collect and flush: the module routes slots far (one data store
+/// per retarget) whenever the allocator's write scopes take execute
+/// permission away, and such allocators give every block pages of its own,
+/// so a write scope never covers a page that holds published code.
+///
+/// Lock order (the one place it is written down): manager's module list
+/// (only to copy it or to add and remove a module) → module `mutex_` →
+/// allocator's lock → a code space's write lock (mprotect strategies: only
+/// for a space no pending_code can be in yet, when its tables are set up).
+/// A pending_code holds its space's write lock (mprotect strategies) and no
+/// other lock, so a thread holding one may call any module or manager member
+/// except writing into the same space again from another pending_code.
+/// Ref-counting policies release code with their own lock held and then
+/// take the module's `mutex_`; the module never calls them with `mutex_` held
+/// except `hold`, which takes no lock.
 ///
 /// Modules are created by basic_code_manager::new_module.
 template <class Allocator, class JumpTable, class Lookup, class Tiering, class RefCounting>
@@ -152,9 +196,14 @@ class native_module {
 
   /// Creates a module whose code lives in a fresh allocator. Reserves the
   /// first code space and writes its jump table, so call_target works at
-  /// once. Errors: invalid_argument (imported > functions, or no lazy entry
-  /// for a module with functions), limit_exceeded (more functions than the
-  /// emitter supports), the allocator's and the emitter's errors.
+  /// once. Errors, all found before anything is allocated: invalid_argument
+  /// (imported > functions; a module with functions and neither or both of
+  /// `lazy` and `lazy_entry`; routing::near with an allocator whose write
+  /// scopes revoke execute permission), unsupported (`lazy` with an emitter
+  /// without machine-code slots, or without a lazy trampoline here),
+  /// limit_exceeded (more functions than the emitter supports, jump tables
+  /// larger than a code space, or than max_committed or the manager's
+  /// maximum). Then the allocator's and the emitter's errors.
   [[nodiscard]] static result<std::unique_ptr<native_module>> create(const host& services,
                                                                      const module_options& options) noexcept;
 
@@ -182,17 +231,17 @@ class native_module {
   [[nodiscard]] result<std::uintptr_t> call_target_near(std::uint32_t index, std::uintptr_t caller) const;
 
   /// The code installed for function `index` now, or nullptr while its slot
-  /// runs the lazy-compile slot. Held in the calling thread's innermost scope when it
-  /// has one. Errors: out_of_range.
+  /// runs the lazy-compile slot; held in the calling thread's innermost
+  /// scope. Errors: out_of_range; scope_required (the ref-counting policy
+  /// needs a scope to hold code and the thread has none).
   [[nodiscard]] result<const code*> installed(std::uint32_t index) const;
 
   /// Room for `bytes` of code at its final address: write the instructions
   /// through `pending_code::data()` (a write scope is open), then `publish`.
   /// A pending_code dropped without publishing gives its memory back.
-  /// Under protection::mprotect_toggle the open scope holds the code space's
-  /// write lock: until publish (or end_write), call no other member of this
-  /// module from this thread, or threads that write into the same space may
-  /// deadlock with it.
+  /// Under the mprotect strategies the open scope holds the code space's
+  /// write lock until publish (or end_write): other threads writing into the
+  /// same space wait for it; any other call, from any thread, goes ahead.
   /// Errors: the allocator's (invalid_argument for 0 bytes, limit_exceeded,
   /// ...); nothing changed on error.
   [[nodiscard]] result<pending_code> allocate(std::size_t bytes);
@@ -201,29 +250,34 @@ class native_module {
   /// `instructions` may be left empty for the whole block, or name the
   /// block's start with a size up to the block's; `owner` is set by the
   /// module), makes it findable, tells the observers, and installs it if the
-  /// tiering policy says so. Returns the code (held as described above).
-  /// Errors (pending unchanged, may be published again): already_published,
-  /// not_owned (pending from another module), out_of_range (index outside
-  /// [imported, functions), or instructions beyond the block),
-  /// invalid_argument, and code::create's and the lookup's errors; a failed
-  /// jump-table patch after the code exists is reported and leaves the old
-  /// code installed.
-  [[nodiscard]] result<const code*> publish(pending_code& pending, const code_desc& desc);
+  /// tiering policy says so. Returns the code (held as described above) and
+  /// whether it was installed.
+  /// Errors: already_published, not_owned (pending from another module),
+  /// out_of_range (index outside [imported, functions), or instructions
+  /// beyond the block), invalid_argument (a function without an index, or a
+  /// tier the tiering policy does not know), and code::create's, the
+  /// lookup's and the jump table's errors. On error nothing changed: no code
+  /// object exists, the old code stays installed, every slot leads where it
+  /// did, and the pending code keeps its memory (publish it again, or drop
+  /// it). The write scope has ended either way (a refused end is the error).
+  [[nodiscard]] result<published_code> publish(pending_code& pending, const code_desc& desc);
 
   /// Copies finished code into the module and publishes it: the batch is cut
   /// into chunks of at most half a code space; each chunk is allocated, then
   /// copied inside one write scope per code space it touches, and
   /// `relocate(item, writable_bytes, final_address)` runs on each piece after
-  /// its copy, inside that scope. Returns the code objects in batch order.
+  /// its copy, inside that scope. Returns what publish would for each item,
+  /// in batch order.
   /// Errors: out_of_range / invalid_argument for a bad item (found before
-  /// anything is allocated), the allocator's errors, code::create's; the
-  /// items published before the failing one stay published (and are not
-  /// returned), the rest of the batch is not.
+  /// anything is allocated), the allocator's errors, publish's; the items
+  /// published before the failing one stay published (and are not
+  /// returned), the failing one and the rest of the batch are not, and their
+  /// memory is given back.
   /// Relocate: callable as `relocate(const finished_code&, std::span<std::byte>
   /// writable, std::uintptr_t final_address)`.
   template <class Relocate = no_relocation>
-  [[nodiscard]] result<std::vector<const code*>> add_code(std::span<const finished_code> batch,
-                                                         Relocate&& relocate = {});
+  [[nodiscard]] result<std::vector<published_code>> add_code(std::span<const finished_code> batch,
+                                                            Relocate&& relocate = {});
 
   /// Takes every installed code the tiering policy matches with `filter` out
   /// of the code table, points its slots back at the lazy-compile slots and retires
@@ -262,6 +316,12 @@ class native_module {
   /// The ref-counting policy, for embedders that need its extras.
   [[nodiscard]] RefCounting& ref_counting() noexcept { return *ref_counting_; }
 
+  /// The code of this module whose instructions contain `pc`, held in the
+  /// calling thread's innermost scope; nullptr if there is none, if it is
+  /// being freed, or if the policy needs a scope and the thread has none.
+  /// (basic_code_manager::lookup(pc, scope) finds the module and calls this.)
+  [[nodiscard]] const code* find_and_hold(std::uintptr_t pc) const;
+
  private:
   struct owned_code {
     std::unique_ptr<code> object;
@@ -270,32 +330,64 @@ class native_module {
   };
   using retire_list = std::vector<const code*>;
 
-  explicit native_module(const host& services, const module_options& options, jump_table::routing route) noexcept
+  explicit native_module(const host& services, const module_options& options) noexcept
       : host_{services},
         options_{options},
-        routing_{route},
         allocator_{allocator_options(services, options)},
+        lazy_{options.lazy},
         ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
+
+  // The lazy-compile entry each space's code header holds after its tables,
+  // when the module has a lazy_compile_callback (see context_entry_offset).
+  static constexpr bool has_context_entry = requires(std::uintptr_t a) {
+    JumpTable::context_entry_size;
+    JumpTable::encode_context_entry(a, a, a);
+  };
+  [[nodiscard]] static constexpr std::size_t context_entry_offset(std::uint32_t slots) noexcept {
+    return (JumpTable::code_bytes(slots) + 15) & ~std::size_t{15};
+  }
+  [[nodiscard]] static std::size_t code_header_bytes(const module_options& o) noexcept {
+    const std::uint32_t slots = o.functions - o.imported;
+    if constexpr (has_context_entry) {
+      if (slots > 0 && o.lazy.function != nullptr) return context_entry_offset(slots) + JumpTable::context_entry_size;
+    }
+    return JumpTable::code_bytes(slots);
+  }
+  [[nodiscard]] static std::size_t max_code_space_size() noexcept {
+    return std::min<std::size_t>(typename Allocator::options{}.max_code_space_size, JumpTable::max_code_space_size);
+  }
+  [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
+  [[nodiscard]] result<void> choose_routing() noexcept;
+  /// What the allocator declares; an allocator that does not say is assumed
+  /// to revoke execute permission while writing (allocator/concept.hpp).
+  [[nodiscard]] bool write_revokes_execute() const noexcept {
+    if constexpr (requires(const Allocator& a) { { a.write_revokes_execute() } -> std::convertible_to<bool>; }) {
+      return allocator_.write_revokes_execute();
+    } else {
+      return true;
+    }
+  }
+  /// Whether the tiering policy knows tier `t` (an OPTIONAL member; without
+  /// it every tier is accepted).
+  [[nodiscard]] bool knows_tier(jitcm::tier t) const noexcept {
+    if constexpr (requires { { tiering_.knows_tier(t) } -> std::convertible_to<bool>; }) {
+      return tiering_.knows_tier(t);
+    } else {
+      return true;
+    }
+  }
+  [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
 
   [[nodiscard]] static typename Allocator::options allocator_options(const host& services,
                                                                      const module_options& options) noexcept {
     typename Allocator::options o{};
-    o.max_code_space_size = std::min<std::size_t>(o.max_code_space_size, JumpTable::max_code_space_size);
+    o.max_code_space_size = max_code_space_size();
     o.max_committed = options.max_committed;
     o.budget = services.budget;
-    o.space_code_header = JumpTable::code_bytes(options.functions - options.imported);
+    o.space_code_header = code_header_bytes(options);
     o.space_data_header = JumpTable::data_bytes(options.functions - options.imported);
     o.initial_reservation = options.initial_reservation;
     return o;
-  }
-
-  [[nodiscard]] static jump_table::routing default_routing() noexcept {
-    if constexpr (requires { typename Allocator::protection_type; }) {
-      if constexpr (std::is_same_v<typename Allocator::protection_type, protection::mprotect_toggle>) {
-        return jump_table::routing::far_only;
-      }
-    }
-    return jump_table::routing::near;
   }
 
   [[nodiscard]] bool declared(std::uint32_t index) const noexcept {
@@ -307,28 +399,57 @@ class native_module {
   // Everything below with a `_locked` suffix runs with mutex_ held.
   [[nodiscard]] result<block> allocate_locked(std::size_t bytes);
   [[nodiscard]] result<void> set_up_new_spaces_locked();
+  [[nodiscard]] bool has_lazy_callback() const noexcept { return lazy_.function != nullptr; }
+  /// Where the lazy slots of the table at `view` send calls.
+  [[nodiscard]] std::uintptr_t lazy_entry_of(const jump_table::table_view& view) const noexcept {
+    if constexpr (has_context_entry) {
+      if (has_lazy_callback()) return view.code_base + context_entry_offset(view.functions);
+    }
+    return options_.lazy_entry;
+  }
+  [[nodiscard]] result<void> write_context_entry(const jump_table::table_view& view) const noexcept {
+    if constexpr (has_context_entry) {
+      if (!has_lazy_callback()) return {};
+      const std::uintptr_t entry = lazy_entry_of(view);
+      auto bytes = JumpTable::encode_context_entry(entry, reinterpret_cast<std::uintptr_t>(&lazy_), lazy_door_);
+      if (!bytes) return forward_error(bytes);
+      std::memcpy(reinterpret_cast<void*>(view.code_writable_for(entry)), bytes->data(), bytes->size());
+    }
+    return {};
+  }
   [[nodiscard]] std::uintptr_t lazy_target(const jump_table::table_view& view, std::uint32_t slot) const noexcept {
     if constexpr (JumpTable::has_machine_code) {
       return view.code_base + JumpTable::lazy_slot_offset(slot);
     } else {
       (void)view;
       (void)slot;
-      return options_.lazy_entry;
+      return lazy_entry_of(view);
     }
   }
   /// Emitters that take no routing argument route near only.
   [[nodiscard]] result<void> initialize_table(const jump_table::table_view& view) const noexcept {
-    if constexpr (requires { JumpTable::initialize(view, options_.lazy_entry, routing_); }) {
-      return JumpTable::initialize(view, options_.lazy_entry, routing_);
+    const std::uintptr_t entry = lazy_entry_of(view);
+    if constexpr (requires { JumpTable::initialize(view, entry, routing_); }) {
+      return JumpTable::initialize(view, entry, routing_);
     } else {
       if (routing_ != jump_table::routing::near) return failure{errc::unsupported};
-      return JumpTable::initialize(view, options_.lazy_entry);
+      return JumpTable::initialize(view, entry);
     }
   }
   [[nodiscard]] result<void> retarget_locked(const jump_table::table_view& view, std::uint32_t slot,
                                              const code* target);
-  [[nodiscard]] result<void> retarget_everywhere_locked(std::uint32_t slot, const code* target);
-  [[nodiscard]] result<const code*> adopt_locked(code_desc desc, const block& memory, retire_list& retired);
+  /// Retargets `slot` in every table and the code table. On error every table
+  /// is put back (the failing one too: an emitter may report a refused
+  /// protection restore after its store); `stranded` is set if one could not
+  /// be, and then some table may still lead to `target`.
+  [[nodiscard]] result<void> retarget_everywhere_locked(std::uint32_t slot, const code* target, bool& stranded);
+  /// Creates, registers and (if the tiering policy says so) installs code in
+  /// `memory`. `adopted` tells whether the module now owns `memory` (always
+  /// on success; on error only if a refused jump-table patch could not be put
+  /// back, and the new code, which a slot may lead to, is kept until the
+  /// module goes).
+  [[nodiscard]] result<published_code> adopt_locked(code_desc desc, const block& memory, retire_list& retired,
+                                                    bool& adopted);
   template <class Relocate>
   [[nodiscard]] result<void> copy_chunk(std::span<const finished_code> chunk, const std::vector<block>& memory,
                                         Relocate& relocate) {
@@ -346,6 +467,8 @@ class native_module {
       relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
                memory[i].rx());
     }
+    // A refused end leaves pages that may not be executable: the chunk is
+    // not published (its memory goes back, and the space refuses writes).
     for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
       if (auto ended = scope->end(); !ended && outcome) outcome = ended;
     }
@@ -368,13 +491,22 @@ class native_module {
   void release(const code& dead) noexcept;
   void forget_locked(owned_code& entry) noexcept;
 
+  // Set once by create, before the module is handed out; read without a lock.
   host host_;
   module_options options_;
-  jump_table::routing routing_;
+  jump_table::routing routing_ = jump_table::routing::near;
+  std::uintptr_t lazy_door_ = 0;  // the trampoline's context door, with a lazy callback
   Allocator allocator_;
+  // The callback every code space's context entry passes to the trampoline:
+  // its address is in those entries, so it lives as long as the module.
+  const jump_table::lazy_compile_callback lazy_;
   JITCM_NO_UNIQUE_ADDRESS Tiering tiering_{};
-  tiering_state tiering_state_{};
+
+  // The fields below are guarded by mutex_ (the code table's entries are
+  // also read without it, with acquire loads: they are written with release
+  // stores under it).
   mutable std::mutex mutex_;
+  tiering_state tiering_state_{};
   std::unique_ptr<std::atomic<const code*>[]> code_table_;
   std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
   // The first space's table, set once before the module is handed out, so
@@ -403,6 +535,7 @@ class native_module<A, J, L, T, R>::pending_code {
       : module_{std::exchange(other.module_, nullptr)},
         memory_{other.memory_},
         scope_{std::move(other.scope_)},
+        write_error_{other.write_error_},
         published_{other.published_} {
     other.scope_.reset();
   }
@@ -413,6 +546,7 @@ class native_module<A, J, L, T, R>::pending_code {
       memory_ = other.memory_;
       scope_ = std::move(other.scope_);
       other.scope_.reset();
+      write_error_ = other.write_error_;
       published_ = other.published_;
     }
     return *this;
@@ -433,11 +567,15 @@ class native_module<A, J, L, T, R>::pending_code {
   [[nodiscard]] bool writable() const noexcept { return scope_.has_value(); }
 
   /// Ends the write scope early (the instruction cache is flushed); publish
-  /// does it otherwise. Errors: the strategy's protection error.
+  /// does it otherwise. Errors: the strategy's protection error. A refused
+  /// end cannot be undone (the pages may not be executable): this pending
+  /// code then refuses to be published with that error, and can only be
+  /// dropped, which gives its memory back.
   result<void> end_write() noexcept {
-    if (!scope_) return {};
+    if (!scope_) return write_error_ ? result<void>{failure{write_error_}} : result<void>{};
     auto ended = scope_->end();
     scope_.reset();
+    if (!ended) write_error_ = ended.error();
     return ended;
   }
 
@@ -455,6 +593,7 @@ class native_module<A, J, L, T, R>::pending_code {
   native_module* module_ = nullptr;
   block memory_{};
   std::optional<typename A::write_scope> scope_{};
+  std::error_code write_error_{};
   bool published_ = false;
 };
 
@@ -463,16 +602,16 @@ class native_module<A, J, L, T, R>::pending_code {
 template <class A, class J, class L, class T, class R>
 result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, R>::create(
     const host& services, const module_options& options) noexcept {
-  if (services.lookup == nullptr) return failure{errc::invalid_argument};
-  if (options.imported > options.functions) return failure{errc::invalid_argument};
+  if (auto ok = check_options(services, options); !ok) return forward_error(ok);
   const std::uint32_t slot_count = options.functions - options.imported;
-  if (slot_count > 0 && options.lazy_entry == 0) return failure{errc::invalid_argument};
-  if constexpr (requires { J::max_functions; }) {
-    if (slot_count > J::max_functions) return failure{errc::limit_exceeded};
-  }
-  std::unique_ptr<native_module> module{
-      new (std::nothrow) native_module{services, options, options.routing.value_or(default_routing())}};
+  std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
+  if (auto ok = module->choose_routing(); !ok) return forward_error(ok);
+  if (module->has_lazy_callback()) {
+    auto door = jump_table::lazy_context_trampoline();
+    if (!door) return forward_error(door);
+    module->lazy_door_ = *door;
+  }
 
   module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
   if (!module->code_table_) return failure{errc::out_of_memory};
@@ -490,6 +629,53 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   }
   module->committed_may_have_grown();
   return module;
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::check_options(const host& services, const module_options& options) noexcept {
+  if (services.lookup == nullptr) return failure{errc::invalid_argument};
+  if (options.imported > options.functions) return failure{errc::invalid_argument};
+  const std::uint32_t slots = options.functions - options.imported;
+  const bool has_callback = options.lazy.function != nullptr;
+  if (slots > 0 && has_callback == (options.lazy_entry != 0)) return failure{errc::invalid_argument};
+  if (slots > 0 && has_callback && !(J::has_machine_code && has_context_entry && jump_table::has_lazy_trampoline)) {
+    return failure{errc::unsupported};
+  }
+  if constexpr (requires { J::max_functions; }) {
+    if (slots > J::max_functions) return failure{errc::limit_exceeded};
+  }
+  // The tables of every code space must fit in one, and in the limits, with
+  // room for code: found now rather than after the code table is allocated.
+  const std::size_t headers = code_header_bytes(options) + J::data_bytes(slots);
+  if (headers >= max_code_space_size()) return failure{errc::limit_exceeded};
+  if (options.max_committed != 0 && headers > options.max_committed) return failure{errc::limit_exceeded};
+  if (services.budget != nullptr && services.budget->maximum() != 0 && headers > services.budget->maximum()) {
+    return failure{errc::limit_exceeded};
+  }
+  return {};
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::choose_routing() noexcept {
+  const bool revokes = write_revokes_execute();
+  if (!options_.routing) {
+    routing_ = revokes ? jump_table::routing::far_only : jump_table::routing::near;
+    return {};
+  }
+  // A near retarget writes the slot's page, which must stay executable for
+  // the threads running through it.
+  if (*options_.routing == jump_table::routing::near && revokes) return failure{errc::invalid_argument};
+  routing_ = *options_.routing;
+  return {};
+}
+
+template <class A, class J, class L, class T, class R>
+result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) const noexcept {
+  if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
+  if (desc.kind == code_kind::function && (!desc.index || !knows_tier(desc.tier))) {
+    return failure{errc::invalid_argument};
+  }
+  return {};
 }
 
 template <class A, class J, class L, class T, class R>
@@ -522,8 +708,19 @@ result<const code*> native_module<A, J, L, T, R>::installed(std::uint32_t index)
   if (!declared(index)) return failure{errc::out_of_range};
   std::lock_guard lock{mutex_};
   const code* c = code_table_[slot_of(index)].load(std::memory_order_acquire);
-  if (c != nullptr) (void)ref_counting_->hold(*c);
+  // Installed code is alive (the table holds it), so hold fails only for want of a scope.
+  if (c != nullptr && !ref_counting_->hold(*c)) return failure{errc::scope_required};
   return c;
+}
+
+template <class A, class J, class L, class T, class R>
+const code* native_module<A, J, L, T, R>::find_and_hold(std::uintptr_t pc) const {
+  // Code is freed under mutex_ (release), after leaving owned_: what owned_
+  // holds now is alive, and hold refuses it once its count reached zero.
+  std::lock_guard lock{mutex_};
+  const code* c = host_.lookup->find(pc);
+  if (c == nullptr || !owned_.contains(c)) return nullptr;
+  return ref_counting_->hold(*c) ? c : nullptr;
 }
 
 template <class A, class J, class L, class T, class R>
@@ -559,11 +756,13 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
         auto scope = allocator_.begin_write(space.code_header);
         if (!scope) return forward_error(scope);
         if (auto ok = initialize_table(view); !ok) return ok;
+        if (auto ok = write_context_entry(view); !ok) return ok;
         if (auto ended = scope->end(); !ended) return ended;
       } else {
         if (auto ok = initialize_table(view); !ok) return ok;
       }
-      // A new space's table must route to the code already installed.
+      // A new space's table must route to the code already installed. No
+      // thread runs it yet, so a failure leaves nothing to put back.
       for (std::uint32_t slot = 0; slot < slots(); ++slot) {
         const code* target = code_table_[slot].load(std::memory_order_relaxed);
         if (target == nullptr) continue;
@@ -584,13 +783,14 @@ result<void> native_module<A, J, L, T, R>::retarget_locked(const jump_table::tab
 }
 
 template <class A, class J, class L, class T, class R>
-result<void> native_module<A, J, L, T, R>::retarget_everywhere_locked(std::uint32_t slot, const code* target) {
+result<void> native_module<A, J, L, T, R>::retarget_everywhere_locked(std::uint32_t slot, const code* target,
+                                                                      bool& stranded) {
   const code* before = code_table_[slot].load(std::memory_order_relaxed);
   for (std::size_t t = 0; t < tables_.size(); ++t) {
     if (auto ok = retarget_locked(tables_[t], slot, target); !ok) {
-      // Put the tables already changed back, so every table agrees with the
-      // code table.
-      for (std::size_t undo = 0; undo < t; ++undo) (void)retarget_locked(tables_[undo], slot, before);
+      for (std::size_t undo = 0; undo <= t; ++undo) {
+        if (!retarget_locked(tables_[undo], slot, before)) stranded = true;
+      }
       return ok;
     }
   }
@@ -619,9 +819,10 @@ auto native_module<A, J, L, T, R>::allocate(std::size_t bytes) -> result<pending
 }
 
 template <class A, class J, class L, class T, class R>
-result<const code*> native_module<A, J, L, T, R>::publish(pending_code& pending, const code_desc& desc) {
+result<published_code> native_module<A, J, L, T, R>::publish(pending_code& pending, const code_desc& desc) {
   if (pending.published_) return failure{errc::already_published};
   if (pending.module_ != this) return failure{errc::not_owned};
+  if (auto ok = check_desc(desc); !ok) return forward_error(ok);
   const block& memory = pending.memory_;
   code_desc final_desc = desc;
   if (desc.instructions.size() == 0) {
@@ -637,29 +838,28 @@ result<const code*> native_module<A, J, L, T, R>::publish(pending_code& pending,
   if (auto ended = pending.end_write(); !ended) return forward_error(ended);
 
   retire_list retired;
-  result<const code*> published = failure{errc::invalid_argument};
+  result<published_code> published = failure{errc::invalid_argument};
+  bool adopted = false;
   {
     std::lock_guard lock{mutex_};
-    published = adopt_locked(final_desc, memory, retired);
+    published = adopt_locked(final_desc, memory, retired, adopted);
   }
   retire(retired);
-  if (published) pending.published_ = true;
+  pending.published_ = adopted;
   return published;
 }
 
 template <class A, class J, class L, class T, class R>
 template <class Relocate>
-result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::span<const finished_code> batch,
-                                                                         Relocate&& relocate) {
+result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::span<const finished_code> batch,
+                                                                            Relocate&& relocate) {
   for (const finished_code& item : batch) {
     if (item.bytes.empty()) return failure{errc::invalid_argument};
-    if (item.desc.index && !declared(*item.desc.index)) return failure{errc::out_of_range};
-    if (item.desc.kind == code_kind::function && !item.desc.index) return failure{errc::invalid_argument};
+    if (auto ok = check_desc(item.desc); !ok) return forward_error(ok);
   }
-  std::vector<const code*> published;
+  std::vector<published_code> published;
   published.reserve(batch.size());
-  const std::size_t chunk_limit =
-      std::min<std::size_t>(typename A::options{}.max_code_space_size, J::max_code_space_size) / 2;
+  const std::size_t chunk_limit = max_code_space_size() / 2;
 
   for (const auto chunk : detail::size_chunks(batch, chunk_limit, [](const finished_code& item) {
          return item.bytes.size();
@@ -693,9 +893,10 @@ result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::spa
       for (std::size_t i = 0; i < chunk.size(); ++i) {
         code_desc desc = chunk[i].desc;
         desc.instructions = address_region{memory[i].rx(), chunk[i].bytes.size()};
-        auto c = adopt_locked(desc, memory[i], retired);
+        bool adopted = false;
+        auto c = adopt_locked(desc, memory[i], retired, adopted);
         if (!c) {
-          for (std::size_t rest = i; rest < chunk.size(); ++rest) (void)allocator_.free(memory[rest]);
+          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) (void)allocator_.free(memory[rest]);
           outcome = forward_error(c);
           break;
         }
@@ -709,37 +910,44 @@ result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::spa
 }
 
 template <class A, class J, class L, class T, class R>
-result<const code*> native_module<A, J, L, T, R>::adopt_locked(code_desc desc, const block& memory,
-                                                               retire_list& retired) {
-  if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
+result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc, const block& memory,
+                                                                  retire_list& retired, bool& adopted) {
+  if (auto ok = check_desc(desc); !ok) return forward_error(ok);
   desc.owner = this;
   auto created = code::create(desc);
   if (!created) return forward_error(created);
   const code* c = created->get();
+  // Every step that can fail comes before the module takes the memory; each
+  // undoes what came before it, so an error leaves no trace.
   if (auto registered = host_.lookup->insert(c); !registered) return forward_error(registered);
+  const bool is_function = c->kind() == code_kind::function;
+  const std::uint32_t slot = is_function ? slot_of(*c->index()) : 0;
+  const code* current = is_function ? code_table_[slot].load(std::memory_order_relaxed) : nullptr;
+  const bool install = is_function && tiering_.should_install(*c, current, tiering_state_);
+  result<void> installed;
+  bool stranded = false;
+  if (install) installed = retarget_everywhere_locked(slot, c, stranded);
+  if (!installed && !stranded) {
+    (void)host_.lookup->erase(c);
+    return forward_error(installed);
+  }
+  // From here on the module owns the memory.
+  adopted = true;
   owned_.emplace(c, owned_code{std::move(*created), memory, false});
   ++published_count_;
   if (host_.observers != nullptr) host_.observers->added(*c);
-  (void)ref_counting_->hold(*c);
-
-  if (c->kind() != code_kind::function) return c;
-  const std::uint32_t slot = slot_of(*c->index());
-  const code* current = code_table_[slot].load(std::memory_order_relaxed);
-  if (!tiering_.should_install(*c, current, tiering_state_)) {
+  // A stranded code may be where a slot leads: it is kept, never retired.
+  if (!installed) return forward_error(installed);
+  const bool held = ref_counting_->hold(*c);
+  if (is_function && !install) {
     owned_.at(c).retired = true;
     retired.push_back(c);
-    return c;
   }
-  if (auto ok = retarget_everywhere_locked(slot, c); !ok) {
-    owned_.at(c).retired = true;
-    retired.push_back(c);
-    return forward_error(ok);
-  }
-  if (current != nullptr) {
+  if (install && current != nullptr) {
     owned_.at(current).retired = true;
     retired.push_back(current);
   }
-  return c;
+  return published_code{held ? c : nullptr, install};
 }
 
 template <class A, class J, class L, class T, class R>
@@ -752,7 +960,8 @@ result<void> native_module<A, J, L, T, R>::take_out_locked(owned_code& entry, re
       // Back to the lazy-compile slot. Should a table refuse, the code stays
       // installed; it is not retired then, so it is never freed while a
       // slot still leads to it.
-      if (auto ok = retarget_everywhere_locked(slot, nullptr); !ok) return ok;
+      bool stranded = false;
+      if (auto ok = retarget_everywhere_locked(slot, nullptr, stranded); !ok) return ok;
     }
   }
   entry.retired = true;

@@ -21,7 +21,6 @@
 #include "jump_table/portable.hpp"
 #include "lookup/lock_free_array.hpp"
 #include "protection/dual_mapping.hpp"
-#include "refcount/atomic_counts.hpp"
 #include "refcount/never.hpp"
 #include "tiering/v8.hpp"
 
@@ -59,7 +58,9 @@ using with_tiering = typename detail::manager_policies<Manager>::template with_t
 template <class Manager, class RefCounting>
 using with_ref_counting = typename detail::manager_policies<Manager>::template with_ref_counting<RefCounting>;
 
-/// Managers for common situations.
+/// Managers for common situations. Every preset is safe for threads that
+/// run published code while others publish, retire, lazily compile and
+/// flush (tests/core/test_stress.cpp runs each one so).
 namespace presets {
 
 /// V8's WebAssembly code manager: its pool allocator, its tiering rules
@@ -75,9 +76,10 @@ using short_lived = with_ref_counting<with_allocator<code_manager, allocator::bu
 /// of machine-code slots.
 using portable = with_jump_table<code_manager, jump_table::portable>;
 
-/// Profilers and crash handlers: a lookup readable from a signal handler,
-/// and code freed as soon as no scope holds it.
-using signal_safe = with_ref_counting<with_lookup<code_manager, lookup::lock_free_array>, refcount::atomic_counts>;
+/// Profilers, crash handlers and trap handlers: a lookup readable from a
+/// signal handler, with V8's reclamation (safe for code threads entered
+/// through slots: code is freed only after `collect` is told the stacks).
+using signal_safe = with_lookup<code_manager, lookup::lock_free_array>;
 
 #if defined(JITCM_HAS_DUAL_MAPPING)
 /// Code written while other threads run code of the same pages (tier-up in

@@ -61,7 +61,8 @@ int call(const Module& module, std::uint32_t index) {
 }
 
 /// Publishes `int f() { return value; }` for function `index` through
-/// allocate → write → publish.
+/// allocate → write → publish. Returns the code, held by the thread's
+/// innermost scope (nullptr without one, unless the policy needs none).
 template <class Module>
 const jitcm::code* publish_constant(Module& module, std::uint32_t index, int value, jitcm::tier tier,
                                     jitcm::debug_kind debug = jitcm::debug_kind::none) {
@@ -71,7 +72,7 @@ const jitcm::code* publish_constant(Module& module, std::uint32_t index, int val
   std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
   auto c = module.publish(*room, {.instructions = {0, bytes.size}, .index = index, .tier = tier, .debug = debug});
   REQUIRE(c);
-  return *c;
+  return c->code;
 }
 
 /// The machine code of `return value`, as bytes for add_code.

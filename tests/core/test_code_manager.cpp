@@ -38,6 +38,7 @@ TEST_CASE("lookup finds the code of every byte of every code object, and nothing
   manager_type manager;
   auto first = make_module(manager, 16);
   auto second = make_module(manager, 16);
+  jitcm::refcount::code_ref_scope scope;  // holds the code pointers the modules return
   std::vector<const jitcm::code*> all;
   for (std::uint32_t i = 0; i < 16; ++i) {
     all.push_back(publish_constant(*first, i, static_cast<int>(i), two_tier::baseline));
@@ -66,7 +67,13 @@ TEST_CASE("removed code a scope holds stays callable until the scope ends and co
   auto module = make_module(manager, 2);
   counting_observer observer;
   manager.add_observer(observer);
-  const jitcm::code* c = publish_constant(*module, 0, 42, two_tier::baseline);
+  const jitcm::code* c = nullptr;
+  {
+    // Published code is handed out held; once this scope ends, `c` stays
+    // valid while installed and, after that, until collect frees it.
+    jitcm::refcount::code_ref_scope publishing;
+    c = publish_constant(*module, 0, 42, two_tier::baseline);
+  }
   const std::uintptr_t start = c->instruction_start();
   {
     jitcm::refcount::code_ref_scope scope;
@@ -101,8 +108,15 @@ TEST_CASE("removed code a scope holds stays callable until the scope ends and co
 TEST_CASE("code a stack still runs survives collect; unheld code is freed and its memory reused", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 2);
-  const jitcm::code* running = publish_constant(*module, 0, 1, two_tier::baseline);
-  const jitcm::code* idle = publish_constant(*module, 1, 2, two_tier::baseline);
+  const jitcm::code* running = nullptr;
+  const jitcm::code* idle = nullptr;
+  {
+    // V8's rule: after the scope, retired code stays until a collect that
+    // does not find it on a stack.
+    jitcm::refcount::code_ref_scope publishing;
+    running = publish_constant(*module, 0, 1, two_tier::baseline);
+    idle = publish_constant(*module, 1, 2, two_tier::baseline);
+  }
   const std::uintptr_t idle_start = idle->instruction_start();
   module->remove_code(two_tier::removal_filter::all());
 
@@ -113,8 +127,11 @@ TEST_CASE("code a stack still runs survives collect; unheld code is freed and it
   CHECK(module->stats().retired == 1);
 
   // The freed block is handed out again for code of the same size.
-  const jitcm::code* again = publish_constant(*module, 1, 3, two_tier::baseline);
-  CHECK(again->instruction_start() == idle_start);
+  {
+    jitcm::refcount::code_ref_scope publishing;
+    const jitcm::code* again = publish_constant(*module, 1, 3, two_tier::baseline);
+    CHECK(again->instruction_start() == idle_start);
+  }
   CHECK(call(*module, 1) == 3);
 
   CHECK(manager.collect({}) == 1);  // the stack no longer runs `running`
@@ -249,8 +266,9 @@ TEST_CASE("modules are created, used and destroyed from many threads at once", "
           const int value = t * 100 + round * 4 + static_cast<int>(i);
           example::return_constant bytes{static_cast<std::uint32_t>(value)};
           const jitcm::finished_code item{bytes.bytes, {.index = i, .tier = two_tier::baseline}};
+          jitcm::refcount::code_ref_scope scope;
           auto code = m.add_code(std::span{&item, 1});
-          if (!code || manager.lookup((*code)[0]->instruction_start()) != (*code)[0]) failures.fetch_add(1);
+          if (!code || manager.lookup((*code)[0].code->instruction_start()) != (*code)[0].code) failures.fetch_add(1);
           if (call_unchecked(m, i) != value) failures.fetch_add(1);
         }
         m.remove_code(two_tier::removal_filter::all());

@@ -95,7 +95,9 @@ template <class Manager>
 constexpr bool instantiate_everything() {
   using module = typename Manager::module;
   (void)&Manager::new_module;
-  (void)&Manager::lookup;
+  (void)static_cast<const jitcm::code* (Manager::*)(std::uintptr_t) const noexcept>(&Manager::lookup);
+  (void)static_cast<const jitcm::code* (Manager::*)(std::uintptr_t, typename Manager::code_ref_scope&) const>(
+      &Manager::lookup);
   (void)&Manager::collect;
   (void)&Manager::flush_for_memory_pressure;
   (void)&Manager::estimate_memory_use;
@@ -122,6 +124,7 @@ void run_smoke_test() {
   auto created = manager.new_module({.functions = 2, .lazy_entry = lazy_entry()});
   REQUIRE(created);
   auto& module = **created;
+  typename Manager::code_ref_scope scope;  // holds `c` under every policy
   const jitcm::code* c = publish_constant(module, 1, 7, jitcm::tier{2});
   CHECK(call(module, 1) == 7);
   CHECK(manager.lookup(c->instruction_start()) == c);

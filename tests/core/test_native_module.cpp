@@ -36,6 +36,7 @@ TEST_CASE("slots of functions without code run the lazy stub with the function i
 TEST_CASE("published code runs through its stable slot; better code replaces it there", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 3);
+  jitcm::refcount::code_ref_scope scope;  // holds the code pointers the module returns
   const std::uintptr_t slot = *module->call_target(1);
 
   const jitcm::code* baseline = publish_constant(*module, 1, 10, two_tier::baseline);
@@ -49,7 +50,7 @@ TEST_CASE("published code runs through its stable slot; better code replaces it 
 
   // A lower tier does not replace installed optimized code (two_tier's rule).
   {
-    jitcm::refcount::code_ref_scope scope;
+    jitcm::refcount::code_ref_scope inner;
     const jitcm::code* late_baseline = publish_constant(*module, 1, 30, two_tier::baseline);
     CHECK(late_baseline != optimized);
     CHECK(call(*module, 1) == 20);
@@ -64,6 +65,7 @@ TEST_CASE("published code runs through its stable slot; better code replaces it 
 TEST_CASE("add_code copies a batch, runs the relocation callback inside the write scope, and installs", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 8);
+  jitcm::refcount::code_ref_scope scope;  // holds the code pointers the module returns
   std::vector<constant_bytes> bytes;
   std::vector<jitcm::finished_code> batch;
   for (std::uint32_t i = 0; i < 8; ++i) bytes.emplace_back(100 + static_cast<int>(i));
@@ -84,8 +86,8 @@ TEST_CASE("add_code copies a batch, runs the relocation callback inside the writ
   REQUIRE(code);
   REQUIRE(code->size() == 8);
   for (std::uint32_t i = 0; i < 8; ++i) {
-    CHECK((*code)[i]->instruction_start() == relocated[i]);
-    CHECK((*code)[i]->index() == i);
+    CHECK((*code)[i].code->instruction_start() == relocated[i]);
+    CHECK((*code)[i].code->index() == i);
     CHECK(call(*module, i) == 200 + static_cast<int>(i));
   }
 }
@@ -113,6 +115,7 @@ TEST_CASE("batches are cut into consecutive chunks of bounded size", "[core]") {
 TEST_CASE("code in a second code space is reached through every space's table", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 2);
+  jitcm::refcount::code_ref_scope scope;  // holds the code pointers the module returns
   const std::uintptr_t main_slot = *module->call_target(1);
   // Take room until the allocator hands out room in a second code space
   // (pieces that fit RISC-V's 1 MiB spaces), then publish code there.
@@ -132,7 +135,7 @@ TEST_CASE("code in a second code space is reached through every space's table", 
     }
     auto published = module->publish(*room, {.instructions = {0, bytes.size}, .index = 1, .tier = two_tier::baseline});
     REQUIRE(published);
-    c = *published;
+    c = published->code;
   }
   REQUIRE(c != nullptr);
   CHECK(module->stats().memory.code_spaces >= 2);
@@ -168,6 +171,7 @@ TEST_CASE("remove_code drops what each filter names, with byte counts, and slots
     DYNAMIC_SECTION(each.name) {
       manager_type manager;
       auto module = make_module(manager, 4);
+      jitcm::refcount::code_ref_scope scope;
       std::vector<const jitcm::code*> code{
           publish_constant(*module, 0, 1, two_tier::baseline),
           publish_constant(*module, 1, 2, two_tier::optimized),
@@ -198,6 +202,7 @@ TEST_CASE("remove_code drops what each filter names, with byte counts, and slots
 TEST_CASE("bad input is refused with a clear error and changes nothing", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 3, 1);
+  jitcm::refcount::code_ref_scope scope;  // holds the code pointers the module returns
   const auto stats_before = module->stats();
 
   SECTION("module options") {
@@ -235,10 +240,10 @@ TEST_CASE("bad input is refused with a clear error and changes nothing", "[core]
     auto room = other->allocate(8);
     REQUIRE(room);
     CHECK(module->publish(*room, {.index = 1}).error() == make_error_code(errc::not_owned));
-    CHECK(other->publish(*room, {.instructions = {0, 4096}, .index = 1}).error() ==
+    CHECK(other->publish(*room, {.instructions = {0, 4096}, .index = 1, .tier = two_tier::baseline}).error() ==
           make_error_code(errc::out_of_range));
-    CHECK(other->publish(*room, {.instructions = {room->address() + 8, 8}, .index = 1}).error() ==
-          make_error_code(errc::out_of_range));
+    CHECK(other->publish(*room, {.instructions = {room->address() + 8, 8}, .index = 1, .tier = two_tier::baseline})
+              .error() == make_error_code(errc::out_of_range));
   }
   SECTION("removing code the module does not own, or twice") {
     auto other = make_module(manager, 3, 1);
@@ -283,7 +288,11 @@ TEST_CASE("a pending_code dropped without publishing gives its memory back", "[c
 TEST_CASE("a module destroyed while a scope holds its code frees the code; the scope ends harmlessly", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 2);
-  const std::uintptr_t start = publish_constant(*module, 0, 3, two_tier::baseline)->instruction_start();
+  std::uintptr_t start = 0;
+  {
+    jitcm::refcount::code_ref_scope scope;
+    start = publish_constant(*module, 0, 3, two_tier::baseline)->instruction_start();
+  }
   {
     jitcm::refcount::code_ref_scope scope;
     const jitcm::code* held = *module->installed(0);

@@ -15,11 +15,16 @@
 //   if (!entry) return forward_error(entry);
 //   jump_table::host::initialize(view, *entry);
 //
-// The handler is process-wide: one per program (a program with several
-// tables dispatches on its own data inside the handler, or writes its own
-// entry). The handler must return the address of code to run (never 0) and
-// must not throw; it runs on the caller's stack, in the calling thread, and
-// may be entered by several threads at once for one index.
+// That handler is process-wide: one per program. native_module does not use
+// it: each module writes its own small entry (jump_table emitters'
+// `encode_context_entry`) that loads the module's `lazy_compile_callback`
+// into a scratch register and enters the same trampoline through its second
+// door, `lazy_context_trampoline()`, so that every module (and every library
+// in the process) has its own handler and context.
+//
+// A handler must return the address of code to run (never 0) and must not
+// throw; it runs on the caller's stack, in the calling thread, and may be
+// entered by several threads at once for one index.
 //
 // Available on Linux and other ELF systems with GCC or Clang on x86-64,
 // AArch64 and RISC-V 64 (has_lazy_trampoline); elsewhere lazy_trampoline()
@@ -37,6 +42,15 @@ namespace jitcm::jump_table {
 /// Compiles (or finds) function `index` and returns the address to continue at.
 using lazy_handler = std::uintptr_t (*)(std::uint32_t index);
 
+/// A lazy-compile handler with its context: `function(context, index)`
+/// compiles (or finds) function `index` of the module the context stands for
+/// and returns the address to continue at. A function pointer and a context,
+/// as everywhere in jitcm.
+struct lazy_compile_callback {
+  std::uintptr_t (*function)(void* context, std::uint32_t index) noexcept = nullptr;
+  void* context = nullptr;
+};
+
 namespace detail {
 
 inline std::atomic<lazy_handler> installed_lazy_handler{nullptr};
@@ -50,12 +64,16 @@ inline std::atomic<lazy_handler> installed_lazy_handler{nullptr};
 #define JITCM_HAS_LAZY_TRAMPOLINE 1
 
 // Called by the assembly below; C linkage gives it a name the assembler knows.
+// `callback` is null when the trampoline was entered through its first door
+// (the process-wide handler), else the entering module's callback.
 extern "C" [[gnu::used, gnu::visibility("hidden")]] inline std::uintptr_t jitcm_lazy_dispatch(
-    std::uint32_t index) noexcept {
+    const jitcm::jump_table::lazy_compile_callback* callback, std::uint32_t index) noexcept {
+  if (callback != nullptr) return callback->function(callback->context, index);
   return jitcm::jump_table::detail::installed_lazy_handler.load(std::memory_order_acquire)(index);
 }
 
 extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_trampoline();
+extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_context_trampoline();
 
 // One copy per program: a COMDAT group the linker deduplicates, as it does
 // for inline functions.
@@ -64,6 +82,9 @@ extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_trampoline();
   ".weak jitcm_lazy_trampoline\n"                                                               \
   ".hidden jitcm_lazy_trampoline\n"                                                             \
   ".type jitcm_lazy_trampoline,%function\n"                                                     \
+  ".weak jitcm_lazy_context_trampoline\n"                                                       \
+  ".hidden jitcm_lazy_context_trampoline\n"                                                     \
+  ".type jitcm_lazy_context_trampoline,%function\n"                                             \
   ".p2align 4\n"                                                                                \
   "jitcm_lazy_trampoline:\n"                                                                    \
   ".cfi_startproc\n"
@@ -73,10 +94,16 @@ extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_trampoline();
   ".popsection\n"
 
 #if defined(JITCM_ARCH_X64)
-// Entered with the index in r10d. Saves the SysV argument registers (rdi,
-// rsi, rdx, rcx, r8, r9, rax for varargs' vector count, xmm0-7), keeping
-// the stack 16-byte aligned for the call.
+// First door: the index in r10d, no context (r11 cleared). Second door: the
+// index in r10d and the module's callback in r11. Saves the SysV argument
+// registers (rdi, rsi, rdx, rcx, r8, r9, rax for varargs' vector count,
+// xmm0-7), keeping the stack 16-byte aligned for the call.
 asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
+#if defined(__CET__) && (__CET__ & 1)
+    "  endbr64\n"
+#endif
+    "  xorl %r11d, %r11d\n"
+    "jitcm_lazy_context_trampoline:\n"
 #if defined(__CET__) && (__CET__ & 1)
     "  endbr64\n"
 #endif
@@ -101,7 +128,8 @@ asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
     "  movq %r8, 160(%rsp)\n"
     "  movq %r9, 168(%rsp)\n"
     "  movq %rax, 176(%rsp)\n"
-    "  movl %r10d, %edi\n"
+    "  movq %r11, %rdi\n"
+    "  movl %r10d, %esi\n"
     "  call jitcm_lazy_dispatch\n"
     "  movq %rax, %r11\n"
     "  movaps 0(%rsp), %xmm0\n"
@@ -124,9 +152,15 @@ asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
     "  jmp *%r11\n" JITCM_DETAIL_TRAMPOLINE_EPILOGUE);
 
 #elif defined(JITCM_ARCH_ARM64)
-// Entered with the index in w17. Saves x0-x8 and q0-q7 (the handler may
-// clobber all of them) in a frame record the unwinder can follow.
+// First door: the index in w17, no context (x9 cleared). Second door: the
+// index in w17 and the module's callback in x9. Saves x0-x8 and q0-q7 (the
+// handler may clobber all of them) in a frame record the unwinder can follow.
 asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+    "  bti c\n"
+#endif
+    "  mov x9, xzr\n"
+    "jitcm_lazy_context_trampoline:\n"
 #if defined(__ARM_FEATURE_BTI_DEFAULT)
     "  bti c\n"
 #endif
@@ -144,7 +178,8 @@ asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
     "  stp q2, q3, [sp, #128]\n"
     "  stp q4, q5, [sp, #160]\n"
     "  stp q6, q7, [sp, #192]\n"
-    "  mov w0, w17\n"
+    "  mov x0, x9\n"
+    "  mov w1, w17\n"
     "  bl jitcm_lazy_dispatch\n"
     "  mov x16, x0\n"
     "  ldp q6, q7, [sp, #192]\n"
@@ -161,9 +196,12 @@ asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
     "  br x16\n" JITCM_DETAIL_TRAMPOLINE_EPILOGUE);
 
 #elif defined(JITCM_ARCH_RISCV64)
-// Entered with the index in t0. Saves ra, a0-a7 and, with hardware floating
-// point, fa0-fa7.
+// First door: the index in t0, no context (t1 cleared). Second door: the
+// index in t0 and the module's callback in t1. Saves ra, a0-a7 and, with
+// hardware floating point, fa0-fa7.
 asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
+    "  li t1, 0\n"
+    "jitcm_lazy_context_trampoline:\n"
     "  addi sp, sp, -144\n"
     "  .cfi_def_cfa_offset 144\n"
     "  sd ra, 136(sp)\n"
@@ -186,7 +224,8 @@ asm(JITCM_DETAIL_TRAMPOLINE_PROLOGUE
     "  fsd fa6, 112(sp)\n"
     "  fsd fa7, 120(sp)\n"
 #endif
-    "  sext.w a0, t0\n"
+    "  mv a0, t1\n"
+    "  sext.w a1, t0\n"
     "  call jitcm_lazy_dispatch\n"
     "  mv t1, a0\n"
 #if defined(__riscv_flen) && __riscv_flen >= 64
@@ -231,7 +270,21 @@ inline constexpr bool has_lazy_trampoline = false;
 /// this platform; see has_lazy_trampoline).
 /// Thread safety: any thread; a lazy call already in the trampoline may
 /// still run the previous handler.
-[[nodiscard]] inline result<std::uintptr_t> lazy_trampoline(lazy_handler handler) noexcept {
+[[nodiscard]] inline result<std::uintptr_t> lazy_trampoline(lazy_handler handler) noexcept;
+
+/// The trampoline's second door, for entries that pass a
+/// `const lazy_compile_callback*` in the scratch register each emitter's
+/// `encode_context_entry` loads (r11, x9, t1) besides the index. Errors:
+/// unsupported (no trampoline for this platform).
+[[nodiscard]] inline result<std::uintptr_t> lazy_context_trampoline() noexcept {
+#if defined(JITCM_HAS_LAZY_TRAMPOLINE)
+  return reinterpret_cast<std::uintptr_t>(&jitcm_lazy_context_trampoline);
+#else
+  return failure{errc::unsupported};
+#endif
+}
+
+inline result<std::uintptr_t> lazy_trampoline(lazy_handler handler) noexcept {
   if (handler == nullptr) return failure{errc::invalid_argument};
 #if defined(JITCM_HAS_LAZY_TRAMPOLINE)
   detail::installed_lazy_handler.store(handler, std::memory_order_release);

@@ -12,7 +12,17 @@ namespace jitcm::refcount {
 /// holds it, else when the last scope holding it ends (on that thread).
 /// Stacks are not consulted (`collect` releases nothing), so every thread
 /// that may run code must hold it in a `code_ref_scope` for as long as it
-/// may run it. Suits embedders without a stack walker.
+/// may run it.
+///
+/// NOT SAFE WITH JUMP-TABLE CALLS. A thread that calls through a slot (or
+/// is sent on by the lazy-compile trampoline) cannot hold the code it is
+/// about to run: between reading the slot and arriving, the code may be
+/// replaced and freed. Use this policy only where every call into JIT code
+/// goes to code the caller holds (`installed(i)` inside a scope, then call
+/// `instruction_start()` directly until the scope ends), or with a module
+/// whose code is never replaced or removed while threads run it. No preset
+/// uses it; `refcount::scoped` (the default) and `refcount::never` are safe
+/// for slot calls.
 ///
 /// Thread safety: every member may be called from any thread concurrently.
 /// The release callback runs inside `retire` or a scope's end, with the

@@ -18,9 +18,13 @@ namespace jitcm::refcount {
 ///
 ///     {
 ///       jitcm::refcount::code_ref_scope scope;
-///       const jitcm::code* c = manager.lookup(pc);   // held by `scope`
-///       use(*c);
-///     }                                               // may be freed after this
+///       const jitcm::code* c = manager.lookup(pc, scope);  // held by `scope` (or nullptr)
+///       if (c != nullptr) use(*c);
+///     }                                                     // may be freed after this
+///
+/// Only what a module or manager call *returns held* is in the scope
+/// (`lookup(pc, scope)`, `publish`, `add_code`, `installed`); the plain
+/// `manager.lookup(pc)` holds nothing (it is the signal-safe one).
 ///
 /// A scope may outlive the module whose code it holds; it then ends without
 /// touching that code.
@@ -105,12 +109,13 @@ class counting_policy {
     domain_->release_handle();
   }
 
+  /// False without an open scope, and for code already dead (its count
+  /// reached zero: it is being freed), which a lookup may still meet.
   [[nodiscard]] bool hold(const code& c) {
     code_ref_scope* innermost = code_ref_scope::innermost();
     if (innermost == nullptr || domain_ == nullptr) return false;
-    const bool new_run = innermost->adopt(c, domain_);  // first: if it cannot grow, nothing was counted
-    c.add_ref();
-    if (new_run) domain_->acquire_handle();
+    if (!c.try_add_ref()) return false;
+    if (innermost->adopt(c, domain_)) domain_->acquire_handle();
     return true;
   }
 

@@ -26,6 +26,12 @@ namespace jitcm::refcount {
 /// neither is true. Call `collect` where no thread is between finding code
 /// and holding it (V8 runs it in a GC, with every thread at a safepoint).
 ///
+/// Safe for jump-table and lazy-trampoline calls: a thread inside code it
+/// entered through a slot has that code on its stack, and the embedder
+/// reports it in `live` (or calls `collect` only while every thread that
+/// runs JIT code is stopped outside it, at a safepoint). Until the first
+/// `collect`, nothing retired is freed at all.
+///
 /// Thread safety: every member may be called from any thread concurrently.
 /// `hold` touches only atomics and the thread's own scope; `retire`,
 /// `collect`, `retired_count` and scope ends take the policy's mutex. The

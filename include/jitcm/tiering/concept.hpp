@@ -18,8 +18,9 @@ namespace jitcm {
 /// | `t.should_install(candidate, installed, s)`  | `bool`                 | true if `candidate` (new code for a function) replaces `installed` (the code in the table, or nullptr) in the code table and jump table, given module state `s` |
 /// | `t.should_remove(installed, filter)`         | `bool`                 | true if code in the code table matches `filter` |
 /// | `t.memory_pressure_filter()`                 | `T::removal_filter`    | what a memory-pressure flush removes from every module |
+/// | `t.knows_tier(x)` (OPTIONAL)                 | `bool`                 | whether `x` names one of the policy's tiers; a module refuses function code of another tier with invalid_argument. OPTIONAL: defaults to true (every tier accepted) |
 ///
-/// (`t` is a `const T&`, `candidate` a `const code&`, `installed` a
+/// (`t` is a `const T&`, `x` a `jitcm::tier`, `candidate` a `const code&`, `installed` a
 /// `const code*`, `s` a `const T::module_state&`, `filter` a
 /// `const T::removal_filter&`.) All three functions are pure: they read their
 /// arguments only, so any thread may call them at any time. Removed code

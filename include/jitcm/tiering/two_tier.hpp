@@ -53,6 +53,9 @@ class two_tier {
     return installed == nullptr || installed->is_debug_code() || installed->tier() <= candidate.tier();
   }
 
+  /// Function code must be baseline or optimized.
+  [[nodiscard]] constexpr bool knows_tier(jitcm::tier t) const noexcept { return t == baseline || t == optimized; }
+
   [[nodiscard]] bool should_remove(const code& installed, const removal_filter& filter) const noexcept {
     if (filter.tier && installed.tier() != *filter.tier) return false;
     if (filter.debug && installed.is_debug_code() != *filter.debug) return false;

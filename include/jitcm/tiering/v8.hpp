@@ -52,6 +52,9 @@ class v8 {
     return true;
   }
 
+  /// Function code must be Liftoff or TurboFan.
+  [[nodiscard]] constexpr bool knows_tier(jitcm::tier t) const noexcept { return t == liftoff || t == turbofan; }
+
   [[nodiscard]] bool should_remove(const code& installed, removal_filter filter) const noexcept {
     switch (filter) {
       case removal_filter::all: return true;

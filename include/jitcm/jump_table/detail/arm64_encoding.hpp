@@ -93,14 +93,37 @@ struct arm64_encoding {
     return out.bytes();
   }
 
+  /// A module's own lazy entry: [bti c] ldr x9, context; ldr x16, trampoline;
+  /// br x16; then the two 8-byte literals. x9 carries the module's context
+  /// pointer (free at a call boundary); the lazy slot left the index in w17.
+  static constexpr std::size_t context_entry_code_size = 16;
+  static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
+
+  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry, std::uintptr_t context,
+                                                                           std::uintptr_t trampoline) noexcept {
+    byte_writer<context_entry_size> out{0};
+    if constexpr (LandingPads) out.u32(bti_c);
+    const std::uintptr_t context_literal = entry + context_entry_code_size;
+    out.u32(ldr_literal(9, distance(entry + out.position(), context_literal)));
+    if (auto ok = put_indirect_jump(out, entry, context_literal + 8); !ok) return forward_error(ok);
+    while (out.position() < context_entry_code_size) out.u32(brk_0);
+    out.put(context, 8).put(trampoline, 8);
+    return out.bytes();
+  }
+
  private:
+  // ldr x<rt>, <pc + offset>: offset a multiple of 4 within ±1 MiB (checked by the callers).
+  [[nodiscard]] static constexpr std::uint32_t ldr_literal(std::uint32_t rt, std::int64_t offset) noexcept {
+    return 0x58000000u | ((static_cast<std::uint32_t>(offset >> 2) & 0x7FFFFu) << 5) | rt;
+  }
+
   // ldr x16, <cell>; br x16
   template <std::size_t N>
   static result<void> put_indirect_jump(byte_writer<N>& out, std::uintptr_t slot, std::uintptr_t cell) noexcept {
     const std::int64_t offset = distance(slot + out.position(), cell);
     if ((offset & 3) != 0) return failure{errc::misaligned};
     if (!fits_signed(offset, 21)) return failure{errc::target_out_of_range};
-    out.u32(0x58000000u | ((static_cast<std::uint32_t>(offset >> 2) & 0x7FFFFu) << 5) | 16);
+    out.u32(ldr_literal(16, offset));
     out.u32(br_x16);
     return {};
   }

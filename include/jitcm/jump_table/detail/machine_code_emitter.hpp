@@ -110,6 +110,16 @@ struct machine_code_emitter {
   [[nodiscard]] static auto encode_lazy_slot(std::uintptr_t slot, std::uint32_t index, std::uintptr_t entry_cell) noexcept {
     return Encoding::lazy_slot(slot, index, entry_cell);
   }
+  /// A module's own lazy-compile entry at `entry`: hands `context` (in the
+  /// register lazy_trampoline.hpp's context trampoline reads) and the index
+  /// the lazy slot loaded to `trampoline`. Position-dependent: write it at
+  /// `entry`. Errors: target_out_of_range (never for the shipped layouts).
+  static constexpr std::size_t context_entry_size = Encoding::context_entry_size;
+  [[nodiscard]] static auto encode_context_entry(std::uintptr_t entry, std::uintptr_t context,
+                                                 std::uintptr_t trampoline) noexcept {
+    return Encoding::context_entry(entry, context, trampoline);
+  }
+
   /// Whether a near slot at `slot` can branch straight to `target`.
   [[nodiscard]] static bool reaches_near(std::uintptr_t slot, std::uintptr_t target) noexcept {
     return Encoding::near_branch(slot, target).has_value();

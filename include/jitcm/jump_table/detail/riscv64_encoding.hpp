@@ -95,6 +95,24 @@ struct riscv64_encoding {
     return out.bytes();
   }
 
+  /// A module's own lazy entry: auipc t2, 0; ld t1, 16(t2); ld t2, 24(t2);
+  /// jr t2; then the two 8-byte literals. t1 carries the module's context
+  /// pointer (the lazy slot jumped here through t1; t0 holds the index).
+  static constexpr std::size_t context_entry_code_size = 16;
+  static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
+
+  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t, std::uintptr_t context,
+                                                                           std::uintptr_t trampoline) noexcept {
+    constexpr std::uint32_t t2 = 7;
+    byte_writer<context_entry_size> out{0};
+    out.u32(u_type(0x17, t2, 0));                                  // auipc t2, 0
+    out.u32(i_type(0x03, 3, t1, t2, context_entry_code_size));      // ld t1, 16(t2)
+    out.u32(i_type(0x03, 3, t2, t2, context_entry_code_size + 8));  // ld t2, 24(t2)
+    out.u32(i_type(0x67, 0, 0, t2, 0));                             // jalr x0, 0(t2)
+    out.put(context, 8).put(trampoline, 8);
+    return out.bytes();
+  }
+
  private:
   struct hi_lo {
     std::int64_t hi;  // upper 20 bits, for lui/auipc

@@ -18,6 +18,8 @@ namespace jitcm::jump_table::detail {
 ///                                                  one atomic store
 ///   far   jmp *cell(%rip); int3 x2                 8 bytes; cell in the data area
 ///   lazy  [pad] mov $index, %r10d; jmp *entry(%rip); int3...   16 bytes
+///   context entry  [endbr64] mov context(%rip), %r11; jmp *trampoline(%rip);
+///         int3...; the two 8-byte literals            32 or 40 bytes
 template <bool LandingPads>
 struct x64_encoding {
   static constexpr const char* name = LandingPads ? "x64 (endbr64)" : "x64";
@@ -82,6 +84,26 @@ struct x64_encoding {
     if constexpr (LandingPads) out.u32(endbr64);
     out.u8(0x41).u8(0xBA).u32(index);  // mov $index, %r10d
     if (auto ok = put_indirect_jump(out, slot, entry_cell); !ok) return forward_error(ok);
+    return out.bytes();
+  }
+
+  /// A module's own lazy entry: loads the module's context pointer into r11
+  /// and jumps to the shared trampoline, both read from literals after the
+  /// code (r11 is free at a call boundary; the lazy slot left the index in r10).
+  static constexpr std::size_t context_entry_code_size = LandingPads ? 24 : 16;
+  static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
+
+  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry, std::uintptr_t context,
+                                                                           std::uintptr_t trampoline) noexcept {
+    byte_writer<context_entry_size> out{int3};
+    if constexpr (LandingPads) out.u32(endbr64);
+    const std::uintptr_t context_literal = entry + context_entry_code_size;
+    // mov context_literal(%rip), %r11: 4c 8b 1d disp32, counted from the next instruction.
+    const std::int64_t disp = distance(entry + out.position() + 7, context_literal);
+    out.u8(0x4C).u8(0x8B).u8(0x1D).u32(static_cast<std::uint32_t>(disp));
+    if (auto ok = put_indirect_jump(out, entry, context_literal + 8); !ok) return forward_error(ok);
+    while (out.position() < context_entry_code_size) out.u8(int3);
+    out.put(context, 8).put(trampoline, 8);
     return out.bytes();
   }
 
