@@ -264,3 +264,49 @@ TEST_CASE("a manager destroyed before its modules stops the program with one lin
   CHECK(message.find("jitcm: a basic_code_manager was destroyed while modules it created were alive") !=
         std::string::npos);
 }
+
+TEST_CASE("a thread holding a pending_code may call the manager and module while others flush, collect and read",
+          "[core]") {
+  // The lock order (native_module.hpp) makes every pair here deadlock-free;
+  // a regression hangs and the test's timeout reports it.
+  auto exercise = [](auto manager_tag) {
+    using manager_type = decltype(manager_tag);
+    manager_type manager;
+    auto created = manager.new_module({.functions = 4, .lazy_entry = lazy_entry()});
+    REQUIRE(created);
+    auto& module = **created;
+    std::atomic<bool> stop{false};
+    std::thread background([&] {
+      while (!stop.load()) {
+        (void)manager.flush_for_memory_pressure();
+        (void)manager.collect({});
+        (void)manager.stats();
+        (void)manager.estimate_memory_use();
+        (void)module.stats();
+      }
+    });
+    int published = 0;
+    for (int round = 0; round < 200; ++round) {
+      const auto index = static_cast<std::uint32_t>(round % 4);
+      const example::return_constant bytes{static_cast<std::uint32_t>(round)};
+      auto room = module.allocate(bytes.size);
+      REQUIRE(room);
+      std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+      // Still writing (the space's write lock is held under the mprotect strategies):
+      (void)manager.stats();
+      (void)manager.estimate_memory_use();
+      (void)manager.collect({});
+      (void)manager.flush_for_memory_pressure();
+      (void)module.stats();
+      (void)module.call_target(index);
+      if (module.publish(*room, {.index = index, .tier = two_tier::baseline})) ++published;
+    }
+    stop.store(true);
+    background.join();
+    CHECK(published == 200);
+  };
+  exercise(jitcm::code_manager{});
+  exercise(jitcm::with_allocator<jitcm::code_manager,
+                                 jitcm::allocator::default_allocator<jitcm::protection::mprotect_toggle>>{});
+  exercise(jitcm::presets::v8_like{});
+}
