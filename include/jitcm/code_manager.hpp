@@ -18,6 +18,7 @@
 #include "code_observer.hpp"
 #include "concepts.hpp"
 #include "jump_table/host.hpp"
+#include "lookup/segment_map.hpp"
 #include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
 #include "refcount/scoped.hpp"
@@ -80,7 +81,7 @@ struct code_manager_stats {
 ///
 /// Thread safety: every member may be called from any thread concurrently.
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
-          class Lookup = lookup::sorted_map, class Tiering = tiering::two_tier,
+          class Lookup = lookup::segment_map, class Tiering = tiering::two_tier,
           class RefCounting = refcount::scoped>
 class basic_code_manager {
   static_assert(detail::check_code_allocator<Allocator>(),
