@@ -47,11 +47,7 @@ class address_radix {
 
   /// The leaf of the chunk holding `address`, or nullptr.
   [[nodiscard]] Leaf* find(std::uintptr_t address) const noexcept {
-    void* at = top_[index(address, 0)].load();
-    for (unsigned level = 1; level < levels && at != nullptr; ++level) {
-      at = static_cast<const node*>(at)->slots[index(address, level)].load();
-    }
-    return static_cast<Leaf*>(at);
+    return descend<1>(top_[index(address, 0)].load(), address);
   }
 
   /// Makes `leaf` the leaf of the chunk holding `address`. Error:
@@ -69,7 +65,18 @@ class address_radix {
   }
 
  private:
-  static std::size_t index(std::uintptr_t address, unsigned level) noexcept {
+  // One level per instantiation, so each level's shift is a constant.
+  template <unsigned Level>
+  static Leaf* descend(void* at, std::uintptr_t address) noexcept {
+    if constexpr (Level == levels) {
+      return static_cast<Leaf*>(at);
+    } else {
+      if (at == nullptr) return nullptr;
+      return descend<Level + 1>(static_cast<const node*>(at)->slots[index(address, Level)].load(), address);
+    }
+  }
+
+  static constexpr std::size_t index(std::uintptr_t address, unsigned level) noexcept {
     const std::uintptr_t chunk = address >> ChunkBits;
     const unsigned shift = slot_bits * (levels - 1 - level);
     const std::uintptr_t mask = (std::uintptr_t{1} << (level == 0 ? top_bits : slot_bits)) - 1;
