@@ -246,7 +246,9 @@ TEST_CASE("segment_map: bad input gives an error and changes nothing", "[lookup]
   CHECK(wrong.error() == errc::not_owned);
 
   CHECK(lookup.size() == 2);
-  for (std::uintptr_t pc = a->instruction_start(); pc < a->instructions().end(); ++pc) REQUIRE(lookup.find(pc) == a.get());
+  for (std::uintptr_t pc = a->instruction_start(); pc < a->instructions().end(); ++pc) {
+    REQUIRE(lookup.find(pc) == a.get());
+  }
   for (std::uintptr_t pc = base; pc < base + granule; ++pc) {
     REQUIRE(lookup.find(pc) == (tiny->contains(pc) ? tiny.get() : nullptr));
   }

@@ -51,7 +51,8 @@ class basic_segment_map {
   /// needs a 64 KiB chunk map.
   static constexpr std::size_t max_code_size = std::size_t{1} << 30;
 
-  /// What the map holds now and the most it ever held (the memory kept).
+  /// What the map holds now and the most it ever held (the memory kept);
+  /// byte maps in use include the one spare an insert may keep.
   struct usage {
     std::size_t chunk_maps_in_use, chunk_maps_allocated;
     std::size_t records_in_use, records_allocated;
@@ -247,7 +248,8 @@ class basic_segment_map {
       if (spare) spare_byte_map_ = *spare;
       else attached = false;
     }
-    const result<std::uint32_t> index = attached ? records_.take() : result<std::uint32_t>{failure{errc::out_of_memory}};
+    const result<std::uint32_t> index =
+        attached ? records_.take() : result<std::uint32_t>{failure{errc::out_of_memory}};
     if (!index) {
       release_empty_chunks(s);
       return forward_error(index);
