@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <new>
 #include <random>
 #include <thread>
 #include <vector>
@@ -19,6 +20,36 @@
 using jitcm::errc;
 using jitcm::lookup::segment_map;
 using jitcm_test::make_code;
+
+namespace {
+
+// How many more nothrow allocations may succeed; negative: all of them.
+std::atomic<int> nothrow_allocations_left{-1};
+
+bool refuse_nothrow_allocation() noexcept {
+  int left = nothrow_allocations_left.load();
+  while (left > 0 && !nothrow_allocations_left.compare_exchange_weak(left, left - 1)) {
+  }
+  return left == 0;
+}
+
+}  // namespace
+
+// jitcm allocates with nothrow new; these let a test refuse the n-th
+// allocation. Memory still comes from (and goes back to) the usual operator
+// new, so the usual operator delete frees it.
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return refuse_nothrow_allocation() ? nullptr : ::operator new(size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return refuse_nothrow_allocation() ? nullptr : ::operator new[](size);
+}
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return refuse_nothrow_allocation() ? nullptr : ::operator new(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return refuse_nothrow_allocation() ? nullptr : ::operator new[](size, alignment);
+}
 
 namespace {
 
@@ -252,6 +283,38 @@ TEST_CASE("segment_map: bad input gives an error and changes nothing", "[lookup]
   for (std::uintptr_t pc = base; pc < base + granule; ++pc) {
     REQUIRE(lookup.find(pc) == (tiny->contains(pc) ? tiny.get() : nullptr));
   }
+}
+
+TEST_CASE("segment_map: an allocation refused at any step leaves the map as it was", "[lookup]") {
+  std::vector<code_ptr> resident;
+  for (std::uint32_t i = 0; i < 64; ++i) resident.push_back(make_code(base + i * 128, 100, i));  // one block of records
+  // Far away (new radix nodes, a new chunk map) and inside one granule
+  // behind its first byte (a byte map): every kind of allocation there is.
+  const auto fresh = make_code(base + (std::uintptr_t{1} << 40) + 5, 3, 99);
+  // Refuse the first, the second, ... allocation of the insert, each time
+  // in a map that has allocated nothing for it yet.
+  int allowed = 0;
+  for (;; ++allowed) {
+    segment_map lookup;
+    for (const auto& c : resident) REQUIRE(lookup.insert(c.get()));
+    nothrow_allocations_left.store(allowed);
+    auto inserted = lookup.insert(fresh.get());
+    nothrow_allocations_left.store(-1);
+    if (inserted) {
+      CHECK(lookup.find(fresh->instruction_start() + 2) == fresh.get());
+      break;
+    }
+    INFO("allocations allowed: " << allowed);
+    CHECK(inserted.error() == errc::out_of_memory);
+    CHECK(lookup.size() == resident.size());
+    CHECK(lookup.find(fresh->instruction_start()) == nullptr);
+    CHECK(lookup.memory_usage().chunk_maps_in_use == 1);
+    for (const auto& c : resident) REQUIRE(lookup.find(c->instructions().end() - 1) == c.get());
+    REQUIRE(lookup.insert(fresh.get()));  // and nothing stands in the way afterwards
+  }
+  // A chunk map, two radix nodes, a block of byte maps and one of records,
+  // each block with its free list.
+  CHECK(allowed == 7);
 }
 
 TEST_CASE("segment_map: maps no code needs any more are reused, bounded by peak use", "[lookup]") {
