@@ -1,111 +1,54 @@
 // Program-counter lookup: jitcm's lookup policies against V8's design, a
-// std::map keyed by start address under a mutex, written out here as the
-// peer so the comparison does not depend on jitcm's own sorted_map.
+// std::map keyed by start address under a mutex (population.hpp), and the
+// segment map against the same two-level structure with no synchronisation.
 //
-// Workloads, each over N code objects of 64..1087 bytes laid out as an
-// allocator would:
-// - random:  pcs drawn uniformly from all code (a sampling profiler);
-// - hot:     64 return addresses in 16 functions, over and over (stack walks
-//            of a hot loop: what a hashed cache in front is for);
-// - threads: the random workload on two threads at once (lock contention).
+// Workloads, over 1k, 100k and 1M code objects (population.hpp):
+// - random_pcs:  pcs drawn uniformly from all code (a sampling profiler);
+// - hot_pcs:     64 return addresses in 16 functions, over and over (stack
+//                walks of a hot loop: what a hashed cache in front is for);
+// - random_pcs/real_time/threads:1 and :2 — the same on one and on two
+//                threads at once, both in wall-clock time: the ratio of their
+//                items_per_second is the two-thread speed-up (contention);
+// - erase_insert: one code erased and inserted again per iteration while
+//                another thread looks up random pcs (none for the
+//                unsynchronised structure, which allows no concurrent reader).
 #include <benchmark/benchmark.h>
 
 #include <jitcm/lookup/cached.hpp>
 #include <jitcm/lookup/lock_free_array.hpp>
+#include <jitcm/lookup/segment_map.hpp>
 #include <jitcm/lookup/sorted_map.hpp>
 
-#include <map>
-#include <memory>
-#include <mutex>
-#include <random>
-#include <vector>
+#include <atomic>
+#include <cstddef>
+#include <thread>
+#include <type_traits>
+
+#include "population.hpp"
 
 namespace {
 
-/// V8's WasmCodeManager::LookupCodeSpace / NativeModule::Lookup shape.
-class map_under_mutex {
- public:
-  jitcm::result<void> insert(const jitcm::code* c) {
-    std::lock_guard lock{mutex_};
-    codes_.emplace(c->instructions().begin(), c);
-    return {};
-  }
-  jitcm::result<void> erase(const jitcm::code* c) {
-    std::lock_guard lock{mutex_};
-    codes_.erase(c->instructions().begin());
-    return {};
-  }
-  const jitcm::code* find(std::uintptr_t pc) const {
-    std::lock_guard lock{mutex_};
-    auto it = codes_.upper_bound(pc);
-    if (it == codes_.begin()) return nullptr;
-    --it;
-    return it->second->instructions().contains(pc) ? it->second : nullptr;
-  }
+using jitcm::lookup::cached;
+using jitcm::lookup::lock_free_array;
+using jitcm::lookup::segment_map;
+using jitcm::lookup::sorted_map;
+using jitcm_bench::map_under_mutex;
+using unsynchronised_segment_map = jitcm::lookup::detail::basic_segment_map<false>;
 
- private:
-  mutable std::mutex mutex_;
-  std::map<std::uintptr_t, const jitcm::code*> codes_;
-};
-
-/// N code objects at made-up addresses (never executed; lookup only reads
-/// their ranges) and the pcs to look up.
-struct code_population {
-  std::vector<std::unique_ptr<jitcm::code>> codes;
-  std::vector<std::uintptr_t> random_pcs;
-  std::vector<std::uintptr_t> hot_pcs;
-
-  explicit code_population(std::size_t count) {
-    std::mt19937_64 rng{42};
-    std::uniform_int_distribution<std::size_t> size{64, 1087};
-    std::uintptr_t at = std::uintptr_t{1} << 40;
-    for (std::size_t i = 0; i < count; ++i) {
-      jitcm::code_desc desc;
-      desc.instructions = {at, size(rng)};
-      desc.index = static_cast<std::uint32_t>(i);
-      codes.push_back(std::move(*jitcm::code::create(desc)));
-      at += (desc.instructions.size() + 63) & ~std::size_t{63};
-    }
-    std::uniform_int_distribution<std::size_t> pick{0, count - 1};
-    const auto pc_in = [&](const jitcm::code& c) {
-      return c.instructions().begin() + rng() % c.instructions().size();
-    };
-    for (int i = 0; i < 4096; ++i) random_pcs.push_back(pc_in(*codes[pick(rng)]));
-    // A hot loop's stack walks see the same few return addresses again and
-    // again: 64 distinct pcs in 16 functions.
-    std::vector<std::uintptr_t> return_addresses;
-    for (int i = 0; i < 64; ++i) return_addresses.push_back(pc_in(*codes[pick(rng) % 16]));
-    for (int i = 0; i < 4096; ++i) hot_pcs.push_back(return_addresses[rng() % 64]);
-  }
-};
-
-const code_population& population(std::size_t count) {
-  static std::map<std::size_t, std::unique_ptr<code_population>> made;
-  static std::mutex lock;
-  std::lock_guard guard{lock};
-  auto& slot = made[count];
-  if (!slot) slot = std::make_unique<code_population>(count);
-  return *slot;
-}
+template <class Lookup>
+constexpr bool allows_concurrent_readers = !std::is_same_v<Lookup, unsynchronised_segment_map>;
 
 template <class Lookup>
 void find_pcs(benchmark::State& state, bool hot) {
-  static Lookup* shared = nullptr;
-  const auto& codes = population(static_cast<std::size_t>(state.range(0)));
-  if (state.thread_index() == 0) {
-    shared = new Lookup{};
-    for (const auto& c : codes.codes) (void)shared->insert(c.get());
-  }
+  const auto count = static_cast<std::size_t>(state.range(0));
+  const Lookup& lookup = jitcm_bench::populated<Lookup>(count);
+  const auto& codes = jitcm_bench::population(count);
   const auto& pcs = hot ? codes.hot_pcs : codes.random_pcs;
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 997;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(shared->find(pcs[i++ & 4095]));
+    benchmark::DoNotOptimize(lookup.find(pcs[i++ & (codes.pc_count - 1)]));
   }
   state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) {
-    delete shared;
-    shared = nullptr;
-  }
 }
 
 template <class Lookup>
@@ -113,16 +56,41 @@ void random_pcs(benchmark::State& state) { find_pcs<Lookup>(state, false); }
 template <class Lookup>
 void hot_pcs(benchmark::State& state) { find_pcs<Lookup>(state, true); }
 
-using jitcm::lookup::cached;
-using jitcm::lookup::lock_free_array;
-using jitcm::lookup::sorted_map;
+template <class Lookup>
+void erase_insert(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  Lookup& lookup = jitcm_bench::populated<Lookup>(count);
+  const auto& codes = jitcm_bench::population(count);
+  std::atomic<bool> stop{false};
+  std::thread reader;
+  if constexpr (allows_concurrent_readers<Lookup>) {
+    reader = std::thread([&] {
+      for (std::size_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        benchmark::DoNotOptimize(lookup.find(codes.random_pcs[i & (codes.pc_count - 1)]));
+      }
+    });
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const jitcm::code* c = codes.codes[(i++ * 7919) % count].get();
+    benchmark::DoNotOptimize(lookup.erase(c));
+    benchmark::DoNotOptimize(lookup.insert(c));
+  }
+  stop.store(true);
+  if (reader.joinable()) reader.join();
+  state.SetItemsProcessed(state.iterations());
+}
 
-#define JITCM_LOOKUP_BENCHMARKS(L)                                   \
-  BENCHMARK_TEMPLATE(random_pcs, L)->Arg(1000)->Arg(20000);          \
-  BENCHMARK_TEMPLATE(hot_pcs, L)->Arg(20000);                        \
-  BENCHMARK_TEMPLATE(random_pcs, L)->Arg(20000)->Threads(2)->UseRealTime();
+#define JITCM_LOOKUP_BENCHMARKS(...)                                                          \
+  BENCHMARK_TEMPLATE(random_pcs, __VA_ARGS__)->Arg(1000)->Arg(100000)->Arg(1000000);         \
+  BENCHMARK_TEMPLATE(hot_pcs, __VA_ARGS__)->Arg(100000)->Arg(1000000);                       \
+  BENCHMARK_TEMPLATE(random_pcs, __VA_ARGS__)->Arg(100000)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime(); \
+  BENCHMARK_TEMPLATE(erase_insert, __VA_ARGS__)->Arg(1000)->Arg(100000)->Arg(1000000)->UseRealTime();
 
 JITCM_LOOKUP_BENCHMARKS(map_under_mutex)
+JITCM_LOOKUP_BENCHMARKS(segment_map)
+JITCM_LOOKUP_BENCHMARKS(unsynchronised_segment_map)
+JITCM_LOOKUP_BENCHMARKS(cached<segment_map>)
 JITCM_LOOKUP_BENCHMARKS(sorted_map)
 JITCM_LOOKUP_BENCHMARKS(lock_free_array)
 JITCM_LOOKUP_BENCHMARKS(cached<sorted_map>)

@@ -20,6 +20,7 @@
 #include "concepts.hpp"
 #include "detail/fatal.hpp"
 #include "jump_table/host.hpp"
+#include "lookup/segment_map.hpp"
 #include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
 #include "refcount/scoped.hpp"
@@ -90,7 +91,7 @@ struct code_manager_stats {
 /// a module's lock while holding the list (see native_module for the whole
 /// lock order).
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
-          class Lookup = lookup::sorted_map, class Tiering = tiering::two_tier,
+          class Lookup = lookup::segment_map, class Tiering = tiering::two_tier,
           class RefCounting = refcount::scoped>
 class basic_code_manager {
   static_assert(detail::check_code_allocator<Allocator>(),

@@ -17,6 +17,7 @@
 #include "jump_table/x64.hpp"         // IWYU pragma: export
 #include "lookup/cached.hpp"          // IWYU pragma: export
 #include "lookup/lock_free_array.hpp" // IWYU pragma: export
+#include "lookup/segment_map.hpp"     // IWYU pragma: export
 #include "lookup/sorted_map.hpp"      // IWYU pragma: export
 #include "native_module.hpp"          // IWYU pragma: export
 #include "platform/dual_mapping.hpp"  // IWYU pragma: export

@@ -11,6 +11,7 @@
 #include <jitcm/lookup/cached.hpp>
 #include <jitcm/lookup/concept.hpp>
 #include <jitcm/lookup/lock_free_array.hpp>
+#include <jitcm/lookup/segment_map.hpp>
 #include <jitcm/lookup/sorted_map.hpp>
 
 using jitcm::errc;
@@ -20,6 +21,7 @@ namespace {
 
 using cached_map = jitcm::lookup::cached<jitcm::lookup::sorted_map>;
 using cached_array = jitcm::lookup::cached<jitcm::lookup::lock_free_array, 64>;
+using cached_segments = jitcm::lookup::cached<jitcm::lookup::segment_map, 64>;
 
 constexpr std::uintptr_t base = 0x5500'0000;
 
@@ -47,9 +49,12 @@ static_assert(jitcm::code_lookup<jitcm::lookup::sorted_map>);
 static_assert(jitcm::code_lookup<jitcm::lookup::lock_free_array>);
 static_assert(jitcm::code_lookup<cached_map>);
 static_assert(jitcm::code_lookup<cached_array>);
+static_assert(jitcm::code_lookup<jitcm::lookup::segment_map>);
+static_assert(jitcm::code_lookup<cached_segments>);
 
 TEMPLATE_TEST_CASE("lookup: every byte of every code finds it; nothing else finds anything", "[lookup]",
-                   jitcm::lookup::sorted_map, jitcm::lookup::lock_free_array, cached_map, cached_array) {
+                   jitcm::lookup::sorted_map, jitcm::lookup::lock_free_array, cached_map, cached_array,
+                   jitcm::lookup::segment_map, cached_segments) {
   TestType lookup;
   const auto codes = make_layout();
   insert_all(lookup, codes);
@@ -73,7 +78,8 @@ TEMPLATE_TEST_CASE("lookup: every byte of every code finds it; nothing else find
 }
 
 TEMPLATE_TEST_CASE("lookup: erased code is no longer found", "[lookup]", jitcm::lookup::sorted_map,
-                   jitcm::lookup::lock_free_array, cached_map, cached_array) {
+                   jitcm::lookup::lock_free_array, cached_map, cached_array, jitcm::lookup::segment_map,
+                   cached_segments) {
   TestType lookup;
   const auto codes = make_layout();
   insert_all(lookup, codes);
@@ -96,7 +102,8 @@ TEMPLATE_TEST_CASE("lookup: erased code is no longer found", "[lookup]", jitcm::
 }
 
 TEMPLATE_TEST_CASE("lookup: bad input gives an error and changes nothing", "[lookup]", jitcm::lookup::sorted_map,
-                   jitcm::lookup::lock_free_array, cached_map, cached_array) {
+                   jitcm::lookup::lock_free_array, cached_map, cached_array, jitcm::lookup::segment_map,
+                   cached_segments) {
   TestType lookup;
   const auto codes = make_layout();
   insert_all(lookup, codes);
@@ -150,7 +157,8 @@ TEMPLATE_TEST_CASE("lookup: bad input gives an error and changes nothing", "[loo
 }
 
 TEMPLATE_TEST_CASE("lookup: concurrent insert, erase and find", "[lookup][threads]", jitcm::lookup::sorted_map,
-                   jitcm::lookup::lock_free_array, cached_map, cached_array) {
+                   jitcm::lookup::lock_free_array, cached_map, cached_array, jitcm::lookup::segment_map,
+                   cached_segments) {
   TestType lookup;
   // Stable code is always there; churning code comes and goes.
   std::vector<std::unique_ptr<jitcm::code>> stable, churning;
@@ -199,31 +207,39 @@ TEMPLATE_TEST_CASE("lookup: concurrent insert, erase and find", "[lookup][thread
 
 namespace {
 
-jitcm::lookup::lock_free_array* signal_lookup = nullptr;
+template <class Lookup>
+Lookup* signal_lookup = nullptr;
 const jitcm::code* signal_expected = nullptr;
 std::atomic<int> signal_hits{0};
 std::atomic<int> signal_misses{0};
 
-extern "C" void find_in_handler(int) {
+template <class Lookup>
+void find_in_handler(int) {
   // Runs on the writer thread, possibly while it holds the writer mutex or
   // waits for readers: find must neither lock nor wait.
-  if (signal_lookup->find(signal_expected->instruction_start() + 1) == signal_expected) signal_hits.fetch_add(1);
-  else signal_misses.fetch_add(1);
+  if (signal_lookup<Lookup>->find(signal_expected->instruction_start() + 1) == signal_expected) {
+    signal_hits.fetch_add(1);
+  } else {
+    signal_misses.fetch_add(1);
+  }
 }
 
 }  // namespace
 
-TEST_CASE("lock_free_array: find works from a signal handler interrupting a writer", "[lookup][signal]") {
-  jitcm::lookup::lock_free_array lookup;
+TEMPLATE_TEST_CASE("lookup: find works from a signal handler interrupting a writer", "[lookup][signal]",
+                   jitcm::lookup::lock_free_array, jitcm::lookup::segment_map) {
+  TestType lookup;
+  signal_hits.store(0);
+  signal_misses.store(0);
   const auto anchor = make_code(base, 16, 0);
   std::vector<std::unique_ptr<jitcm::code>> churning;
   for (std::uint32_t i = 1; i <= 16; ++i) churning.push_back(make_code(base + i * 64, 16, i));
   REQUIRE(lookup.insert(anchor.get()));
-  signal_lookup = &lookup;
+  signal_lookup<TestType> = &lookup;
   signal_expected = anchor.get();
 
   struct sigaction action{};
-  action.sa_handler = find_in_handler;
+  action.sa_handler = find_in_handler<TestType>;
   sigemptyset(&action.sa_mask);
   struct sigaction previous{};
   REQUIRE(sigaction(SIGUSR1, &action, &previous) == 0);
@@ -254,7 +270,8 @@ TEST_CASE("lock_free_array: find works from a signal handler interrupting a writ
 }
 
 TEMPLATE_TEST_CASE("lookup: random inserts and erases agree with a plain model", "[lookup]",
-                   jitcm::lookup::lock_free_array, cached_array, cached_map) {
+                   jitcm::lookup::lock_free_array, cached_array, cached_map, jitcm::lookup::segment_map,
+                   cached_segments) {
   // Slots of 64 bytes; code i covers [base + 64 i, + size_i). Inserted in
   // random order, so the lock-free array both appends in place and copies.
   constexpr std::size_t slots = 300;
