@@ -300,9 +300,11 @@ class basic_code_manager {
   mutable std::size_t passes_ = 0;  // for_each_module passes under way
 };
 
-/// The host's defaults: the O(1) allocator with the host's W^X strategy,
-/// the host CPU's jump tables, V8's sorted map for lookups, two tiers and
-/// V8's scoped ref counting.
+/// The host's defaults: the O(1) allocator with the host's W^X strategy
+/// (dual mapping where the process may use it, else mprotect with pages of
+/// their own per block), the host CPU's jump tables, the wait-free segment
+/// map for lookups (async-signal-safe), two tiers and V8's scoped ref
+/// counting.
 using code_manager = basic_code_manager<>;
 
 }  // namespace jitcm

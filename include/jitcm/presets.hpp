@@ -19,7 +19,6 @@
 #include "allocator/pool.hpp"
 #include "code_manager.hpp"
 #include "jump_table/portable.hpp"
-#include "lookup/lock_free_array.hpp"
 #include "protection/dual_mapping.hpp"
 #include "refcount/never.hpp"
 #include "tiering/v8.hpp"
@@ -79,7 +78,9 @@ using portable = with_jump_table<code_manager, jump_table::portable>;
 /// Profilers, crash handlers and trap handlers: a lookup readable from a
 /// signal handler, with V8's reclamation (safe for code threads entered
 /// through slots: code is freed only after `collect` is told the stacks).
-using signal_safe = with_lookup<code_manager, lookup::lock_free_array>;
+/// The default manager is exactly that now (lookup::segment_map is
+/// async-signal-safe); the name stays for code that asks for the property.
+using signal_safe = code_manager;
 
 #if defined(JITCM_HAS_DUAL_MAPPING)
 /// Code written while other threads run code of the same pages (tier-up in

@@ -24,7 +24,7 @@ namespace jitcm {
 /// `std::uintptr_t`.) Every operation may be called from any thread
 /// concurrently with any other: a policy that is not thread-safe by nature
 /// takes a lock. Which policies' `find` is also async-signal-safe is stated
-/// in their headers (`lookup::lock_free_array` is).
+/// in their headers (`lookup::segment_map`, the default, and `lookup::lock_free_array` are).
 ///
 /// A minimal conforming policy (a linear list under a lock):
 ///
