@@ -193,7 +193,9 @@ struct forwarded_fault {
 inline std::atomic<int> forwarded_count{0};
 inline thread_local forwarded_fault last_forwarded{};
 inline thread_local sigjmp_buf recovery;
-inline thread_local bool recovery_armed = false;
+// volatile: the stores around `body` in reaches_previous_handler must not be
+// moved across the faulting access (a plain load the compiler may reorder).
+inline thread_local volatile bool recovery_armed = false;
 
 inline void previous_handler(int signal, siginfo_t* info, void* context) {
   forwarded_count.fetch_add(1);
@@ -212,7 +214,9 @@ template <class Body>
 bool reaches_previous_handler(Body body) {
   recovery_armed = true;
   if (sigsetjmp(recovery, 1) != 0) return true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   body();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   recovery_armed = false;
   return false;
 }
