@@ -38,13 +38,8 @@ static_assert(trap::signal_safe_lookup<declared_safe> && !trap::signal_safe_look
 // Reads through `load` from the guard page and returns what the call returned.
 int load_from(const jitcm::code* load, const guard_page& guard) { return call_load(load, guard.pointer()); }
 
-TEST_CASE("a fault at a protected instruction resumes at the landing pad", "[trap]") {
-  handlers_installed handlers;
-  manager_type manager;
-  jit_functions jit{manager};
-  guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+TEST_CASE_METHOD(attached_jit, "a fault at a protected instruction resumes at the landing pad",
+                 "[trap]") {
 
   const int value = 77;
   CHECK(call_load(jit.protected_load, &value) == 77);  // no fault, no pad
@@ -63,21 +58,15 @@ TEST_CASE("the landing pad finds the faulting pc and the fault address in argume
   const jitcm::code* echo_address = publish(*jit.module, return_argument(1).span());
   REQUIRE(echo_pc);
   REQUIRE(echo_address);
-  auto registration = trap::attach(manager, echo_pc->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, echo_pc);
 
   CHECK(load_from(jit.protected_load, guard) == static_cast<int>(static_cast<std::uint32_t>(jit.load_pc)));
-  REQUIRE(registration->set_landing_pad(echo_address->instruction_start()));
+  REQUIRE(registration.set_landing_pad(echo_address->instruction_start()));
   CHECK(load_from(jit.protected_load, guard) == static_cast<int>(static_cast<std::uint32_t>(guard.address())));
 }
 
-TEST_CASE("a fault at an instruction that is not protected reaches the previous handler", "[trap]") {
-  handlers_installed handlers;
-  manager_type manager;
-  jit_functions jit{manager};
-  guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+TEST_CASE_METHOD(attached_jit, "a fault at an instruction that is not protected reaches the previous handler",
+                 "[trap]") {
 
   CHECK(reaches_previous_handler([&] { (void)load_from(jit.unprotected_load, guard); }));
   CHECK(forwarded_count.load() == 1);
@@ -92,8 +81,7 @@ TEST_CASE("a fault outside JIT code reaches the previous handler", "[trap]") {
   handlers_installed handlers;
   manager_type manager;
   jit_functions jit{manager};
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, jit.pad);
 
   volatile int* volatile nowhere = nullptr;
   CHECK(reaches_previous_handler([&] { (void)*nowhere; }));
@@ -106,19 +94,13 @@ TEST_CASE("a sent SIGSEGV is never claimed, even at a protected pc", "[trap]") {
   handlers_installed handlers;
   manager_type manager;
   jit_functions jit{manager};
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, jit.pad);
   CHECK(reaches_previous_handler([] { (void)::raise(SIGSEGV); }));
   CHECK(last_forwarded.signal == SIGSEGV);
 }
 
-TEST_CASE("freed code is not claimed: a fault at its old address reaches the previous handler", "[trap]") {
-  handlers_installed handlers;
-  manager_type manager;
-  jit_functions jit{manager};
-  guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+TEST_CASE_METHOD(attached_jit, "freed code is not claimed: a fault at its old address reaches the previous handler",
+                 "[trap]") {
 
   const load_function load;
   const std::uint32_t load_offset[] = {load.load_offset};
@@ -169,8 +151,7 @@ TEST_CASE("install, uninstall, install again: the handler claims faults again", 
   manager_type manager;
   jit_functions jit{manager};
   guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, jit.pad);
   {
     handlers_installed handlers;
     CHECK(load_from(jit.protected_load, guard) == trapped);
@@ -207,16 +188,14 @@ TEST_CASE("two managers registered at once: each fault resumes at its own manage
   jit_functions first{first_manager, trapped};
   jit_functions second{second_manager, trapped_elsewhere};
   guard_page guard;
-  auto first_registration = trap::attach(first_manager, first.pad->instruction_start());
-  auto second_registration = trap::attach(second_manager, second.pad->instruction_start());
-  REQUIRE(first_registration);
-  REQUIRE(second_registration);
+  auto first_registration = attached(first_manager, first.pad);
+  auto second_registration = attached(second_manager, second.pad);
 
   CHECK(load_from(first.protected_load, guard) == trapped);
   CHECK(load_from(second.protected_load, guard) == trapped_elsewhere);
 
-  first_registration->detach();
-  CHECK_FALSE(first_registration->attached());
+  first_registration.detach();
+  CHECK_FALSE(first_registration.attached());
   CHECK(reaches_previous_handler([&] { (void)load_from(first.protected_load, guard); }));
   CHECK(last_forwarded.pc == first.load_pc);
   CHECK(load_from(second.protected_load, guard) == trapped_elsewhere);
@@ -228,18 +207,17 @@ TEST_CASE("a module's own landing pad takes precedence over the manager's", "[tr
   jit_functions first{manager, trapped};
   jit_functions second{manager, trapped_elsewhere};
   guard_page guard;
-  auto registration = trap::attach(manager, first.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, first.pad);
 
   CHECK(load_from(second.protected_load, guard) == trapped);
-  REQUIRE(registration->set_module_landing_pad(second.module.get(), second.pad->instruction_start()));
+  REQUIRE(registration.set_module_landing_pad(second.module.get(), second.pad->instruction_start()));
   CHECK(load_from(second.protected_load, guard) == trapped_elsewhere);
   CHECK(load_from(first.protected_load, guard) == trapped);
-  REQUIRE(registration->clear_module_landing_pad(second.module.get()));
+  REQUIRE(registration.clear_module_landing_pad(second.module.get()));
   CHECK(load_from(second.protected_load, guard) == trapped);
 
   // Without any pad, nothing is claimed.
-  REQUIRE(registration->set_landing_pad(0));
+  REQUIRE(registration.set_landing_pad(0));
   CHECK(reaches_previous_handler([&] { (void)load_from(first.protected_load, guard); }));
 }
 
@@ -285,8 +263,7 @@ TEST_CASE("with the in-JIT-code guard required, faults are claimed only inside t
   manager_type manager;
   jit_functions jit{manager};
   guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, jit.pad);
 
   CHECK_FALSE(trap::thread_in_jit_code());
   CHECK(reaches_previous_handler([&] { (void)load_from(jit.protected_load, guard); }));

@@ -92,8 +92,7 @@ TEST_CASE("a SIGBUS at a protected instruction is claimed like a SIGSEGV", "[tra
   handlers_installed handlers;
   manager_type manager;
   jit_functions jit{manager};
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+  auto registration = attached(manager, jit.pad);
   CHECK(call_load(jit.protected_load, beyond_end) == trapped);
   CHECK(trap::last_fault() == trap::fault{jit.load_pc, reinterpret_cast<std::uintptr_t>(beyond_end)});
   CHECK(reaches_previous_handler([&] { (void)call_load(jit.unprotected_load, beyond_end); }));

@@ -35,13 +35,9 @@ int churn(manager_type& manager, const std::atomic<bool>& stop) {
   return published;
 }
 
-TEST_CASE("10,000 traps on 4 threads resume at the landing pad while other threads publish and free code", "[trap]") {
-  handlers_installed handlers;
-  manager_type manager;
-  jit_functions jit{manager};
-  guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+TEST_CASE_METHOD(attached_jit,
+                 "10,000 traps on 4 threads resume at the landing pad while other threads publish and free code",
+                 "[trap]") {
 
   std::atomic<bool> stop{false};
   std::vector<int> published(churning_threads, 0);
@@ -72,14 +68,9 @@ TEST_CASE("10,000 traps on 4 threads resume at the landing pad while other threa
   CHECK(forwarded_count.load() == 0);
 }
 
-TEST_CASE("detaching a manager while threads fault in its code: no fault is lost, none lands after detach",
-          "[trap]") {
-  handlers_installed handlers;
-  manager_type manager;
-  jit_functions jit{manager};
-  guard_page guard;
-  auto registration = trap::attach(manager, jit.pad->instruction_start());
-  REQUIRE(registration);
+TEST_CASE_METHOD(attached_jit,
+                 "detaching a manager while threads fault in its code: no fault is lost, none lands after detach",
+                 "[trap]") {
 
   constexpr int rounds_after_detach = 50;
   std::atomic<int> started{0};
@@ -109,7 +100,7 @@ TEST_CASE("detaching a manager while threads fault in its code: no fault is lost
     });
   }
   while (started.load() < trapping_threads) std::this_thread::yield();
-  registration->detach();
+  registration.detach();
   detached.store(true);
   for (auto& t : trappers) t.join();
 

@@ -249,4 +249,21 @@ class handlers_installed {
   jitcm::platform::fault_dispositions original_;
 };
 
+/// `manager` attached to the trap handler with `pad` as its landing pad.
+inline jitcm::trap::registration attached(const manager_type& manager, const jitcm::code* pad) {
+  auto registration = jitcm::trap::attach(manager, pad->instruction_start());
+  REQUIRE(registration);
+  return std::move(*registration);
+}
+
+/// The usual scene: both handlers installed, a manager with jit_functions,
+/// attached with their pad, and a guard page.
+struct attached_jit {
+  handlers_installed handlers;
+  manager_type manager;
+  jit_functions jit{manager};
+  guard_page guard;
+  jitcm::trap::registration registration = attached(manager, jit.pad);
+};
+
 }  // namespace trap_test
