@@ -53,6 +53,13 @@ void sent_segv(const jitcm::code*, const void*) { (void)::raise(SIGSEGV); }
 
 void plain_handler(int) { ::_exit(plain_handler_exit); }
 
+/// Jumps back the first time; a second call means SA_RESETHAND was ignored.
+void one_shot_handler(int signal, siginfo_t* info, void* context) {
+  static int calls = 0;
+  if (++calls > 1) ::_exit(plain_handler_exit);
+  previous_handler(signal, info, context);
+}
+
 bool died_of_segv(const child_outcome& outcome) { return outcome.signalled && outcome.signal == SIGSEGV; }
 
 TEST_CASE("previous SIG_DFL: a fault outside JIT code kills the process with SIGSEGV", "[trap]") {
@@ -78,6 +85,22 @@ TEST_CASE("previous plain handler: it is called with the signal number", "[trap]
   const child_outcome outcome = fault_in_child(plain_handler, null_dereference);
   CHECK(outcome.exited);
   CHECK(outcome.exit_code == plain_handler_exit);
+}
+
+TEST_CASE("previous one-shot handler (SA_RESETHAND): called once, the next fault kills", "[trap]") {
+  const child_outcome outcome = run_in_child([] {
+    struct sigaction one_shot {};
+    one_shot.sa_sigaction = &one_shot_handler;
+    one_shot.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&one_shot.sa_mask);
+    ::sigaction(SIGSEGV, &one_shot, nullptr);
+    if (!trap::install()) ::_exit(setup_failed);
+    volatile int* volatile nowhere = nullptr;
+    if (!reaches_previous_handler([&] { (void)*nowhere; })) ::_exit(setup_failed);
+    (void)*nowhere;
+    ::_exit(survived);
+  });
+  CHECK(died_of_segv(outcome));
 }
 
 TEST_CASE("a SIGBUS at a protected instruction is claimed like a SIGSEGV", "[trap]") {

@@ -46,15 +46,19 @@ namespace detail {
   return {};
 }
 
+inline void reset_to_default_action(int signal) noexcept {
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  (void)::sigaction(signal, &fallback, nullptr);
+}
+
 /// Ends the process with `signal`'s default action (terminate and dump
 /// core), as if no handler had ever been installed. A fault the kernel
 /// raised happens again when the handler returns and meets SIG_DFL; a sent
 /// signal is sent again and delivered once the handler returns.
 inline void die_by_default_action(int signal, const siginfo_t* info) noexcept {
-  struct sigaction fallback {};
-  fallback.sa_handler = SIG_DFL;
-  sigemptyset(&fallback.sa_mask);
-  (void)::sigaction(signal, &fallback, nullptr);
+  reset_to_default_action(signal);
   if (!raised_by_kernel(info)) (void)::raise(signal);
 }
 
@@ -110,7 +114,8 @@ inline void die_by_default_action(int signal, const siginfo_t* info) noexcept {
 /// Hands a fault to `previous`, the disposition that was there before ours,
 /// as the kernel would have: a SA_SIGINFO handler gets the original siginfo
 /// and context, a plain handler the signal number, each with its own mask
-/// added while it runs. SIG_DFL ends the process with the signal's default
+/// added while it runs (and SA_RESETHAND honoured: the disposition becomes
+/// SIG_DFL first). SIG_DFL ends the process with the signal's default
 /// action (core dump included). SIG_IGN ignores a sent signal; a fault the
 /// kernel raised cannot be ignored (the instruction would fault forever), so
 /// the kernel's rule applies: the default action. Async-signal-safe.
@@ -122,6 +127,8 @@ inline void forward_fault(const struct sigaction& previous, int signal, siginfo_
     return;
   }
   if (!with_info && previous.sa_handler == SIG_IGN) return;
+  // A one-shot handler: the kernel would have reset it before the call.
+  if ((previous.sa_flags & SA_RESETHAND) != 0) detail::reset_to_default_action(signal);
   sigset_t before;
   (void)::pthread_sigmask(SIG_BLOCK, &previous.sa_mask, &before);
   if (with_info) {
