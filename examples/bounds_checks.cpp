@@ -13,13 +13,13 @@
 //
 // Here the index is 16 bits wide, so the reservation is 64 Ki elements: a
 // quarter of a megabyte, of which only the first page is committed.
+#include <array>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <span>
-#include <array>
 #include <utility>
 
 #include <jitcm/jitcm.hpp>
