@@ -37,3 +37,4 @@
 #include "tier.hpp"                   // IWYU pragma: export
 #include "tiering/two_tier.hpp"       // IWYU pragma: export
 #include "tiering/v8.hpp"             // IWYU pragma: export
+#include "trap_handler.hpp"           // IWYU pragma: export

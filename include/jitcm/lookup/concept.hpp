@@ -19,12 +19,15 @@ namespace jitcm {
 /// | `l.insert(c)`         | `result<void>` | `c` (non-null, alive until erased) becomes findable; errors: `invalid_argument` for null, `overlapping_region` if its instructions overlap code already inserted, `out_of_memory`/`limit_exceeded`; on error the set is unchanged |
 /// | `l.erase(c)`          | `result<void>` | `c` is no longer found once this returns; `not_owned` if it was not inserted; on error the set is unchanged |
 /// | `cl.find(pc)`         | `const code*`  | the inserted code whose instructions contain `pc`, else nullptr (also for null and one-past-the-end); never dereferences erased code after `erase` returned |
+/// | `L::async_signal_safe` | `static constexpr bool` | optional (false when absent): true promises that `find` takes no lock, allocates nothing, never blocks and may interrupt any other member on the same thread, so a signal handler may call it; read it through `lookup_traits<L>` |
 ///
 /// (`l` is an `L&`, `cl` a `const L&`, `c` a `const code*`, `pc` a
 /// `std::uintptr_t`.) Every operation may be called from any thread
 /// concurrently with any other: a policy that is not thread-safe by nature
 /// takes a lock. Which policies' `find` is also async-signal-safe is stated
-/// in their headers (`lookup::segment_map`, the default, and `lookup::lock_free_array` are).
+/// in their headers and in `async_signal_safe` (`lookup::segment_map`, the
+/// default, and `lookup::lock_free_array` set it); the trap handler attaches
+/// only those.
 ///
 /// A minimal conforming policy (a linear list under a lock):
 ///
@@ -63,6 +66,19 @@ concept code_lookup = std::default_initializable<L> &&
       { l.erase(c) } -> std::same_as<result<void>>;
       { cl.find(pc) } -> std::same_as<const code*>;
     };
+
+/// What a lookup policy promises beyond the concept, with the defaults of
+/// the optional members filled in: `lookup_traits<L>::async_signal_safe`.
+template <class L>
+struct lookup_traits {
+  static constexpr bool async_signal_safe = [] {
+    if constexpr (requires { { L::async_signal_safe } -> std::convertible_to<bool>; }) {
+      return bool{L::async_signal_safe};
+    } else {
+      return false;
+    }
+  }();
+};
 
 namespace detail {
 

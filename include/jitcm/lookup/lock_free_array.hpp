@@ -41,6 +41,7 @@ namespace jitcm::lookup {
 /// `find` (a stopped thread) delays writers until it resumes.
 class lock_free_array {
  public:
+  static constexpr bool async_signal_safe = true;  // find, as described above
   lock_free_array() = default;
   lock_free_array(const lock_free_array&) = delete;
   lock_free_array& operator=(const lock_free_array&) = delete;
