@@ -54,6 +54,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../address_region.hpp"
 #include "../result.hpp"
@@ -75,6 +76,21 @@ concept strategy = requires(typename S::space& space, const typename S::space& c
   { scope.end() } -> std::same_as<result<void>>;
 } && std::movable<typename S::space> && std::movable<typename S::write_scope>;
 
+namespace detail {
+
+/// The value of a trait a strategy declares either as a `bool` constant or
+/// as a function returning one.
+template <class Declared>
+[[nodiscard]] bool declared_trait(Declared declared) noexcept {
+  if constexpr (std::is_invocable_r_v<bool, Declared>) {
+    return declared();
+  } else {
+    return static_cast<bool>(declared);
+  }
+}
+
+}  // namespace detail
+
 /// What a strategy declares about its write scopes (see the second table
 /// above), with the safe answer for what it leaves unsaid. Specialise it to
 /// describe a strategy you cannot change.
@@ -83,23 +99,13 @@ concept strategy = requires(typename S::space& space, const typename S::space& c
 template <class S>
 struct strategy_traits {
   [[nodiscard]] static bool write_revokes_execute() noexcept {
-    if constexpr (requires { { S::write_revokes_execute() } -> std::convertible_to<bool>; }) {
-      return S::write_revokes_execute();
-    } else if constexpr (requires { { S::write_revokes_execute } -> std::convertible_to<bool>; }) {
-      return S::write_revokes_execute;
-    } else {
-      return true;
-    }
+    if constexpr (requires { S::write_revokes_execute; }) return detail::declared_trait(S::write_revokes_execute);
+    return true;
   }
 
   [[nodiscard]] static bool exclusive_pages() noexcept {
-    if constexpr (requires { { S::exclusive_pages() } -> std::convertible_to<bool>; }) {
-      return S::exclusive_pages();
-    } else if constexpr (requires { { S::exclusive_pages } -> std::convertible_to<bool>; }) {
-      return S::exclusive_pages;
-    } else {
-      return write_revokes_execute();
-    }
+    if constexpr (requires { S::exclusive_pages; }) return detail::declared_trait(S::exclusive_pages);
+    return write_revokes_execute();
   }
 };
 
