@@ -239,11 +239,10 @@ TEMPLATE_TEST_CASE("under mprotect_toggle threads run a function while a third p
 }
 
 // The same run with blocks packed: the first write scope on the running
-// function's page takes its execute permission while the runners call it.
-// qemu-user keeps running its translation of code whose page lost execute
-// permission, so emulated runs skip this case (tag [revoked-execute]).
+// function's page takes its execute permission while the runners call it
+// (qemu-user faults the same way).
 TEST_CASE("with packed blocks, publishing kills threads running code on the same page",
-          "[allocator][exclusive-pages][threads][revoked-execute]") {
+          "[allocator][exclusive-pages][threads]") {
   const auto child = jitcm::testing::run_in_child(
       [] { (void)run_while_publishing<alloc::tlsf<protection::mprotect_toggle_single_threaded>>(50); });
   CHECK(jitcm::testing::died_of_fault(child));
