@@ -47,10 +47,10 @@ bool write_function(A& a, const code_block& b, std::uint32_t value) {
 
 int call(const code_block& b) { return example::function_at(b.rx())(); }
 
-alloc::options with_headers() {
+alloc::options with_headers(std::size_t data_header = 16) {
   alloc::options o;
   o.space_code_header = 64;
-  o.space_data_header = 16;
+  o.space_data_header = data_header;
   o.max_code_space_size = 1 << 20;
   o.min_code_space_size = 256 << 10;
   return o;
@@ -61,7 +61,10 @@ alloc::options with_headers() {
 TEMPLATE_TEST_CASE("under mprotect_toggle no two live blocks, nor a block and a header, share a page",
                    "[allocator][exclusive-pages]", alloc::pool<protection::mprotect_toggle>,
                    alloc::tlsf<protection::mprotect_toggle>, alloc::bump<protection::mprotect_toggle>) {
-  TestType a{with_headers()};
+  // Without a data header, code would otherwise start right after the jump
+  // tables of the code header.
+  const std::size_t data_header = GENERATE(std::size_t{0}, std::size_t{16});
+  TestType a{with_headers(data_header)};
   REQUIRE(a.write_revokes_execute());
   REQUIRE(a.exclusive_pages());
   REQUIRE(a.alignment() == page());
