@@ -33,8 +33,10 @@ namespace jitcm::protection {
 /// page is written again only after the block on it was freed. Threads may
 /// run published code while others write. The cost: up to a page per block
 /// (a 100-byte function takes 4 KiB), so batch small functions into one
-/// block. protection::mprotect_toggle_single_threaded packs blocks instead,
-/// for JITs whose code never runs while they write.
+/// block. Rewriting published code in place (inline caches) still takes
+/// execute permission from it while the scope is open: use dual_mapping for
+/// code patched while it runs. protection::mprotect_toggle_single_threaded
+/// packs blocks instead, for JITs whose code never runs while they write.
 ///
 /// Thread safety: begin_write from any thread (serialised per space);
 /// commit, commit_data and decommit from any thread on disjoint regions.
