@@ -75,14 +75,20 @@ struct dual_mapping_or_mprotect {
 
     /// Errors: the chosen strategy's.
     result<void> end() noexcept {
-      return std::visit([](auto& scope) { return scope.end(); }, scope_);
+      auto dual = dual_.end();
+      auto toggled = toggled_.end();
+      return dual ? toggled : dual;
     }
 
    private:
     friend class space;
-    template <class Scope>
-    explicit write_scope(Scope&& scope) noexcept : scope_{std::forward<Scope>(scope)} {}
-    std::variant<dual_mapping::write_scope, mprotect_toggle::write_scope> scope_;
+    explicit write_scope(dual_mapping::write_scope scope) noexcept : dual_{std::move(scope)} {}
+    explicit write_scope(mprotect_toggle::write_scope scope) noexcept : toggled_{std::move(scope)} {}
+    // One of the two is open, the other empty (ending it does nothing): two
+    // small members instead of a variant, whose index GCC takes for
+    // uninitialised when a scope sits in an optional.
+    dual_mapping::write_scope dual_;
+    mprotect_toggle::write_scope toggled_;
   };
 
   class space {
