@@ -6,7 +6,11 @@
 // - dual_mapping:    the JIT writes through a second, read-write address of
 //   the same memory; the executable address never becomes writable;
 // - rwx:             the pages are writable and executable at once (unsafe).
+//
+// host_default picks for you: dual mapping where this process may use it,
+// mprotect toggling otherwise (JITCM_WX=mprotect|dual_mapping forces one).
 #include <jitcm/protection/dual_mapping.hpp>
+#include <jitcm/protection/host_default.hpp>
 #include <jitcm/protection/mprotect_toggle.hpp>
 #include <jitcm/protection/probe.hpp>
 #include <jitcm/protection/rwx.hpp>
@@ -54,5 +58,7 @@ int main() {
   } else {
     std::printf("rwx              not allowed here: %s\n", allowed.rwx.message().c_str());
   }
+  failures += write_and_call<jitcm::protection::host_default>(4);
+  std::printf("host_default     chose %s\n", jitcm::protection::host_default_strategy_name());
   return failures;
 }

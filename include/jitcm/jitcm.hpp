@@ -26,8 +26,10 @@
 #include "platform/virtual_memory.hpp"  // IWYU pragma: export
 #include "presets.hpp"                // IWYU pragma: export
 #include "protection/dual_mapping.hpp"  // IWYU pragma: export
+#include "protection/dual_mapping_or_mprotect.hpp"  // IWYU pragma: export
 #include "protection/host_default.hpp"  // IWYU pragma: export
 #include "protection/mprotect_toggle.hpp"  // IWYU pragma: export
+#include "protection/mprotect_toggle_single_threaded.hpp"  // IWYU pragma: export
 #include "protection/probe.hpp"       // IWYU pragma: export
 #include "protection/rwx.hpp"         // IWYU pragma: export
 #include "refcount/atomic_counts.hpp" // IWYU pragma: export

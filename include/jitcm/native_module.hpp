@@ -170,7 +170,8 @@ struct no_relocation {
 /// Lock order (the one place it is written down): manager's module list
 /// (only to copy it or to add and remove a module) → module `mutex_` →
 /// allocator's lock → a code space's write lock (mprotect strategies: only
-/// for a space no pending_code can be in yet, when its tables are set up).
+/// for a space no pending_code can be in yet, when a later space's tables are
+/// set up; the first space's are written before the module is shared).
 /// A pending_code holds its space's write lock (mprotect strategies) and no
 /// other lock, so a thread holding one may call any module or manager member
 /// except writing into the same space again from another pending_code.
@@ -619,14 +620,14 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
 
   // The first code space, and with it the table call_target hands out. The
   // allocator reserves a space on its first allocation; that first block is
-  // given straight back.
-  {
-    std::lock_guard lock{module->mutex_};
-    auto first = module->allocate_locked(1);
-    if (!first) return forward_error(first);
-    (void)module->allocator_.free(*first);
-    module->main_table_ = module->tables_.front();
-  }
+  // given straight back. No other thread knows the module yet, so mutex_ is
+  // not taken: writing the first space's tables takes that space's write
+  // lock (mprotect strategies), which a thread holding a pending_code there
+  // holds while it may take mutex_ (see the lock order above).
+  auto first = module->allocate_locked(1);
+  if (!first) return forward_error(first);
+  (void)module->allocator_.free(*first);
+  module->main_table_ = module->tables_.front();
   module->committed_may_have_grown();
   return module;
 }

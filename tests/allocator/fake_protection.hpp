@@ -20,6 +20,9 @@ namespace jitcm::testing {
 
 struct fake_protection {
   static constexpr const char* name = "fake";
+  // Nothing is mapped, so nothing loses execute permission; blocks pack as
+  // the allocator tests expect.
+  static constexpr bool write_revokes_execute = false;
 
   /// Knobs shared by every fake space (tests that use them run alone).
   struct controls {

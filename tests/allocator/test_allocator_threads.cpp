@@ -2,6 +2,7 @@
 #include <jitcm/allocator/all.hpp>
 #include <jitcm/protection/dual_mapping.hpp>
 #include <jitcm/protection/mprotect_toggle.hpp>
+#include <jitcm/protection/mprotect_toggle_single_threaded.hpp>
 #include <jitcm/protection/probe.hpp>
 
 #include <cstring>
@@ -20,16 +21,20 @@ namespace {
 
 constexpr int thread_count = 4;
 
-// Whether code may run while another thread writes elsewhere on its page:
-// not under mprotect_toggle, whose write scope makes the page RW (not X) for
-// every thread; there the bytes are compared instead, and run after join.
+// Whether code may run while another thread writes: unless a write scope
+// takes execute permission from a page that other blocks share (the packed
+// mprotect_toggle_single_threaded); there the bytes are compared instead,
+// and run after join.
 template <class A>
-constexpr bool runs_while_others_write = !std::is_same_v<typename A::protection_type, jitcm::protection::mprotect_toggle>;
+bool runs_while_others_write() {
+  using traits = jitcm::protection::strategy_traits<typename A::protection_type>;
+  return !traits::write_revokes_execute() || traits::exclusive_pages();
+}
 
 template <class A>
 bool holds(const code_block& b, std::uint32_t value) {
   const example::return_constant code{value};
-  if constexpr (runs_while_others_write<A>) {
+  if (runs_while_others_write<A>()) {
     return example::function_at(b.rx())() == static_cast<int>(value);
   } else {
     return std::memcmp(reinterpret_cast<const void*>(b.rx()), code.bytes.data(), code.size) == 0;
@@ -113,7 +118,8 @@ TEMPLATE_TEST_CASE("concurrent allocate and free keep blocks disjoint and stats 
 }
 
 TEMPLATE_TEST_CASE("concurrent threads write and run code in blocks of one allocator", "[allocator][threads]",
-                   alloc::pool<jitcm::protection::mprotect_toggle>, alloc::tlsf<jitcm::protection::mprotect_toggle>) {
+                   alloc::pool<jitcm::protection::mprotect_toggle>, alloc::tlsf<jitcm::protection::mprotect_toggle>,
+                   alloc::tlsf<jitcm::protection::mprotect_toggle_single_threaded>) {
   run_threads<TestType, true>(600);
 }
 

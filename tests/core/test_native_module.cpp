@@ -240,8 +240,8 @@ TEST_CASE("bad input is refused with a clear error and changes nothing", "[core]
     auto room = other->allocate(8);
     REQUIRE(room);
     CHECK(module->publish(*room, {.index = 1}).error() == make_error_code(errc::not_owned));
-    CHECK(other->publish(*room, {.instructions = {0, 4096}, .index = 1, .tier = two_tier::baseline}).error() ==
-          make_error_code(errc::out_of_range));
+    CHECK(other->publish(*room, {.instructions = {0, room->size() + 1}, .index = 1, .tier = two_tier::baseline})
+              .error() == make_error_code(errc::out_of_range));
     CHECK(other->publish(*room, {.instructions = {room->address() + 8, 8}, .index = 1, .tier = two_tier::baseline})
               .error() == make_error_code(errc::out_of_range));
   }

@@ -2,6 +2,7 @@
 // free-space policy.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -61,13 +62,21 @@ concept free_space_policy = std::constructible_from<F, std::size_t> &&
 /// `Protection` and laid out by `options`, free space found by `FreeSpace`.
 /// See concept.hpp for the contract of every member.
 ///
+/// When the strategy's exclusive_pages() is true (mprotect_toggle, whose
+/// write scopes take execute permission from their pages for every thread),
+/// every block gets pages of its own: the alignment is raised to a page, so
+/// blocks start on a page and take whole pages, and the first block starts
+/// on the page after the headers. A write scope on a block then touches no
+/// page holding other code or jump tables, and a page is written again only
+/// after the block on it was freed. Cost: up to a page per block.
+///
 /// Thread safety: allocate, allocate_in_region, free, contains, writable,
 /// stats and is_committed lock an internal mutex and may be called from any
 /// thread. begin_write locks it only to find the space, then follows
-/// `Protection` (mprotect_toggle: one writing thread per space at a time,
-/// and while a scope is open its pages are RW, not executable, for every
-/// thread, so code there cannot run until it ends; dual_mapping lets threads
-/// run code while others write).
+/// `Protection` (mprotect_toggle: one writing thread per space at a time;
+/// while a scope is open its pages are RW, not executable, for every thread,
+/// which with pages of its own per block means only the code being written;
+/// dual_mapping lets threads write a space at once).
 /// code_spaces() returns a view that a concurrent allocate may invalidate:
 /// call it from the thread that allocates, or under your own lock.
 template <protection::strategy Protection, free_space_policy FreeSpace>
@@ -83,7 +92,7 @@ class basic_allocator {
   /// Invalid options (alignment not a power of two, headers leaving no room
   /// in max_code_space_size) make every allocate fail with their error.
   explicit basic_allocator(const options& o)
-      : basic_allocator(o, detail::space_layout::from(o)) {}
+      : basic_allocator(placed(o), detail::space_layout::from(placed(o))) {}
 
   basic_allocator(const basic_allocator&) = delete;
   basic_allocator& operator=(const basic_allocator&) = delete;
@@ -181,6 +190,19 @@ class basic_allocator {
     return {spaces_.reserved(), spaces_.committed(), live_bytes_, freed_bytes_, spaces_.count()};
   }
 
+  /// Whether a write scope takes execute permission from its pages for
+  /// every thread while it is open (the strategy's trait). Code managers
+  /// then route jump-table slots so that retargeting never writes a page
+  /// other threads run.
+  [[nodiscard]] bool write_revokes_execute() const noexcept {
+    return protection::strategy_traits<Protection>::write_revokes_execute();
+  }
+  /// Whether every block has pages of its own (see the class comment).
+  [[nodiscard]] bool exclusive_pages() const noexcept {
+    return protection::strategy_traits<Protection>::exclusive_pages();
+  }
+
+  /// Raised to a page when blocks have pages of their own.
   [[nodiscard]] std::size_t alignment() const noexcept { return options_.alignment; }
   [[nodiscard]] const options& config() const noexcept { return options_; }
 
@@ -190,6 +212,15 @@ class basic_allocator {
         options_error_{layout ? std::error_code{} : layout.error()},
         spaces_{o, layout ? *layout : detail::space_layout{}},
         free_{platform::is_power_of_two(o.alignment) ? o.alignment : default_code_alignment} {}
+
+  // `o` with its alignment raised to a page when blocks get pages of their
+  // own (an invalid alignment is left for space_layout to report).
+  [[nodiscard]] static options placed(options o) noexcept {
+    if (protection::strategy_traits<Protection>::exclusive_pages() && platform::is_power_of_two(o.alignment)) {
+      o.alignment = std::max(o.alignment, platform::page_size());
+    }
+    return o;
+  }
 
   result<std::size_t> checked_size(std::size_t bytes) const noexcept {
     if (options_error_) return failure{options_error_};

@@ -14,6 +14,12 @@
 // | `a.contains(p)`                | `bool`                         | `p` lies in one of the code spaces |
 // | `a.stats()`                    | `allocator_stats`              | reserved, committed, live, freed, code_spaces |
 //
+// One OPTIONAL member, read through `allocator_write_revokes_execute(a)`:
+//
+// | expression                  | result | guarantees | when A lacks it |
+// |-----------------------------|--------|------------|-----------------|
+// | `a.write_revokes_execute()` | `bool` | true: while a write scope is open, its pages are not executable for any thread (the W^X strategy's trait, protection::strategy_traits); code managers then retarget jump-table slots without writing code pages (far-only routing). Never changes during the allocator's life | OPTIONAL: defaults to: `true` |
+//
 // Thread safety: allocate, allocate_in_region, free, contains, writable and
 // stats may be called concurrently (the allocator holds a mutex);
 // begin_write follows the W^X strategy; code_spaces() must not race with a
@@ -36,6 +42,7 @@
 //     std::span<const jitcm::code_space> code_spaces() const;
 //     bool contains(std::uintptr_t) const;
 //     jitcm::allocator_stats stats() const;
+//     bool write_revokes_execute() const noexcept { return false; }  // optional
 //   };
 #pragma once
 
@@ -86,5 +93,16 @@ concept code_allocator =
       { o.space_data_header } -> std::convertible_to<std::size_t>;
       { o.initial_reservation } -> std::convertible_to<std::size_t>;
     };
+
+/// `a.write_revokes_execute()` if A has it, else true (the safe assumption:
+/// a write scope may take execute permission away).
+template <code_allocator A>
+[[nodiscard]] bool allocator_write_revokes_execute(const A& a) noexcept {
+  if constexpr (requires { { a.write_revokes_execute() } -> std::convertible_to<bool>; }) {
+    return a.write_revokes_execute();
+  } else {
+    return true;
+  }
+}
 
 }  // namespace jitcm

@@ -22,7 +22,9 @@ inline constexpr std::size_t default_max_code_space_size =
 /// Settings shared by every allocator in jitcm::allocator. An aggregate: set
 /// what you need with designated initialisers, in this order.
 struct options {
-  /// Alignment of every block and of block sizes; a power of two.
+  /// Alignment of every block and of block sizes; a power of two. Raised to
+  /// a page when the W^X strategy gives every block pages of its own
+  /// (protection::strategy_traits::exclusive_pages, e.g. mprotect_toggle).
   std::size_t alignment = default_code_alignment;
   /// No code space is larger. A block that does not fit in one, headers
   /// included, fails with errc::limit_exceeded.

@@ -23,6 +23,7 @@ namespace jitcm::protection {
 /// Thread safety: every member from any thread (on disjoint regions).
 struct dual_mapping {
   static constexpr const char* name = "dual_mapping";
+  static constexpr bool write_revokes_execute = false;
 
   using write_scope = detail::flushing_write_scope;
 

@@ -26,10 +26,23 @@ namespace jitcm::protection {
 /// scopes of that thread covering pages already writable change nothing;
 /// a nested scope covering other pages makes those writable too.
 ///
+/// So a write scope takes execute permission from its pages for every
+/// thread (write_revokes_execute), and allocators give every block pages of
+/// its own (exclusive_pages, the default that follows): new code is written
+/// on pages no published code lies on, sealed RX when its scope ends, and a
+/// page is written again only after the block on it was freed. Threads may
+/// run published code while others write. The cost: up to a page per block
+/// (a 100-byte function takes 4 KiB), so batch small functions into one
+/// block. Rewriting published code in place (inline caches) still takes
+/// execute permission from it while the scope is open: use dual_mapping for
+/// code patched while it runs. protection::mprotect_toggle_single_threaded
+/// packs blocks instead, for JITs whose code never runs while they write.
+///
 /// Thread safety: begin_write from any thread (serialised per space);
 /// commit, commit_data and decommit from any thread on disjoint regions.
 struct mprotect_toggle {
   static constexpr const char* name = "mprotect_toggle";
+  static constexpr bool write_revokes_execute = true;
 
   class space;
 

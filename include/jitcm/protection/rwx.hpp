@@ -17,6 +17,7 @@ namespace jitcm::protection {
 /// Thread safety: every member from any thread (on disjoint regions).
 struct rwx {
   static constexpr const char* name = "rwx";
+  static constexpr bool write_revokes_execute = false;
 
   using write_scope = detail::flushing_write_scope;
 

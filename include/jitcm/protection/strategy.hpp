@@ -14,6 +14,21 @@
 // | `sp.begin_write(r)`               | `result<S::write_scope>`  | while the scope lives, this thread may write `r` through `writable()`; when the outermost scope ends, protection is back at rest and the instruction cache is flushed for what was written |
 // | `scope.end()`                     | `result<void>`            | ends the scope early and reports a failed protection change (the destructor ends it otherwise) |
 //
+// Two OPTIONAL traits, read only through `strategy_traits<S>` (never from S
+// directly, never by comparing type names). Each may be a
+// `static constexpr bool` or, for a strategy chosen at run time, a
+// `static bool f() noexcept`; its answer must not change during the process.
+//
+// | expression                                    | result | guarantees | when S does not say |
+// |-----------------------------------------------|--------|------------|---------------------|
+// | `strategy_traits<S>::write_revokes_execute()` | `bool` | true: while a write scope is open on a page, that page is not executable for any thread (mprotect_toggle); false: other threads may run code on the page meanwhile (dual_mapping, rwx, thread_toggle) | OPTIONAL: defaults to: `true` (the safe assumption) |
+// | `strategy_traits<S>::exclusive_pages()`       | `bool` | true: allocators give every block pages of its own, and keep blocks off header pages, so a write scope on a new block never touches a page holding published code | OPTIONAL: defaults to: `write_revokes_execute()` |
+//
+// A strategy with write_revokes_execute() and not exclusive_pages() lets a
+// write scope take execute permission from code other threads may be
+// running (protection::mprotect_toggle_single_threaded): only for JITs whose
+// code never runs on another thread while one writes.
+//
 // Errors are error codes: out_of_range for a region outside the space,
 // misaligned for unaligned commits, the OS's errno for refused changes.
 //
@@ -32,12 +47,14 @@
 //       result<write_scope> begin_write(address_region) { return write_scope{}; }
 //     };
 //     static result<space> reserve(std::size_t, std::uintptr_t = 0, std::size_t = 0);
+//     static constexpr bool write_revokes_execute = false;  // pages never lose X
 //   };
 #pragma once
 
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../address_region.hpp"
 #include "../result.hpp"
@@ -58,5 +75,38 @@ concept strategy = requires(typename S::space& space, const typename S::space& c
   { space.begin_write(region) } -> std::same_as<result<typename S::write_scope>>;
   { scope.end() } -> std::same_as<result<void>>;
 } && std::movable<typename S::space> && std::movable<typename S::write_scope>;
+
+namespace detail {
+
+/// The value of a trait a strategy declares either as a `bool` constant or
+/// as a function returning one.
+template <class Declared>
+[[nodiscard]] bool declared_trait(Declared declared) noexcept {
+  if constexpr (std::is_invocable_r_v<bool, Declared>) {
+    return declared();
+  } else {
+    return static_cast<bool>(declared);
+  }
+}
+
+}  // namespace detail
+
+/// What a strategy declares about its write scopes (see the second table
+/// above), with the safe answer for what it leaves unsaid. Specialise it to
+/// describe a strategy you cannot change.
+///
+/// Thread safety: any thread; the answers never change during the process.
+template <class S>
+struct strategy_traits {
+  [[nodiscard]] static bool write_revokes_execute() noexcept {
+    if constexpr (requires { S::write_revokes_execute; }) return detail::declared_trait(S::write_revokes_execute);
+    return true;
+  }
+
+  [[nodiscard]] static bool exclusive_pages() noexcept {
+    if constexpr (requires { S::exclusive_pages; }) return detail::declared_trait(S::exclusive_pages);
+    return write_revokes_execute();
+  }
+};
 
 }  // namespace jitcm::protection

@@ -27,6 +27,8 @@ namespace jitcm::protection {
 /// thread that began it and must end there.
 struct thread_toggle {
   static constexpr const char* name = "thread_toggle";
+  // A scope makes pages writable for the thread that opened it only.
+  static constexpr bool write_revokes_execute = false;
 
   class write_scope {
    public:

@@ -1,0 +1,150 @@
+// W^X by dual mapping where this process may use it, else by mprotect
+// toggling with a page of its own per block: chosen once per process.
+#pragma once
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <variant>
+
+#include "dual_mapping.hpp"
+#include "mprotect_toggle.hpp"
+#include "probe.hpp"
+#include "strategy.hpp"
+
+namespace jitcm::protection {
+
+#if defined(JITCM_HAS_DUAL_MAPPING)
+
+/// The strategies dual_mapping_or_mprotect chooses between.
+enum class wx_choice { dual_mapping, mprotect_toggle };
+
+/// Dual mapping needs an executable shared memory object (memfd, then
+/// /dev/shm, then TMPDIR and /tmp), which hardened kernels, SELinux policies,
+/// vm.memfd_noexec and noexec mounts may refuse; mprotect toggling needs only
+/// anonymous memory. The first call that needs the choice (reserve,
+/// chosen(), write_revokes_execute()) makes it for the whole process and
+/// caches it:
+///
+/// - `JITCM_WX=mprotect` in the environment picks mprotect_toggle;
+/// - `JITCM_WX=dual_mapping` picks dual_mapping even if the probe would
+///   refuse it (reserve then fails with the OS's error);
+/// - otherwise (unset or any other value) dual_mapping if a one-page probe
+///   (reserve, commit, write, end the scope) succeeds, else mprotect_toggle.
+///
+/// Every space forwards to the chosen strategy. Both choices are safe with
+/// threads running code while others write (under mprotect_toggle,
+/// allocators give each block pages of its own: write_revokes_execute() and
+/// so exclusive_pages() are true then), so what changes with the choice is
+/// cost: dual mapping writes without a system call and packs blocks;
+/// mprotect_toggle makes two protection changes per write scope and takes up
+/// to a page per block.
+///
+/// Thread safety: every member from any thread, as the chosen strategy
+/// allows; the first choice is made once even when threads race to it.
+struct dual_mapping_or_mprotect {
+  static constexpr const char* name = "dual_mapping_or_mprotect";
+
+  /// The strategy this process uses; the first call may probe (a few system
+  /// calls) and reads JITCM_WX.
+  [[nodiscard]] static wx_choice chosen() noexcept {
+    static const wx_choice choice = choose(std::getenv("JITCM_WX"));
+    return choice;
+  }
+
+  /// The chosen strategy's name: "dual_mapping" or "mprotect_toggle".
+  [[nodiscard]] static const char* chosen_name() noexcept {
+    return chosen() == wx_choice::dual_mapping ? dual_mapping::name : mprotect_toggle::name;
+  }
+
+  /// What chosen() would pick for the JITCM_WX value `setting` (nullptr:
+  /// unset), without caching it.
+  [[nodiscard]] static wx_choice choose(const char* setting) noexcept {
+    if (setting != nullptr && std::strcmp(setting, "mprotect") == 0) return wx_choice::mprotect_toggle;
+    if (setting != nullptr && std::strcmp(setting, "dual_mapping") == 0) return wx_choice::dual_mapping;
+    return detail::try_strategy<dual_mapping>() ? wx_choice::mprotect_toggle : wx_choice::dual_mapping;
+  }
+
+  [[nodiscard]] static bool write_revokes_execute() noexcept { return chosen() == wx_choice::mprotect_toggle; }
+
+  class space;
+
+  class write_scope {
+   public:
+    write_scope() noexcept = default;
+
+    /// Errors: the chosen strategy's.
+    result<void> end() noexcept {
+      auto dual = dual_.end();
+      auto toggled = toggled_.end();
+      return dual ? toggled : dual;
+    }
+
+   private:
+    friend class space;
+    explicit write_scope(dual_mapping::write_scope scope) noexcept : dual_{std::move(scope)} {}
+    explicit write_scope(mprotect_toggle::write_scope scope) noexcept : toggled_{std::move(scope)} {}
+    // One of the two is open, the other empty (ending it does nothing): two
+    // small members instead of a variant, whose index GCC takes for
+    // uninitialised when a scope sits in an optional.
+    dual_mapping::write_scope dual_;
+    mprotect_toggle::write_scope toggled_;
+  };
+
+  class space {
+   public:
+    space() noexcept = default;
+
+    [[nodiscard]] address_region region() const noexcept {
+      return std::visit([](const auto& s) { return s.region(); }, memory_);
+    }
+    [[nodiscard]] result<void> commit(address_region part) const noexcept {
+      return std::visit([part](const auto& s) { return s.commit(part); }, memory_);
+    }
+    [[nodiscard]] result<void> commit_data(address_region part) const noexcept {
+      return std::visit([part](const auto& s) { return s.commit_data(part); }, memory_);
+    }
+    [[nodiscard]] result<void> decommit(address_region part) const noexcept {
+      return std::visit([part](const auto& s) { return s.decommit(part); }, memory_);
+    }
+    [[nodiscard]] std::uintptr_t writable(std::uintptr_t executable_address) const noexcept {
+      return std::visit([executable_address](const auto& s) { return s.writable(executable_address); }, memory_);
+    }
+    /// Errors: the chosen strategy's.
+    [[nodiscard]] result<write_scope> begin_write(address_region part) noexcept {
+      return std::visit(
+          [part](auto& s) -> result<write_scope> {
+            auto scope = s.begin_write(part);
+            if (!scope) return forward_error(scope);
+            return write_scope{std::move(*scope)};
+          },
+          memory_);
+    }
+
+   private:
+    friend struct dual_mapping_or_mprotect;
+    template <class Space>
+    explicit space(Space&& memory) noexcept : memory_{std::forward<Space>(memory)} {}
+    std::variant<dual_mapping::space, mprotect_toggle::space> memory_;
+  };
+
+  /// Reserves through the chosen strategy. Errors: its errors.
+  [[nodiscard]] static result<space> reserve(std::size_t bytes, std::uintptr_t hint = 0,
+                                             std::size_t alignment = 0) noexcept {
+    if (chosen() == wx_choice::dual_mapping) return wrapped(dual_mapping::reserve(bytes, hint, alignment));
+    return wrapped(mprotect_toggle::reserve(bytes, hint, alignment));
+  }
+
+ private:
+  template <class Space>
+  [[nodiscard]] static result<space> wrapped(result<Space> reserved) noexcept {
+    if (!reserved) return forward_error(reserved);
+    return space{std::move(*reserved)};
+  }
+};
+
+static_assert(strategy<dual_mapping_or_mprotect>, "jitcm: dual_mapping_or_mprotect must satisfy protection::strategy");
+
+#endif  // JITCM_HAS_DUAL_MAPPING
+
+}  // namespace jitcm::protection
