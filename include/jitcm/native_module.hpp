@@ -20,6 +20,7 @@
 
 #include "address_region.hpp"
 #include "allocator/code_block.hpp"
+#include "allocator/concept.hpp"
 #include "code.hpp"
 #include "config.hpp"
 #include "detail/module_host.hpp"
@@ -359,15 +360,6 @@ class native_module {
   }
   [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
   [[nodiscard]] result<void> choose_routing() noexcept;
-  /// What the allocator declares; an allocator that does not say is assumed
-  /// to revoke execute permission while writing (allocator/concept.hpp).
-  [[nodiscard]] bool write_revokes_execute() const noexcept {
-    if constexpr (requires(const Allocator& a) { { a.write_revokes_execute() } -> std::convertible_to<bool>; }) {
-      return allocator_.write_revokes_execute();
-    } else {
-      return true;
-    }
-  }
   /// Whether the tiering policy knows tier `t` (an OPTIONAL member; without
   /// it every tier is accepted).
   [[nodiscard]] bool knows_tier(jitcm::tier t) const noexcept {
@@ -658,7 +650,7 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
 
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::choose_routing() noexcept {
-  const bool revokes = write_revokes_execute();
+  const bool revokes = allocator_write_revokes_execute(allocator_);
   if (!options_.routing) {
     routing_ = revokes ? jump_table::routing::far_only : jump_table::routing::near;
     return {};
