@@ -75,15 +75,6 @@ class asmjit_error_category final : public std::error_category {
   }
 };
 
-/// The widest span of one code space of `Module`: every slot reaches every
-/// instruction of its space, so a call site reaching this far needs no
-/// veneer.
-template <class Module>
-[[nodiscard]] constexpr std::uint64_t code_space_span() noexcept {
-  return std::min<std::uint64_t>(typename Module::allocator_type::options{}.max_code_space_size,
-                                 Module::jump_table_type::max_code_space_size);
-}
-
 /// The function index a label named by function_label stands for, or -1.
 [[nodiscard]] inline std::int64_t function_index_of(const ::asmjit::LabelEntry& label) noexcept {
   constexpr std::size_t prefix = sizeof function_label_prefix - 1;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -120,6 +121,15 @@ inline void write_veneer(isa set, std::byte* writable, std::uintptr_t address, s
   } else {
     veneer_encoding::arm64(writable, address, target);
   }
+}
+
+/// The widest span of one code space of `Module`: every slot reaches every
+/// instruction of its space, so a call site reaching this far needs no
+/// veneer.
+template <class Module>
+[[nodiscard]] constexpr std::uint64_t code_space_span() noexcept {
+  return std::min<std::uint64_t>(typename Module::allocator_type::options{}.max_code_space_size,
+                                 Module::jump_table_type::max_code_space_size);
 }
 
 /// A call from new code to a function of its module: the displacement field
