@@ -358,3 +358,58 @@ TEST_CASE("veneers: near when the slot is in reach, far through an address other
 }
 
 }  // namespace
+
+#if defined(JITCM_ARCH_X64)
+namespace {
+
+// What a JIT writes without the adapter for publish_caller above (the same
+// emitted instructions): room first, so that the callee's near slot and the
+// base address are known; then flatten, resolve, relocate, check the size,
+// copy, publish trimmed. The lines marked `//+` are what the adapter saves.
+jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module, std::uint32_t index,
+                                                            std::uint32_t callee, int addend) {
+  auto room = module.allocate(256);  //+ a guess: the size is known only after emitting
+  if (!room) return jitcm::forward_error(room);  //+
+  auto slot = module.call_target_near(callee, room->address());  //+
+  if (!slot) return jitcm::forward_error(slot);  //+
+  asmjit::CodeHolder code;
+  code.init(x64_environment(), room->address());  //+ (the base address)
+  asmjit::x86::Assembler a(&code);
+  a.sub(asmjit::x86::rsp, 8);
+  a.call(asmjit::imm(*slot));
+  a.add(asmjit::x86::eax, addend);
+  a.add(asmjit::x86::rsp, 8);
+  a.ret();
+  if (code.flatten() != asmjit::kErrorOk || code.resolveUnresolvedLinks() != asmjit::kErrorOk) {  //+
+    return jitcm::failure{jitcm::errc::invalid_argument};  //+
+  }  //+
+  if (code.relocateToBase(room->address()) != asmjit::kErrorOk) return jitcm::failure{jitcm::errc::invalid_argument};  //+
+  const std::size_t size = code.codeSize();  //+
+  if (size > room->size()) return jitcm::failure{jitcm::errc::limit_exceeded};  //+
+  if (code.copyFlattenedData(room->data(), size, asmjit::CopySectionFlags::kPadSectionBuffer) != asmjit::kErrorOk) {  //+
+    return jitcm::failure{jitcm::errc::invalid_argument};  //+
+  }  //+
+  return module.publish(*room, {.instructions = {room->address(), size}, .index = index, .tier = tiers::baseline,
+                                .name = "caller"});
+}
+
+TEST_CASE("asmjit: the adapter and the same steps by hand give the same code", "[adapters][asmjit]") {
+  fixture f;
+  REQUIRE(publish_constant(*f.module, 0, 1));
+  REQUIRE(publish_caller(*f.module, 1, 0, 10));
+  REQUIRE(publish_caller_by_hand(*f.module, 2, 0, 10));
+  CHECK(f.call(1) == 11);
+  CHECK(f.call(2) == 11);
+  manager_type::code_ref_scope scope;
+  const jitcm::code* adapted = *f.module->installed(1);
+  const jitcm::code* by_hand = *f.module->installed(2);
+  REQUIRE(adapted->instructions_size() == by_hand->instructions_size());
+  // Equal but for the call's displacement: each code is at its own address.
+  const auto* x = reinterpret_cast<const std::uint8_t*>(adapted->instruction_start());
+  const auto* y = reinterpret_cast<const std::uint8_t*>(by_hand->instruction_start());
+  CHECK(std::memcmp(x, y, 5) == 0);                   // sub rsp, 8; call opcode
+  CHECK(std::memcmp(x + 9, y + 9, adapted->instructions_size() - 9) == 0);
+}
+
+}  // namespace
+#endif
