@@ -9,8 +9,10 @@
 // A program runs its function `main` with the integers given after it.
 #pragma once
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -234,31 +236,19 @@ class parser {
     }
     return lhs;
   }
-  std::optional<node> sum() {
-    auto lhs = product();
-    while (lhs) {
-      if (accept("+")) {
-        lhs = binary(op::add, std::move(*lhs), product());
-      } else if (accept("-")) {
-        lhs = binary(op::sub, std::move(*lhs), product());
-      } else {
-        break;
-      }
-    }
-    return lhs;
-  }
+  std::optional<node> sum() { return left_associative(&parser::product, {{"+", op::add}, {"-", op::sub}}); }
   std::optional<node> product() {
-    auto lhs = unary();
+    return left_associative(&parser::unary, {{"*", op::mul}, {"/", op::div}, {"%", op::mod}});
+  }
+  /// operand {operator operand}, grouped from the left.
+  std::optional<node> left_associative(std::optional<node> (parser::*operand)(),
+                                       std::initializer_list<std::pair<const char*, op>> operators) {
+    auto lhs = (this->*operand)();
     while (lhs) {
-      if (accept("*")) {
-        lhs = binary(op::mul, std::move(*lhs), unary());
-      } else if (accept("/")) {
-        lhs = binary(op::div, std::move(*lhs), unary());
-      } else if (accept("%")) {
-        lhs = binary(op::mod, std::move(*lhs), unary());
-      } else {
-        break;
-      }
+      const auto* found = std::find_if(operators.begin(), operators.end(),
+                                       [this](const auto& candidate) { return accept(candidate.first); });
+      if (found == operators.end()) break;
+      lhs = binary(found->second, std::move(*lhs), (this->*operand)());
     }
     return lhs;
   }

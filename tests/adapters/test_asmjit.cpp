@@ -194,71 +194,61 @@ TEST_CASE("asmjit code goes into a room the caller allocated; too small a room i
   CHECK(f.call(1) == 9);
 }
 
+/// A CodeHolder for x86-64 with an assembler attached.
+struct x64_code {
+  asmjit::CodeHolder holder;
+  asmjit::x86::Assembler a;
+  explicit x64_code(std::uint64_t base = asmjit::Globals::kNoBaseAddress) {
+    holder.init(x64_environment(), base);
+    holder.attach(&a);
+  }
+};
+
+void check_refused(fixture& f, asmjit::CodeHolder& code, jitcm::errc expected, std::uint32_t index = 1) {
+  auto published = jitcm::adapters::publish(*f.module, code, {.index = index, .tier = tiers::baseline});
+  REQUIRE_FALSE(published);
+  CHECK(published.error() == expected);
+}
+
 TEST_CASE("asmjit misuse is an error and publishes nothing", "[adapters][asmjit]") {
   fixture f;
   const std::size_t before = f.published();
 
   SECTION("a label used and never bound") {
-    asmjit::CodeHolder code;
-    code.init(x64_environment());
-    asmjit::x86::Assembler a(&code);
-    a.jmp(a.newLabel());
-    auto published = jitcm::adapters::publish(*f.module, code, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::invalid_argument);
+    x64_code code;
+    code.a.jmp(code.a.newLabel());
+    check_refused(f, code.holder, jitcm::errc::invalid_argument);
   }
   SECTION("a function label that was bound") {
-    asmjit::CodeHolder code;
-    code.init(x64_environment());
-    asmjit::x86::Assembler a(&code);
-    const asmjit::Label label = jitcm::adapters::function_label(a, 0);
-    a.bind(label);
-    a.ret();
-    auto published = jitcm::adapters::publish(*f.module, code, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::invalid_argument);
+    x64_code code;
+    code.a.bind(jitcm::adapters::function_label(code.a, 0));
+    code.a.ret();
+    check_refused(f, code.holder, jitcm::errc::invalid_argument);
   }
   SECTION("a call to a function the module does not declare") {
-    asmjit::CodeHolder code;
-    code.init(x64_environment());
-    asmjit::x86::Assembler a(&code);
-    a.call(jitcm::adapters::function_label(a, 17));
-    a.ret();
-    auto published = jitcm::adapters::publish(*f.module, code, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::out_of_range);
+    x64_code code;
+    code.a.call(jitcm::adapters::function_label(code.a, 17));
+    code.a.ret();
+    check_refused(f, code.holder, jitcm::errc::out_of_range);
   }
   SECTION("code assembled for a fixed base address") {
-    asmjit::CodeHolder code;
-    code.init(x64_environment(), 0x10000);
-    asmjit::x86::Assembler a(&code);
-    a.ret();
-    auto published = jitcm::adapters::publish(*f.module, code, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::invalid_argument);
+    x64_code code{0x10000};
+    code.a.ret();
+    check_refused(f, code.holder, jitcm::errc::invalid_argument);
   }
   SECTION("a CodeHolder that was never initialised, or targets 32-bit x86") {
     asmjit::CodeHolder empty;
-    auto published = jitcm::adapters::publish(*f.module, empty, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::unsupported);
-
+    check_refused(f, empty, jitcm::errc::unsupported);
     asmjit::CodeHolder code;
     code.init(asmjit::Environment{asmjit::Arch::kX86});
     asmjit::x86::Assembler a(&code);
     a.ret();
-    published = jitcm::adapters::publish(*f.module, code, {.index = 1, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::unsupported);
+    check_refused(f, code, jitcm::errc::unsupported);
   }
   SECTION("a bad description: the module's own error") {
-    asmjit::CodeHolder code;
-    code.init(x64_environment());
-    asmjit::x86::Assembler a(&code);
-    a.ret();
-    auto published = jitcm::adapters::publish(*f.module, code, {.index = 9, .tier = tiers::baseline});
-    REQUIRE_FALSE(published);
-    CHECK(published.error() == jitcm::errc::out_of_range);
+    x64_code code;
+    code.a.ret();
+    check_refused(f, code.holder, jitcm::errc::out_of_range, 9);
   }
   CHECK(f.published() == before);
   CHECK(f.module->stats().code_objects == 0);
