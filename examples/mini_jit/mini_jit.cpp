@@ -139,7 +139,7 @@ class jit {
 /// Calls the function at `target` with `arguments` (at most six, by the System V ABI).
 std::int64_t call(std::uintptr_t target, const std::vector<std::int64_t>& a) {
   using i = std::int64_t;
-  const void* f = reinterpret_cast<const void*>(target);
+  const std::uintptr_t f = target;
   switch (a.size()) {
     case 0: return reinterpret_cast<i (*)()>(f)();
     case 1: return reinterpret_cast<i (*)(i)>(f)(a[0]);

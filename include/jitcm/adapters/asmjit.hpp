@@ -21,9 +21,10 @@
 // | `publish(module, code, desc)`                | `result<published_code>`     | flattens, resolves labels, sizes the room (code, asmjit's address table, veneers), relocates to the room's final address, copies, resolves function labels, publishes `desc` trimmed to the real size |
 // | `publish(module, room, code, desc)`          | `result<published_code>`     | the same into a room the caller allocated (`module.allocate`); on error the room stays unpublished and can be dropped or reused |
 //
-// Calls through `function_label` land on the function's slot in the jump
-// table of the code space the new code lands in, which every code in that
-// space reaches with a direct branch (x86-64 `call rel32`, AArch64 `bl`).
+// Calls through `function_label` land on the function's stable call target
+// when the branch reaches it, else on its slot in the jump table of the
+// code space the new code lands in, which every code in that space reaches
+// with a direct branch (x86-64 `call rel32`, AArch64 `bl`).
 // A site whose displacement field reaches less than a code space spans
 // (AArch64 `b.cond`/`cbz`, or AArch64 code in a module whose spaces exceed
 // 128 MiB) is sent through a veneer the adapter appends after the code: a
@@ -157,10 +158,7 @@ template <class Module>
       copied != ::asmjit::kErrorOk) {
     return failure{detail::asmjit_error(copied, *set)};
   }
-  auto patched = calls.apply(*set, room.data(), room.address(), code_bytes,
-                             [&module](std::uint32_t index, std::uintptr_t caller) {
-                               return module.call_target_near(index, caller);
-                             });
+  auto patched = calls.apply(*set, room.data(), room.address(), code_bytes, module);
   if (!patched) return forward_error(patched);
 
   code_desc trimmed = desc;

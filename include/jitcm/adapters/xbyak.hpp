@@ -15,7 +15,7 @@
 // | expression                          | result                   | guarantees |
 // |-------------------------------------|--------------------------|------------|
 // | `xbyak_generator<M> gen{module, n}` | an `Xbyak::CodeGenerator` | writes into room for `n` bytes allocated in `module` (a pending_code: its write scope is open until publish); when the code outgrows it, Xbyak's AutoGrow moves it to ordinary memory, and publish copies it into room of the final size |
-// | `gen.call_function(i)`              | —                        | `call rel32` to function `i`'s slot in the jump table of the code space the code lands in (always in reach) |
+// | `gen.call_function(i)`              | —                        | `call rel32` to function `i`'s stable call target, or, if out of reach, its slot in the jump table of the code space the code lands in (always in reach) |
 // | `gen.jump_function(i)`              | —                        | `jmp rel32` to it (a tail call) |
 // | `gen.publish(desc)`                 | `result<published_code>` | resolves Xbyak's absolute addresses (labels, `call(ptr)`) against the final address, resolves the calls, publishes `desc` trimmed to the code's size; once per generator |
 //
@@ -155,19 +155,23 @@ template <class Module>
 result<void> xbyak_generator<Module>::settle(std::size_t bytes) {
   if (this->in_room(top_) && this->room_->size() >= bytes) return {};
   if (this->room_error_) return failure{this->room_error_};
+  // Room too small is given back before new room is asked for: the module
+  // is never called while this thread holds a write scope.
+  if (this->in_room(top_)) {
+    auto* copy = static_cast<std::uint8_t*>(std::malloc(getSize() == 0 ? 1 : getSize()));
+    if (copy == nullptr) return failure{errc::out_of_memory};
+    std::memcpy(copy, top_, getSize());
+    this->room_.reset();
+    top_ = copy;
+  }
   auto room = this->module_->allocate(bytes);
   if (!room) return forward_error(room);
   std::memcpy(room->data(), top_, getSize());
-  // Xbyak frees what top_ points to when it is destroyed; the old buffer
-  // (ordinary memory, or room too small) goes now.
-  std::uint8_t* old = top_;
+  // Xbyak frees what top_ points to when it is destroyed: the ordinary
+  // memory goes now, the room when the generator does.
+  std::free(top_);
   top_ = reinterpret_cast<std::uint8_t*>(room->data());
   maxSize_ = room->size();
-  if (this->in_room(old)) {
-    this->room_.reset();
-  } else {
-    std::free(old);
-  }
   this->room_.emplace(std::move(*room));
   return {};
 }
@@ -188,10 +192,7 @@ result<published_code> xbyak_generator<Module>::publish(const code_desc& desc) {
   // the code's final address.
   ready();
   if (const int error = Xbyak::GetError(); error != 0) return failure{std::error_code{error, xbyak_category()}};
-  auto patched = calls_.apply(detail::isa::x64, room.data(), room.address(), code_bytes,
-                              [this](std::uint32_t index, std::uintptr_t caller) {
-                                return this->module_->call_target_near(index, caller);
-                              });
+  auto patched = calls_.apply(detail::isa::x64, room.data(), room.address(), code_bytes, *this->module_);
   if (!patched) return forward_error(patched);
   code_desc trimmed = desc;
   trimmed.instructions = address_region{room.address(), total};

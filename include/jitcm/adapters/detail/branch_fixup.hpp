@@ -143,10 +143,11 @@ struct call_site {
 };
 
 /// The calls of one piece of code to its module's functions, resolved at
-/// publish against the slot of each function in the jump table of the code
-/// space the code lands in (always within near reach of it). A call site
-/// whose field reaches less than a code space spans goes through a veneer
-/// after the code (one per function), which jumps on near or far.
+/// publish to a slot of each function: the stable call target when in
+/// reach, else the slot in the jump table of the code space the code lands
+/// in (always within near reach of it). A call site whose field reaches less
+/// than a code space spans has a veneer after the code (one per function),
+/// which jumps on near or far.
 class call_fixups {
  public:
   void add(const call_site& site) { sites_.push_back(site); }
@@ -168,33 +169,36 @@ class call_fixups {
   }
 
   /// Patches every site of the code written at `writable`, which runs at
-  /// `address` and is `code_bytes` long (the veneers follow it, as planned).
-  /// `slot_of(index, address)` returns result<std::uintptr_t>: the slot to
-  /// call. Errors: slot_of's; invalid_argument (a field the fixups cannot
-  /// encode); target_out_of_range (a site that reaches neither the slot nor
-  /// a veneer).
-  template <class SlotOf>
+  /// `address` and is `code_bytes` long (the veneers follow it, as planned),
+  /// to call `module`'s functions. A site goes to the function's stable
+  /// call target (`call_target`, which takes no lock: the caller may hold
+  /// the code's write scope) when it reaches, else to its slot in the code
+  /// space of `address` (`call_target_near`), else through its veneer.
+  /// Errors: the module's (out_of_range for an index it does not declare);
+  /// invalid_argument (a field the fixups cannot encode);
+  /// target_out_of_range (a site that reaches no slot and has no veneer).
+  template <class Module>
   [[nodiscard]] result<void> apply(isa set, std::byte* writable, std::uintptr_t address, std::size_t code_bytes,
-                                   SlotOf&& slot_of) {
+                                   const Module& module) {
     std::size_t next_veneer = align_up(code_bytes, veneer_alignment);
     for (veneer& v : veneered_) {
-      auto slot = slot_of(v.index, address);
+      auto slot = module.call_target(v.index);
       if (!slot) return forward_error(slot);
-      write_veneer(set, writable + next_veneer, address + next_veneer, *slot);
+      write_veneer(set, writable + next_veneer, address + next_veneer, *slot);  // far if need be
       v.offset = next_veneer;
       next_veneer += veneer_size;
     }
     for (const call_site& site : sites_) {
       if (!site.field.valid()) return failure{errc::invalid_argument};
-      auto slot = slot_of(site.index, address);
+      auto slot = module.call_target(site.index);
       if (!slot) return forward_error(slot);
-      const std::uintptr_t at = address + site.offset;
-      if (write_displacement(writable + site.offset, site.field, displacement(*slot, at, site.bias))) continue;
-      const veneer* v = veneer_of(site.index);
-      if (v == nullptr ||
-          !write_displacement(writable + site.offset, site.field, displacement(address + v->offset, at, site.bias))) {
-        return failure{errc::target_out_of_range};
+      if (patch(writable, address, site, *slot)) continue;
+      if (const veneer* v = veneer_of(site.index); v != nullptr && patch(writable, address, site, address + v->offset)) {
+        continue;
       }
+      auto near = module.call_target_near(site.index, address);
+      if (!near) return forward_error(near);
+      if (!patch(writable, address, site, *near)) return failure{errc::target_out_of_range};
     }
     return {};
   }
@@ -204,8 +208,10 @@ class call_fixups {
     std::uint32_t index;
     std::size_t offset;
   };
-  [[nodiscard]] static std::int64_t displacement(std::uintptr_t target, std::uintptr_t site, std::int64_t bias) noexcept {
-    return static_cast<std::int64_t>(target - site) + bias;
+  [[nodiscard]] static bool patch(std::byte* writable, std::uintptr_t address, const call_site& site,
+                                   std::uintptr_t target) noexcept {
+    const auto displacement = static_cast<std::int64_t>(target - (address + site.offset)) + site.bias;
+    return write_displacement(writable + site.offset, site.field, displacement);
   }
   [[nodiscard]] const veneer* veneer_of(std::uint32_t index) const noexcept {
     for (const veneer& v : veneered_) {
