@@ -19,7 +19,7 @@
 // | `function_label(emitter, index)`             | `asmjit::Label`              | one global label per index and CodeHolder (named `jitcm.function.<index>`); never bind it: publish resolves it to the function's slot |
 // | `function_address(module, index)`            | `result<std::uintptr_t>`     | the function's stable call target, for `a.call(imm)` / `a.bl(imm)`: asmjit relocates it near, or far through its address table (x86-64); out_of_range for a bad index |
 // | `publish(module, code, desc)`                | `result<published_code>`     | flattens, resolves labels, sizes the room (code, asmjit's address table, veneers), relocates to the room's final address, copies, resolves function labels, publishes `desc` trimmed to the real size |
-// | `publish(module, room, code, desc)`          | `result<published_code>`     | the same into a room the caller allocated (`module.allocate`); on error the room stays unpublished and can be dropped or reused |
+// | `publish(module, room, code, desc)`          | `result<published_code>`     | the same into a room the caller allocated (`module.allocate`); on error the room stays unpublished: drop it (after an error of the module's publish its write scope has ended) |
 //
 // Calls through `function_label` land on the function's stable call target
 // when the branch reaches it, else on its slot in the jump table of the
@@ -37,8 +37,8 @@
 //   invalid_argument     a label used but never bound; a function label that was bound; a CodeHolder whose base
 //                        address is not the room's (code emitted for another place)
 //   limit_exceeded       the code is larger than the room
-//   target_out_of_range  an absolute target (`bl imm`, `call imm` on a 32-bit target) that no branch reaches and
-//                        asmjit has no far slot for
+//   target_out_of_range  an absolute target (AArch64 `bl imm`) that no branch reaches and asmjit has no far slot
+//                        for; a call site that reaches neither a slot nor a veneer
 //   out_of_range         a function label for an index the module does not declare
 //   asmjit_category()    any other asmjit error (code() is asmjit::Error), then the module's own errors.
 //
