@@ -402,3 +402,46 @@ TEST_CASE("asmjit: the adapter and the same steps by hand give the same code", "
 
 }  // namespace
 #endif
+
+namespace {
+
+/// A module whose stable call targets lie far away, with a near slot close by.
+struct far_module {
+  std::uintptr_t far = 0, near = 0;
+  bool has_near = true;
+  [[nodiscard]] jitcm::result<std::uintptr_t> call_target(std::uint32_t) const { return far; }
+  [[nodiscard]] jitcm::result<std::uintptr_t> call_target_near(std::uint32_t, std::uintptr_t) const {
+    if (!has_near) return jitcm::failure{jitcm::errc::out_of_range};
+    return near;
+  }
+};
+
+TEST_CASE("call fixups: the stable target when in reach, else the near slot, else an error", "[adapters]") {
+  using jitcm::adapters::detail::call_fixups;
+  alignas(8) std::byte code[16] = {std::byte{0xE8}};  // call rel32
+  const std::uintptr_t here = 0x7f0000000000;
+  far_module module{.far = here + (std::uintptr_t{1} << 40), .near = here + 0x1000};
+  call_fixups calls;
+  calls.add({.offset = 1, .bias = -4, .field = {}, .index = 0});
+  calls.plan_veneers(std::uint64_t{1} << 31);  // rel32 reaches a whole code space: no veneer
+  REQUIRE(calls.size_with_veneers(5) == 5);
+  REQUIRE(calls.apply(jitcm::adapters::detail::isa::x64, code, here, 5, module));
+  std::int32_t rel = 0;
+  std::memcpy(&rel, code + 1, 4);
+  CHECK(here + 5 + rel == module.near);
+
+  module.far = here + 0x2000;  // in reach: no need for the near slot
+  module.has_near = false;
+  REQUIRE(calls.apply(jitcm::adapters::detail::isa::x64, code, here, 5, module));
+  std::memcpy(&rel, code + 1, 4);
+  CHECK(here + 5 + rel == module.far);
+
+  module.far = here + (std::uintptr_t{1} << 40);
+  module.has_near = true;
+  module.near = here - (std::uintptr_t{1} << 33);  // no slot in reach, no veneer
+  auto refused = calls.apply(jitcm::adapters::detail::isa::x64, code, here, 5, module);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == jitcm::errc::target_out_of_range);
+}
+
+}  // namespace
