@@ -104,8 +104,18 @@ def main():
                              for d, _, fs in os.walk(os.path.join(installed_include, "jitcm"))
                              for f in fs if f.endswith(".hpp"))
             source = os.path.join(work, "every_header.cpp")
+            # An adapter header needs its code generator: included where
+            # that generator's headers are (Xbyak without exceptions only
+            # with XBYAK_NO_EXCEPTION, Xbyak's own switch).
+            generator_of = {"jitcm/adapters/asmjit.hpp": "asmjit/core.h", "jitcm/adapters/xbyak.hpp": "xbyak/xbyak.h"}
             with open(source, "w") as out:
-                out.writelines(f"#include <{h}>\n" for h in headers)
+                out.write("#define XBYAK_NO_EXCEPTION 1\n")
+                for h in headers:
+                    guard = generator_of.get(h)
+                    if guard:
+                        out.write(f"#if __has_include(<{guard}>)\n#include <{h}>\n#endif\n")
+                    else:
+                        out.write(f"#include <{h}>\n")
             # Only the installed tree is on the include path: a header that
             # includes something left behind in the source tree fails here.
             # And the library promises to work without exceptions and RTTI.
@@ -120,9 +130,21 @@ def main():
             flags = shlex.split(run(["pkg-config", "--cflags", "--libs", "jitcm"], env=pc_env))
             if not any(f.startswith("-I") and f[2:].startswith(destdir) for f in flags):
                 raise RuntimeError(f"pkg-config flags do not point into the install: {flags}")
-            app = os.path.join(work, "app")
-            run(cxx + [os.path.join(CONSUMER, "main.cpp"), "-o", app] + flags, env=pc_env)
-            run([app])
+            # The flags must not choose the standard: that would override a
+            # newer one the user chose, whichever comes first on the line.
+            if any(f.startswith("-std=") for f in flags):
+                raise RuntimeError(f"pkg-config flags choose a C++ standard: {flags}")
+            cxx_std = run(["pkg-config", "--variable=cxx_std", "jitcm"], env=pc_env).strip()
+            if cxx_std != "-std=c++20":
+                raise RuntimeError(f"pkg-config variable cxx_std is {cxx_std!r}, not -std=c++20")
+            main = os.path.join(CONSUMER, "main.cpp")
+            newer = ["-std=c++2b", "-DJITCM_CONSUMER_NEWER_STANDARD"]
+            for name, command in (("app", [cxx_std, main] + flags),
+                                  ("app-newer-first", newer + [main] + flags),
+                                  ("app-newer-last", [main] + flags + newer)):
+                app = os.path.join(work, name)
+                run(cxx + command + ["-o", app], env=pc_env)
+                run([app])
 
         def cmake(work):
             build = os.path.join(work, "build")
@@ -132,6 +154,17 @@ def main():
                  "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON"], env=env)
             run(["cmake", "--build", build], env=env)
             run([os.path.join(build, "app")])
+            adapter_app = os.path.join(build, "adapter_app")
+            if os.path.exists(adapter_app):
+                run([adapter_app])
+            else:
+                print("jitcm::asmjit: not defined here (no asmjit CMake package, or not x86-64)")
+            # A consumer choosing C++23 keeps it (cxx_std_20 is a minimum).
+            newer = os.path.join(work, "build-c++23")
+            run(["cmake", "-S", CONSUMER, "-B", newer, *generator, f"-DCMAKE_PREFIX_PATH={prefix}",
+                 f"-DCMAKE_CXX_COMPILER={cxx[-1]}", "-DJITCM_CONSUMER_CXX_STANDARD=23"], env=env)
+            run(["cmake", "--build", newer, "--target", "app"], env=env)
+            run([os.path.join(newer, "app")])
             # 0.x releases may break the API, so 0.1 must not satisfy 0.2, nor 1.0.
             for wanted in ("0.2", "1.0"):
                 try:

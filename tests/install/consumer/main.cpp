@@ -17,6 +17,12 @@
 #define CONSUMER_HAS_PLATFORM 1
 #endif
 
+// Built with a standard newer than C++20 chosen by the consumer: the package
+// files must state jitcm's minimum without lowering it.
+#if defined(JITCM_CONSUMER_NEWER_STANDARD)
+static_assert(__cplusplus > 202002L, "the package files replaced the consumer's newer C++ standard");
+#endif
+
 namespace {
 
 int failures = 0;
