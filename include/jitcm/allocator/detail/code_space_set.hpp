@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -165,6 +166,24 @@ class code_space_set {
     return index;
   }
 
+  /// Gives back the space the last grow() reserved, which nothing uses yet
+  /// (the free-space policy could not take it on): its committed header
+  /// units are refunded and its reservation released.
+  void drop_newest() noexcept {
+    const std::size_t index = spaces_.size() - 1;
+    const space_entry& s = spaces_.back();
+    std::size_t committed = 0;
+    for (std::size_t u = 0; u < s.pages.size(); ++u) {
+      if ((s.pages[u] & committed_bit) != 0) committed += pages_region(s, u, u + 1).size();
+    }
+    refund(committed);
+    reserved_ -= s.size;
+    by_address_.erase(std::find_if(by_address_.begin(), by_address_.end(),
+                                   [index](const auto& e) { return e.second == index; }));
+    records_.pop_back();
+    spaces_.pop_back();
+  }
+
   /// Index of the space containing `address`, or npos.
   [[nodiscard]] std::size_t find(std::uintptr_t address) const noexcept {
     auto it = std::upper_bound(by_address_.begin(), by_address_.end(), address,
@@ -176,9 +195,14 @@ class code_space_set {
 
   /// Counts `block` (inside the code area of space `index`) as live on its
   /// commit units, committing those that were not. Errors: limit_exceeded, the
-  /// strategy's commit error; nothing changes on error.
+  /// strategy's commit error, the error of a space that takes no code now
+  /// (a strategy's optional `ready()`: mprotect_toggle's space_unusable);
+  /// nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
     space_entry& s = spaces_[index];
+    if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
+      if (auto ok = s.memory.ready(); !ok) return ok;
+    }
     const auto [first, last] = page_span(s, block);
     std::size_t missing = 0;
     constexpr auto is_uncommitted = [](std::uint32_t page) { return (page & committed_bit) == 0; };
@@ -210,21 +234,40 @@ class code_space_set {
   }
 
   /// Takes `block` off its commit units; with `decommit_free_pages`, units
-  /// no block touches any more are decommitted. A unit the OS refuses to
-  /// decommit stays committed (and counted) and is reused as it is.
-  void release(std::size_t index, address_region block, bool decommit_free_pages) {
+  /// no block touches any more are decommitted. Those units form one run
+  /// (the block covers the units between its first and last whole), so
+  /// there is one decommit at most. Errors: the strategy's decommit error;
+  /// the block then still counts as live and nothing changed.
+  result<void> release(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) --s.pages[p];
-    if (!decommit_free_pages) return;
+    if (!decommit_free_pages) return {};
+    result<void> outcome;
     for_each_run(s, first, last, [](std::uint32_t page) { return page == committed_bit; },
                  [&](std::size_t run_first, std::size_t run_end) {
+                   if (!outcome) return;
                    const address_region run = pages_region(s, run_first, run_end);
-                   if (s.memory.decommit(run)) {
-                     for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-                     refund(run.size());
-                   }
+                   outcome = s.memory.decommit(run);
+                   if (!outcome) return;
+                   for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+                   refund(run.size());
                  });
+    if (!outcome) {
+      for (std::size_t p = first; p <= last; ++p) ++s.pages[p];
+    }
+    return outcome;
+  }
+
+  /// Whether every commit unit under `region` (inside space `index`) is
+  /// committed.
+  [[nodiscard]] bool is_committed(std::size_t index, address_region region) const noexcept {
+    const space_entry& s = spaces_[index];
+    const auto [first, last] = page_span(s, region);
+    for (std::size_t p = first; p <= last; ++p) {
+      if ((s.pages[p] & committed_bit) == 0) return false;
+    }
+    return true;
   }
 
   /// Whether the page `address` lies on is committed (for tests and checks).
