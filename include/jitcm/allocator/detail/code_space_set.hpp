@@ -99,7 +99,9 @@ class code_space_set {
   [[nodiscard]] const space_layout& layout() const noexcept { return layout_; }
 
   /// Reserves a space with room for a block of `block_bytes` at its code
-  /// start and commits its headers. Returns its index.
+  /// start and commits its headers and the units that block will lie on (so
+  /// that placing it there cannot fail on a commit and leave an unused
+  /// space behind). Returns its index.
   /// Errors: limit_exceeded (the block does not fit in max_code_space_size,
   /// or committing the headers and the block would pass max_committed or the
   /// budget), address_space_exhausted and OS errors. Nothing changes on error.
@@ -124,27 +126,29 @@ class code_space_set {
     const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.unit), pinned);
     const std::size_t block_units = block_end > block_begin ? block_end - block_begin : 0;
     if (!within_limits(pinned + block_units)) return failure{errc::limit_exceeded};
-    if (auto charged = charge(pinned); !charged) return forward_error(charged);
+    const std::size_t charged = pinned + block_units;
+    if (auto ok = charge(charged); !ok) return forward_error(ok);
 
     auto reserved = Protection::reserve(size, 0, options_.alignment > platform::page_size() ? options_.alignment : 0);
     if (!reserved) {
-      refund(pinned);
+      refund(charged);
       return forward_error(reserved);
     }
     space_type memory = std::move(*reserved);
     const address_region whole = memory.region();
-    const address_region header_parts[] = {{whole.begin(), l.code_header_pages},
-                                           {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)}};
-    for (const address_region part : header_parts) {
+    const address_region code_parts[] = {{whole.begin(), l.code_header_pages},
+                                         {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)},
+                                         {whole.begin() + block_begin, block_units}};
+    for (const address_region part : code_parts) {
       if (part.empty()) continue;
       if (auto ok = memory.commit(part); !ok) {
-        refund(pinned);
+        refund(charged);
         return forward_error(ok);
       }
     }
     if (l.data_size != 0) {
       if (auto ok = memory.commit_data({whole.begin() + l.data_offset, l.data_size}); !ok) {
-        refund(pinned);
+        refund(charged);
         return forward_error(ok);
       }
     }
@@ -155,6 +159,9 @@ class code_space_set {
     // Header units are pinned: committed and counted once, never decommitted.
     // (A space smaller than a unit is all header unit.)
     for (std::size_t u = 0; u < (pinned + l.unit - 1) / l.unit; ++u) units[u] = committed_bit | 1;
+    // The block's units, committed above, wait for it with no count.
+    const std::size_t block_units_end = block_units == 0 ? 0 : (block_begin + block_units + l.unit - 1) / l.unit;
+    for (std::size_t u = block_begin / l.unit; u < block_units_end; ++u) units[u] = committed_bit;
 
     const std::size_t index = spaces_.size();
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
