@@ -12,6 +12,8 @@
 #include <random>
 #include <vector>
 
+#include "../faults/fault_injector.hpp"
+#include "../faults/process_maps.hpp"
 #include "catch.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
 #include "printing.hpp"
@@ -194,4 +196,35 @@ TEMPLATE_TEST_CASE("an absurd reservation reports exhausted address space", "[al
   REQUIRE(absurd.error() == errc::address_space_exhausted);
   REQUIRE(a.stats() == before);
   REQUIRE(a.allocate(64));
+}
+
+TEMPLATE_TEST_CASE("a free whose decommit is refused keeps the block live and its code running",
+                   "[allocator][strategies][faults]", alloc::pool<protection::mprotect_toggle>,
+                   alloc::tlsf<protection::mprotect_toggle> JITCM_TEST_DUAL_MAPPING) {
+  if constexpr (TestType::free_space_type::returns_memory) {
+    if (!usable<TestType>()) return;
+    const std::size_t page = jitcm::platform::page_size();
+    TestType a;
+    auto small = a.allocate(64);
+    auto big = a.allocate(40 * page);  // lies on commit units of its own
+    REQUIRE(small);
+    REQUIRE(big);
+    write_function(a, *big, 12);
+    const auto before = a.stats();
+    {
+      jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                            {jitcm::platform::fault_point::decommit, jitcm::platform::fault_point::protect}};
+      auto freed = a.free(*big);
+      REQUIRE_FALSE(freed);
+      CHECK(freed.error() == std::error_code{ENOMEM, std::system_category()});
+    }
+    CHECK(a.stats() == before);
+    CHECK(jitcm::testing::accessible_bytes(a.code_spaces()[0].region) == before.committed);
+    CHECK(rewritten_code_holds<TestType>(*big, 12));
+    write_function(a, *big, 13);
+    CHECK(rewritten_code_holds<TestType>(*big, 13));
+    REQUIRE(a.free(*big));
+    CHECK(a.stats().committed < before.committed);
+    CHECK(jitcm::testing::accessible_bytes(a.code_spaces()[0].region) == a.stats().committed);
+  }
 }

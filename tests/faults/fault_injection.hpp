@@ -4,13 +4,17 @@
 // after every refusal that the library left a consistent state behind.
 //
 // Reusable parts, for allocators here and for modules and managers later:
-// - fault_injector: RAII; while armed, refuses the k-th hooked call with the
-//   errno the real call gives (platform::typical_error);
+// - fault_injector (fault_injector.hpp): RAII; while armed, refuses the k-th
+//   hooked call with the errno the real call gives (platform::typical_error);
+// - process_maps / accessible_bytes / mappings_in (process_maps.hpp):
+//   /proc/self/maps, to see which pages really are accessible;
 // - refuse_each_call_in_turn(setup, operation, check, finish): the k loop;
-// - process_maps / accessible_bytes / mappings_in: /proc/self/maps, to see
-//   which pages really are accessible;
 // - allocator_fixture<A>: an allocator with the blocks a test handed out,
 //   their code, and the invariants every failure must keep.
+//
+// A module or manager operation plugs in the same way: a setup returning a
+// fresh fixture, the operation (returns whether it succeeded), a check of
+// the invariants, and a finish that frees everything and checks for leaks.
 #pragma once
 
 #include <jitcm/allocator/basic_allocator.hpp>
@@ -35,79 +39,11 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "fault_injector.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
+#include "process_maps.hpp"
 
 namespace jitcm::testing {
-
-// ---- the hook ---------------------------------------------------------------
-
-[[nodiscard]] inline const char* name_of(platform::fault_point point) noexcept {
-  switch (point) {
-    case platform::fault_point::reserve: return "reserve";
-    case platform::fault_point::commit: return "commit";
-    case platform::fault_point::protect: return "protect";
-    case platform::fault_point::decommit: return "decommit";
-    case platform::fault_point::release: return "release";
-    case platform::fault_point::create_shared_memory: return "create_shared_memory";
-    case platform::fault_point::resize_shared_memory: return "resize_shared_memory";
-    case platform::fault_point::map_shared_memory: return "map_shared_memory";
-    case platform::fault_point::side_allocation: return "side_allocation";
-  }
-  return "?";
-}
-
-/// While it lives, counts the hooked calls and refuses the `refuse_at`-th one
-/// (0: none; -1: every call) with platform::typical_error. One at a time per
-/// process: the hook is process-wide.
-class fault_injector {
- public:
-  explicit fault_injector(long refuse_at) {
-    state().calls = 0;
-    state().refuse_at = refuse_at;
-    state().refused = false;
-    previous_ = platform::set_fault_hook(&hook);
-  }
-  fault_injector(const fault_injector&) = delete;
-  fault_injector& operator=(const fault_injector&) = delete;
-  ~fault_injector() { disarm(); }
-
-  /// Stops refusing; returns the call that was refused, if any.
-  std::optional<platform::fault_site> disarm() {
-    if (armed_) {
-      platform::set_fault_hook(previous_);
-      armed_ = false;
-    }
-    if (!state().refused) return std::nullopt;
-    return state().refused_site;
-  }
-
-  /// Hooked calls seen so far.
-  [[nodiscard]] static long calls() noexcept { return state().calls.load(); }
-
- private:
-  struct shared_state {
-    std::atomic<long> calls{0};
-    std::atomic<long> refuse_at{0};
-    std::atomic<bool> refused{false};
-    platform::fault_site refused_site{};
-  };
-  static shared_state& state() noexcept {
-    static shared_state s;
-    return s;
-  }
-  static std::error_code hook(const platform::fault_site& site) noexcept {
-    const long call = ++state().calls;
-    const long refuse_at = state().refuse_at.load();
-    if (refuse_at == -1 || call == refuse_at) {
-      if (!state().refused.exchange(true)) state().refused_site = site;
-      return platform::typical_error(site.point);
-    }
-    return {};
-  }
-
-  platform::fault_hook previous_ = nullptr;
-  bool armed_ = true;
-};
 
 /// (operation, k) fault points run by refuse_each_call_in_turn in this process.
 inline std::atomic<long>& fault_points_run() {
@@ -150,75 +86,6 @@ long refuse_each_call_in_turn(Setup setup, Operation operation, Check check, Fin
   }
   FAIL("the operation still made hooked calls after " << give_up << " of them");
   return give_up;
-}
-
-// ---- /proc/self/maps --------------------------------------------------------
-
-struct mapping {
-  std::uintptr_t begin = 0;
-  std::uintptr_t end = 0;
-  char perms[5] = {};
-
-  [[nodiscard]] bool accessible() const noexcept { return perms[0] != '-' || perms[1] != '-' || perms[2] != '-'; }
-  [[nodiscard]] bool writable() const noexcept { return perms[1] == 'w'; }
-  [[nodiscard]] bool executable() const noexcept { return perms[2] == 'x'; }
-  [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
-};
-
-/// Every mapping of this process, in address order.
-inline std::vector<mapping> process_maps() {
-  std::vector<mapping> maps;
-  std::FILE* file = std::fopen("/proc/self/maps", "r");
-  REQUIRE(file != nullptr);
-  char* line = nullptr;
-  std::size_t capacity = 0;
-  while (::getline(&line, &capacity, file) > 0) {
-    mapping m;
-    std::uintmax_t begin = 0, end = 0;
-    if (std::sscanf(line, "%jx-%jx %4s", &begin, &end, m.perms) != 3) continue;
-    m.begin = static_cast<std::uintptr_t>(begin);
-    m.end = static_cast<std::uintptr_t>(end);
-    maps.push_back(m);
-  }
-  std::free(line);
-  std::fclose(file);
-  return maps;
-}
-
-/// The mappings overlapping `region`, cut to it.
-inline std::vector<mapping> mappings_in(address_region region) {
-  std::vector<mapping> inside;
-  for (mapping m : process_maps()) {
-    if (m.end <= region.begin() || m.begin >= region.end()) continue;
-    m.begin = std::max(m.begin, region.begin());
-    m.end = std::min(m.end, region.end());
-    inside.push_back(m);
-  }
-  return inside;
-}
-
-/// Bytes of `region` that some access is granted to.
-inline std::size_t accessible_bytes(address_region region) {
-  std::size_t bytes = 0;
-  for (const mapping& m : mappings_in(region)) bytes += m.accessible() ? m.size() : 0;
-  return bytes;
-}
-
-/// For each page of `region`, whether any access is granted to it.
-inline std::vector<bool> accessible_pages(address_region region) {
-  const std::size_t page = platform::page_size();
-  std::vector<bool> pages(region.size() / page, false);
-  for (const mapping& m : mappings_in(region)) {
-    if (!m.accessible()) continue;
-    for (std::uintptr_t p = m.begin; p < m.end; p += page) pages[(p - region.begin()) / page] = true;
-  }
-  return pages;
-}
-
-/// The access of the page holding `address` ("" when unmapped).
-inline std::string access_at(std::uintptr_t address) {
-  for (const mapping& m : mappings_in({address, 1})) return m.perms;
-  return {};
 }
 
 // ---- allocators -------------------------------------------------------------
@@ -378,7 +245,7 @@ class allocator_fixture {
     const example::return_constant code{t.value};
     REQUIRE(std::memcmp(reinterpret_cast<const void*>(t.block.rx()), code.bytes.data(), code.size) == 0);
     if (access_at(t.block.rx()).find('x') == std::string::npos) {
-      fault_injector refuse_all{-1};
+      fault_injector refuse_all{fault_injector::every_call};
       auto scope = allocator_->begin_write(t.block.region());
       REQUIRE_FALSE(scope);
       REQUIRE(scope.error() == errc::space_unusable);

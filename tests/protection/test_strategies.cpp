@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "../faults/fault_injector.hpp"
+#include "../faults/process_maps.hpp"
 #include "catch.hpp"
 #include "child_process.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
@@ -271,4 +273,63 @@ TEST_CASE("the probe finds the strategies this process may use", "[protection]")
   check_probe_verdict<protection::dual_mapping>(found.dual_mapping);
   check_probe_verdict<protection::rwx>(found.rwx);
   static_assert(protection::strategy<protection::host_default>);
+}
+
+TEST_CASE("mprotect_toggle opens no write scope over pages not committed as code", "[protection][faults]") {
+  const std::size_t page = platform::page_size();
+  auto space = protection::mprotect_toggle::reserve(3 * page);
+  REQUIRE(space);
+  const address_region code{space->region().begin(), page};
+  const address_region data{code.end(), page};
+  const address_region reserved{data.end(), page};
+  REQUIRE(space->commit(code));
+  REQUIRE(space->commit_data(data));
+
+  for (const address_region r : {reserved, data, address_region{code.begin(), 3 * page}, address_region{data.end() - 8, 16}}) {
+    auto scope = space->begin_write(r);
+    REQUIRE(!scope);
+    CHECK(scope.error() == errc::not_committed);
+  }
+  // Nothing changed: reserved pages inaccessible, data read-write, code RX.
+  CHECK(testing::access_at(reserved.begin()) == "---p");
+  CHECK(testing::access_at(data.begin()) == "rw-p");
+  CHECK(testing::access_at(code.begin()) == "r-xp");
+
+  REQUIRE(space->begin_write(code));
+  REQUIRE(space->decommit(code));
+  CHECK(space->begin_write(code).error() == errc::not_committed);
+}
+
+TEST_CASE("mprotect_toggle refuses writes and code while pages it could not make RX again stay RW",
+          "[protection][faults]") {
+  auto space = reserved_and_committed<protection::mprotect_toggle>(1);
+  const std::uintptr_t code = space.region().begin();
+  {
+    auto scope = space.begin_write({code, 16});
+    REQUIRE(scope);
+    write_code(space, code, 1);
+  }
+  {
+    auto scope = space.begin_write({code, 16});
+    REQUIRE(scope);
+    write_code(space, code, 2);
+    testing::fault_injector refuse{testing::fault_injector::every_call, {platform::fault_point::protect}};
+    auto ended = scope->end();
+    REQUIRE(!ended);
+    CHECK(ended.error() == std::error_code{EACCES, std::system_category()});
+    CHECK(testing::access_at(code) == "rw-p");
+    // While the OS keeps refusing, the space says why it takes no code.
+    CHECK(space.ready().error() == errc::space_unusable);
+    CHECK(space.begin_write({code, 16}).error() == errc::space_unusable);
+    CHECK(testing::access_at(code) == "rw-p");
+  }
+  // The next use makes the pages RX again, and the code runs.
+  REQUIRE(space.ready());
+  CHECK(testing::access_at(code) == "r-xp");
+  CHECK(call(code) == 2);
+  auto scope = space.begin_write({code, 16});
+  REQUIRE(scope);
+  write_code(space, code, 3);
+  REQUIRE(scope->end());
+  CHECK(call(code) == 3);
 }

@@ -1,0 +1,93 @@
+// fault_injector: refuses the k-th OS call or bookkeeping allocation (or
+// every one, or those at chosen points) through platform::set_fault_hook.
+#pragma once
+
+#include <jitcm/platform/fault_injection.hpp>
+
+#include <atomic>
+#include <initializer_list>
+#include <optional>
+#include <system_error>
+
+namespace jitcm::testing {
+
+[[nodiscard]] inline const char* name_of(platform::fault_point point) noexcept {
+  switch (point) {
+    case platform::fault_point::reserve: return "reserve";
+    case platform::fault_point::commit: return "commit";
+    case platform::fault_point::protect: return "protect";
+    case platform::fault_point::decommit: return "decommit";
+    case platform::fault_point::release: return "release";
+    case platform::fault_point::create_shared_memory: return "create_shared_memory";
+    case platform::fault_point::resize_shared_memory: return "resize_shared_memory";
+    case platform::fault_point::map_shared_memory: return "map_shared_memory";
+    case platform::fault_point::side_allocation: return "side_allocation";
+  }
+  return "?";
+}
+
+/// While it lives, counts the hooked calls at `points` (empty: every
+/// point) and refuses the `refuse_at`-th one (0: none; every_call: all of
+/// them) with `error`, or with platform::typical_error when `error` is
+/// empty. One at a time per process: the hook is process-wide.
+class fault_injector {
+ public:
+  static constexpr long every_call = -1;
+
+  explicit fault_injector(long refuse_at, std::initializer_list<platform::fault_point> points = {},
+                          std::error_code error = {}) {
+    state().calls = 0;
+    state().refuse_at = refuse_at;
+    state().refused = false;
+    state().points = 0;
+    for (platform::fault_point p : points) state().points |= 1u << static_cast<unsigned>(p);
+    state().error = error;
+    previous_ = platform::set_fault_hook(&hook);
+  }
+  fault_injector(const fault_injector&) = delete;
+  fault_injector& operator=(const fault_injector&) = delete;
+  ~fault_injector() { disarm(); }
+
+  /// Stops refusing; returns the call that was refused, if any.
+  std::optional<platform::fault_site> disarm() {
+    if (armed_) {
+      platform::set_fault_hook(previous_);
+      armed_ = false;
+    }
+    if (!state().refused) return std::nullopt;
+    return state().refused_site;
+  }
+
+  /// Hooked calls seen so far.
+  [[nodiscard]] static long calls() noexcept { return state().calls.load(); }
+
+ private:
+  struct shared_state {
+    std::atomic<long> calls{0};
+    std::atomic<long> refuse_at{0};
+    std::atomic<bool> refused{false};
+    platform::fault_site refused_site{};
+    unsigned points = 0;  // bit per fault_point; 0: all
+    std::error_code error;
+  };
+  static shared_state& state() noexcept {
+    static shared_state s;
+    return s;
+  }
+  static std::error_code hook(const platform::fault_site& site) noexcept {
+    const unsigned bit = 1u << static_cast<unsigned>(site.point);
+    if (state().points != 0 && (state().points & bit) == 0) return {};
+    const long call = ++state().calls;
+    const long refuse_at = state().refuse_at.load();
+    if (refuse_at == every_call || call == refuse_at) {
+      if (!state().refused.exchange(true)) state().refused_site = site;
+      return state().error ? state().error : platform::typical_error(site.point);
+    }
+    return {};
+  }
+
+  platform::fault_hook previous_ = nullptr;
+  bool armed_ = true;
+};
+
+}  // namespace jitcm::testing
