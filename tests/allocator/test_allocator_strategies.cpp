@@ -14,6 +14,7 @@
 
 #include "../faults/fault_injector.hpp"
 #include "../faults/process_maps.hpp"
+#include "available_strategies.hpp"
 #include "catch.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
 #include "printing.hpp"
@@ -24,20 +25,9 @@ using jitcm::errc;
 namespace alloc = jitcm::allocator;
 namespace protection = jitcm::protection;
 
+using jitcm::testing::usable;
+
 namespace {
-
-const protection::availability& available() {
-  static const protection::availability a = protection::probe();
-  return a;
-}
-
-template <class A>
-bool usable() {
-  using P = typename A::protection_type;
-  if constexpr (std::is_same_v<P, protection::mprotect_toggle>) return !available().mprotect_toggle;
-  else if constexpr (std::is_same_v<P, protection::rwx>) return !available().rwx;
-  else return !available().dual_mapping;
-}
 
 template <class A>
 void write_function(A& a, const code_block& b, std::uint32_t value) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "../allocator/available_strategies.hpp"
 #include "catch.hpp"
 #include "fault_injection.hpp"
 
@@ -21,6 +22,8 @@ using jitcm::address_region;
 using jitcm::testing::allocator_fixture;
 using jitcm::testing::refuse_each_call_in_turn;
 
+using jitcm::testing::usable;
+
 namespace {
 
 // The total, printed once at exit so CI logs show how much ran.
@@ -29,19 +32,6 @@ struct fault_point_summary {
     std::printf("faults: %ld (operation, k) fault points exercised\n", jitcm::testing::fault_points_run().load());
   }
 } summary;
-
-const protection::availability& available() {
-  static const protection::availability a = protection::probe();
-  return a;
-}
-
-template <class A>
-bool usable() {
-  using P = typename A::protection_type;
-  if constexpr (std::is_same_v<P, protection::mprotect_toggle>) return !available().mprotect_toggle;
-  else if constexpr (std::is_same_v<P, protection::rwx>) return !available().rwx;
-  else return !available().dual_mapping;
-}
 
 const std::size_t page = jitcm::platform::page_size();
 

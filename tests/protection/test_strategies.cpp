@@ -48,6 +48,16 @@ void write_code(Space& space, std::uintptr_t at, std::uint32_t returned_value) {
 
 int call(std::uintptr_t address) { return example::function_at(address)(); }
 
+// One write scope writes the function at `code` anew; it runs once the scope ends.
+template <class Space>
+void check_rewrite_runs(Space& space, std::uintptr_t code, std::uint32_t value) {
+  auto scope = space.begin_write({code, 16});
+  REQUIRE(scope);
+  write_code(space, code, value);
+  REQUIRE(scope->end());
+  CHECK(call(code) == static_cast<int>(value));
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("a function written through each strategy runs", "[protection]", protection::mprotect_toggle,
@@ -182,11 +192,7 @@ TEST_CASE("a refused protection change fails the scope and leaves the space usab
 
   // The failed scope released the space's write lock and left it RX.
   CHECK(call(code) == 9);
-  auto scope = space.begin_write({code, 16});
-  REQUIRE(scope);
-  write_code(space, code, 10);
-  REQUIRE(scope->end());
-  CHECK(call(code) == 10);
+  check_rewrite_runs(space, code, 10);
 }
 
 TEMPLATE_TEST_CASE("write scopes reject regions outside the space", "[protection]", protection::mprotect_toggle,
@@ -327,9 +333,5 @@ TEST_CASE("mprotect_toggle refuses writes and code while pages it could not make
   REQUIRE(space.ready());
   CHECK(testing::access_at(code) == "r-xp");
   CHECK(call(code) == 2);
-  auto scope = space.begin_write({code, 16});
-  REQUIRE(scope);
-  write_code(space, code, 3);
-  REQUIRE(scope->end());
-  CHECK(call(code) == 3);
+  check_rewrite_runs(space, code, 3);
 }
