@@ -176,9 +176,14 @@ struct mprotect_toggle::write_scope::writers {
 
   result<void> ready() noexcept {
     if (!stuck.load(std::memory_order_acquire)) return {};
-    // Stuck pages exist only while no scope is open, so this thread cannot
-    // hold the lock here.
-    std::lock_guard guard{lock};
+    // Never wait for the lock: its holder may be a writer that allocates
+    // (allocators call this under their own lock). A holder is restoring
+    // the pages in begin(); only its outcome counts. (Stuck pages exist only
+    // while no scope is open, so this thread does not hold the lock.)
+    std::unique_lock guard{lock, std::try_to_lock};
+    if (!guard.owns_lock()) {
+      return stuck.load(std::memory_order_acquire) ? result<void>{failure{errc::space_unusable}} : result<void>{};
+    }
     return restore_stuck();
   }
 
