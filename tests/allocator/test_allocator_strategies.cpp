@@ -218,3 +218,32 @@ TEMPLATE_TEST_CASE("a free whose decommit is refused keeps the block live and it
     CHECK(jitcm::testing::accessible_bytes(a.code_spaces()[0].region) == a.stats().committed);
   }
 }
+
+TEMPLATE_TEST_CASE("an allocator hands out nothing in a space whose pages could not be made RX again",
+                   "[allocator][strategies][faults]", alloc::pool<protection::mprotect_toggle>,
+                   alloc::tlsf<protection::mprotect_toggle>, alloc::bump<protection::mprotect_toggle>) {
+  TestType a;
+  auto first = a.allocate(64);
+  REQUIRE(first);
+  {
+    auto scope = a.begin_write(first->region());
+    REQUIRE(scope);
+    const example::return_constant code{21};
+    std::memcpy(reinterpret_cast<void*>(first->rw()), code.bytes.data(), code.size);
+    jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                          {jitcm::platform::fault_point::protect}};
+    REQUIRE_FALSE(scope->end());
+    const auto before = a.stats();
+    auto refused = a.allocate(64);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error() == errc::space_unusable);
+    CHECK(a.stats() == before);
+    CHECK(a.begin_write(first->region()).error() == errc::space_unusable);
+  }
+  auto later = a.allocate(64);
+  REQUIRE(later);
+  CHECK(jitcm::testing::access_at(first->rx()) == "r-xp");
+  CHECK(call(*first) == 21);
+  write_function(a, *later, 22);
+  CHECK(call(*later) == 22);
+}
