@@ -4,7 +4,10 @@
 
 #include <jitcm/platform/fault_injection.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <initializer_list>
 #include <optional>
 #include <system_error>
@@ -42,6 +45,7 @@ class fault_injector {
     state().points = 0;
     for (platform::fault_point p : points) state().points |= 1u << static_cast<unsigned>(p);
     state().error = error;
+    state().logged = 0;
     previous_ = platform::set_fault_hook(&hook);
   }
   fault_injector(const fault_injector&) = delete;
@@ -61,6 +65,22 @@ class fault_injector {
   /// Hooked calls seen so far.
   [[nodiscard]] static long calls() noexcept { return state().calls.load(); }
 
+  /// One call the hook saw, and whether it refused it.
+  struct logged_call {
+    platform::fault_site site;
+    bool refused = false;
+  };
+  static constexpr std::size_t log_capacity = 256;
+  using call_log = std::array<logged_call, log_capacity>;
+
+  /// The first log_capacity calls seen since the last injector was made
+  /// (stored without allocating: the hook may run anywhere); `size` says how
+  /// many there are.
+  [[nodiscard]] static const call_log& log(std::size_t& size) noexcept {
+    size = std::min<std::size_t>(static_cast<std::size_t>(state().logged.load()), log_capacity);
+    return state().log;
+  }
+
  private:
   struct shared_state {
     std::atomic<long> calls{0};
@@ -69,6 +89,8 @@ class fault_injector {
     platform::fault_site refused_site{};
     unsigned points = 0;  // bit per fault_point; 0: all
     std::error_code error;
+    call_log log{};
+    std::atomic<long> logged{0};
   };
   static shared_state& state() noexcept {
     static shared_state s;
@@ -79,11 +101,12 @@ class fault_injector {
     if (state().points != 0 && (state().points & bit) == 0) return {};
     const long call = ++state().calls;
     const long refuse_at = state().refuse_at.load();
-    if (refuse_at == every_call || call == refuse_at) {
-      if (!state().refused.exchange(true)) state().refused_site = site;
-      return state().error ? state().error : platform::typical_error(site.point);
-    }
-    return {};
+    const bool refuse = refuse_at == every_call || call == refuse_at;
+    const auto slot = static_cast<std::size_t>(state().logged++);
+    if (slot < log_capacity) state().log[slot] = {site, refuse};
+    if (!refuse) return {};
+    if (!state().refused.exchange(true)) state().refused_site = site;
+    return state().error ? state().error : platform::typical_error(site.point);
   }
 
   platform::fault_hook previous_ = nullptr;
