@@ -8,7 +8,9 @@ namespace jitcm {
 
 /// Why a jitcm operation failed. Failures that come straight from the OS are
 /// reported with std::system_category() and the OS's errno instead, so that
-/// ENOMEM, EACCES and EPERM stay recognisable.
+/// ENOMEM, EACCES, EPERM and EMFILE stay recognisable; so is a bookkeeping
+/// allocation that fails (ENOMEM). `unsupported` means the platform lacks a
+/// feature, never that a resource ran out.
 enum class errc {
   invalid_argument = 1,     ///< a null, zero or otherwise meaningless argument
   size_overflow,            ///< a size so large that rounding or adding to it overflows
@@ -27,6 +29,8 @@ enum class errc {
   protection_failed,        ///< the OS refused a protection change
   busy,                     ///< the object is in use (a scope or thread still holds it)
   scope_required,           ///< code can be handed out only held, and the thread has no scope open
+  not_committed,            ///< the pages are reserved but not committed as code (or are data pages)
+  space_unusable,           ///< a code space whose pages could not be made executable again takes no code until they are
 };
 
 namespace detail {
@@ -53,6 +57,8 @@ class error_category_impl final : public std::error_category {
       case errc::protection_failed: return "protection change refused";
       case errc::busy: return "still in use";
       case errc::scope_required: return "no ref-counting scope open on this thread to hold the code";
+      case errc::not_committed: return "pages not committed as code";
+      case errc::space_unusable: return "code space unusable: pages could not be made executable again";
     }
     return "unknown jitcm error";
   }

@@ -21,6 +21,7 @@
 #include "lookup/sorted_map.hpp"      // IWYU pragma: export
 #include "native_module.hpp"          // IWYU pragma: export
 #include "platform/dual_mapping.hpp"  // IWYU pragma: export
+#include "platform/fault_injection.hpp"  // IWYU pragma: export
 #include "platform/instruction_cache.hpp"  // IWYU pragma: export
 #include "platform/reservation.hpp"   // IWYU pragma: export
 #include "platform/virtual_memory.hpp"  // IWYU pragma: export

@@ -12,6 +12,9 @@
 #include <random>
 #include <vector>
 
+#include "../faults/fault_injector.hpp"
+#include "../faults/process_maps.hpp"
+#include "available_strategies.hpp"
 #include "catch.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
 #include "printing.hpp"
@@ -22,20 +25,9 @@ using jitcm::errc;
 namespace alloc = jitcm::allocator;
 namespace protection = jitcm::protection;
 
+using jitcm::testing::usable;
+
 namespace {
-
-const protection::availability& available() {
-  static const protection::availability a = protection::probe();
-  return a;
-}
-
-template <class A>
-bool usable() {
-  using P = typename A::protection_type;
-  if constexpr (std::is_same_v<P, protection::mprotect_toggle>) return !available().mprotect_toggle;
-  else if constexpr (std::is_same_v<P, protection::rwx>) return !available().rwx;
-  else return !available().dual_mapping;
-}
 
 template <class A>
 void write_function(A& a, const code_block& b, std::uint32_t value) {
@@ -194,4 +186,64 @@ TEMPLATE_TEST_CASE("an absurd reservation reports exhausted address space", "[al
   REQUIRE(absurd.error() == errc::address_space_exhausted);
   REQUIRE(a.stats() == before);
   REQUIRE(a.allocate(64));
+}
+
+TEMPLATE_TEST_CASE("a free whose decommit is refused keeps the block live and its code running",
+                   "[allocator][strategies][faults]", alloc::pool<protection::mprotect_toggle>,
+                   alloc::tlsf<protection::mprotect_toggle> JITCM_TEST_DUAL_MAPPING) {
+  if constexpr (TestType::free_space_type::returns_memory) {
+    if (!usable<TestType>()) return;
+    const std::size_t page = jitcm::platform::page_size();
+    TestType a;
+    auto small = a.allocate(64);
+    auto big = a.allocate(40 * page);  // lies on commit units of its own
+    REQUIRE(small);
+    REQUIRE(big);
+    write_function(a, *big, 12);
+    const auto before = a.stats();
+    {
+      jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                            {jitcm::platform::fault_point::decommit, jitcm::platform::fault_point::protect}};
+      auto freed = a.free(*big);
+      REQUIRE_FALSE(freed);
+      CHECK(freed.error() == std::error_code{ENOMEM, std::system_category()});
+    }
+    CHECK(a.stats() == before);
+    CHECK(jitcm::testing::accessible_bytes(a.code_spaces()[0].region) == before.committed);
+    CHECK(rewritten_code_holds<TestType>(*big, 12));
+    write_function(a, *big, 13);
+    CHECK(rewritten_code_holds<TestType>(*big, 13));
+    REQUIRE(a.free(*big));
+    CHECK(a.stats().committed < before.committed);
+    CHECK(jitcm::testing::accessible_bytes(a.code_spaces()[0].region) == a.stats().committed);
+  }
+}
+
+TEMPLATE_TEST_CASE("an allocator hands out nothing in a space whose pages could not be made RX again",
+                   "[allocator][strategies][faults]", alloc::pool<protection::mprotect_toggle>,
+                   alloc::tlsf<protection::mprotect_toggle>, alloc::bump<protection::mprotect_toggle>) {
+  TestType a;
+  auto first = a.allocate(64);
+  REQUIRE(first);
+  {
+    auto scope = a.begin_write(first->region());
+    REQUIRE(scope);
+    const example::return_constant code{21};
+    std::memcpy(reinterpret_cast<void*>(first->rw()), code.bytes.data(), code.size);
+    jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                          {jitcm::platform::fault_point::protect}};
+    REQUIRE_FALSE(scope->end());
+    const auto before = a.stats();
+    auto refused = a.allocate(64);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error() == errc::space_unusable);
+    CHECK(a.stats() == before);
+    CHECK(a.begin_write(first->region()).error() == errc::space_unusable);
+  }
+  auto later = a.allocate(64);
+  REQUIRE(later);
+  CHECK(jitcm::testing::access_at(first->rx()) == "r-xp");
+  CHECK(call(*first) == 21);
+  write_function(a, *later, 22);
+  CHECK(call(*later) == 22);
 }

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "../faults/fault_injector.hpp"
 #include "catch.hpp"
 #include "fake_protection.hpp"
 #include "model.hpp"
@@ -460,4 +461,44 @@ TEST_CASE("bump free only updates the statistics", "[allocator][bump]") {
   auto z = a.allocate(100);
   REQUIRE(z);
   REQUIRE(z->rx() == y->rx() + 128);  // never reused
+}
+
+TEST_CASE("a space whose tlsf bitmap cannot be allocated is given back whole", "[allocator][tlsf][faults]") {
+  jitcm::commit_budget budget;
+  alloc::options o = small_spaces();
+  o.budget = &budget;
+  fake_tlsf a{o};
+  auto first = a.allocate(64);
+  REQUIRE(first);
+  const auto before = a.stats();
+  {
+    jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                          {jitcm::platform::fault_point::side_allocation}};
+    auto grown = a.allocate(600 << 10);  // needs a new space
+    REQUIRE_FALSE(grown);
+    CHECK(grown.error() == std::error_code{ENOMEM, std::system_category()});
+  }
+  CHECK(a.stats() == before);
+  CHECK(a.code_spaces().size() == 1);
+  CHECK(budget.committed() == before.committed);
+  auto grown = a.allocate(600 << 10);
+  REQUIRE(grown);
+  CHECK(a.code_spaces().size() == 2);
+  CHECK(budget.committed() == a.stats().committed);
+}
+
+TEMPLATE_TEST_CASE("begin_write over uncommitted units fails and changes nothing", "[allocator][faults]", fake_pool,
+                   fake_tlsf, fake_bump) {
+  TestType a{small_spaces()};
+  auto b = a.allocate(64);
+  REQUIRE(b);
+  const jitcm::code_space& s = a.code_spaces()[0];
+  const address_region far_away{s.code.end() - 2 * page, 64};
+  const auto before = a.stats();
+  auto scope = a.begin_write(far_away);
+  REQUIRE_FALSE(scope);
+  CHECK(scope.error() == errc::not_committed);
+  CHECK_FALSE(a.is_committed(far_away.begin()));
+  CHECK(a.stats() == before);
+  CHECK(a.begin_write(b->region()));
 }

@@ -1,14 +1,21 @@
+#include <jitcm/platform/dual_mapping.hpp>
 #include <jitcm/platform/reservation.hpp>
 #include <jitcm/platform/instruction_cache.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstring>
 #include <limits>
 
+#include "../faults/fault_injector.hpp"
 #include "catch.hpp"
 #include "child_process.hpp"
 
 using namespace jitcm;
+using jitcm::testing::fault_injector;
+using fault = jitcm::platform::fault_point;
 
 
 namespace {
@@ -156,3 +163,165 @@ TEST_CASE("instruction streams can be synchronised across threads", "[platform]"
   if (!synced) CHECK(synced.error() == errc::unsupported);
   platform::flush_instruction_cache(0, 0);  // an empty range is a no-op
 }
+
+namespace {
+
+std::error_code system_error(int value) { return {value, std::system_category()}; }
+
+bool write_faults(std::uintptr_t address) {
+  return testing::died_of_fault(testing::run_in_child([address] { *reinterpret_cast<volatile char*>(address) = 1; }));
+}
+
+}  // namespace
+
+TEST_CASE("the fault hook refuses each call with the error given and the OS is not asked", "[platform][faults]") {
+  const std::size_t page = platform::page_size();
+  SECTION("reserve: ENOMEM is exhausted address space, other errors keep their errno") {
+    {
+      fault_injector refuse{fault_injector::every_call, {fault::reserve}};
+      auto r = platform::reserve(page);
+      REQUIRE(!r);
+      CHECK(r.error() == errc::address_space_exhausted);
+    }
+    fault_injector refuse{fault_injector::every_call, {fault::reserve}, system_error(EPERM)};
+    auto r = platform::reserve(page);
+    REQUIRE(!r);
+    CHECK(r.error() == system_error(EPERM));
+  }
+  SECTION("commit, protect, decommit and release leave the pages as they were") {
+    auto memory = platform::reservation::reserve(2 * page);
+    REQUIRE(memory);
+    const address_region first{memory->region().begin(), page};
+    const address_region second{first.end(), page};
+    REQUIRE(memory->commit(first, platform::access::read_write));
+    *first.pointer<volatile char>() = 5;
+    {
+      fault_injector refuse{fault_injector::every_call, {fault::commit, fault::protect, fault::decommit, fault::release}};
+      CHECK(memory->commit(second, platform::access::read_write).error() == system_error(ENOMEM));
+      CHECK(memory->protect(first, platform::access::read).error() == system_error(EACCES));
+      CHECK(memory->decommit(first).error() == system_error(ENOMEM));
+      CHECK(memory->release().error() == system_error(ENOMEM));
+      CHECK(!memory->is_released());
+    }
+    CHECK(write_faults(second.begin()));
+    CHECK(*first.pointer<volatile char>() == 5);
+    *first.pointer<volatile char>() = 6;  // still writable
+    REQUIRE(memory->release());
+  }
+  SECTION("side allocations") {
+    CHECK(!jitcm::detail::side_allocation_refused());
+    fault_injector refuse{2, {fault::side_allocation}};
+    CHECK(!jitcm::detail::side_allocation_refused());
+    CHECK(jitcm::detail::side_allocation_refused());
+    CHECK(!jitcm::detail::side_allocation_refused());
+  }
+}
+
+TEST_CASE("the protection hook still sees commits and protection changes beside the fault hook", "[platform][faults]") {
+  static std::atomic<int> seen{0};
+  seen = 0;
+  auto memory = platform::reservation::reserve(platform::page_size());
+  REQUIRE(memory);
+  const auto previous = platform::set_protection_hook([](address_region, platform::access) noexcept {
+    ++seen;
+    return std::error_code{};
+  });
+  {
+    fault_injector count_only{0};
+    REQUIRE(memory->commit(memory->region(), platform::access::read_write));
+    REQUIRE(memory->protect(memory->region(), platform::access::read));
+    REQUIRE(memory->decommit(memory->region()));
+    CHECK(fault_injector::calls() == 3);
+  }
+  platform::set_protection_hook(previous);
+  CHECK(seen == 2);
+}
+
+TEST_CASE("a reservation whose release is refused when it is destroyed keeps no memory", "[platform][faults]") {
+  std::uintptr_t page = 0;
+  {
+    auto memory = platform::reservation::reserve(platform::page_size());
+    REQUIRE(memory);
+    page = memory->region().begin();
+    REQUIRE(memory->commit(memory->region(), platform::access::read_write));
+    *reinterpret_cast<volatile char*>(page) = 1;
+    fault_injector refuse{fault_injector::every_call, {fault::release}};
+    memory = platform::reservation{};  // the move assignment releases the old one
+  }
+  CHECK(write_faults(page));
+  REQUIRE(platform::release({page, platform::page_size()}));  // the address space it leaked
+}
+
+#if defined(JITCM_HAS_DUAL_MAPPING)
+
+TEST_CASE("running out of descriptors is EMFILE, not unsupported", "[platform][faults]") {
+  SECTION("refused by the hook") {
+    fault_injector refuse{fault_injector::every_call, {fault::create_shared_memory}};
+    auto dual = platform::dual_mapped_reservation::reserve(platform::page_size());
+    REQUIRE(!dual);
+    CHECK(dual.error() == system_error(EMFILE));
+  }
+  SECTION("refused by the kernel") {
+    auto outcome = testing::run_in_child([] {
+      const rlimit low{32, 32};
+      if (::setrlimit(RLIMIT_NOFILE, &low) != 0) ::_exit(2);
+      const int any = ::open("/dev/null", O_RDONLY);
+      while (any >= 0 && ::dup(any) >= 0) {
+      }
+      auto dual = platform::dual_mapped_reservation::reserve(platform::page_size());
+      ::_exit(!dual && dual.error() == system_error(EMFILE) ? 0 : 1);
+    });
+    CHECK(outcome.exited);
+    CHECK(outcome.exit_code == 0);
+  }
+}
+
+TEST_CASE("a dual mapping keeps the cause of every refusal", "[platform][faults]") {
+  const auto [point, expected] = GENERATE(table<fault, std::error_code>({
+      {fault::resize_shared_memory, std::error_code{ENOSPC, std::system_category()}},
+      {fault::map_shared_memory, std::error_code{ENOMEM, std::system_category()}},
+      {fault::reserve, make_error_code(errc::address_space_exhausted)},
+  }));
+  fault_injector refuse{fault_injector::every_call, {point}};
+  auto dual = platform::dual_mapped_reservation::reserve(platform::page_size());
+  REQUIRE(!dual);
+  CHECK(dual.error() == expected);
+}
+
+TEST_CASE("a dual mapping is unsupported only when no kind of shared memory may execute", "[platform][faults]") {
+  fault_injector forbid{fault_injector::every_call, {fault::map_shared_memory}, system_error(EACCES)};
+  auto dual = platform::dual_mapped_reservation::reserve(platform::page_size());
+  REQUIRE(!dual);
+  CHECK(dual.error() == errc::unsupported);
+}
+
+TEST_CASE("a dual-mapped commit or decommit changes both views or neither", "[platform][faults]") {
+  const std::size_t page = platform::page_size();
+  auto dual = platform::dual_mapped_reservation::reserve(2 * page);
+  REQUIRE(dual);
+  const address_region kept{dual->executable().begin(), page};
+  const address_region other{kept.end(), page};
+  REQUIRE(dual->commit(kept));
+  *reinterpret_cast<volatile char*>(kept.begin() + dual->write_offset()) = 9;
+
+  // The second view's commit refused: the first is inaccessible again.
+  {
+    fault_injector refuse{2, {fault::commit}};
+    CHECK(!dual->commit(other));
+  }
+  CHECK(write_faults(other.begin() + dual->write_offset()));
+  CHECK(testing::died_of_fault(testing::run_in_child([&] { (void)*reinterpret_cast<volatile char*>(other.begin()); })));
+
+  // Any step of a decommit refused: both views still work.
+  for (long k = 1; k <= 3; ++k) {
+    fault_injector refuse{k, {fault::decommit, fault::protect}};
+    CHECK(!dual->decommit(kept));
+    refuse.disarm();
+    *reinterpret_cast<volatile char*>(kept.begin() + dual->write_offset()) = static_cast<char>(k);
+    CHECK(*reinterpret_cast<volatile char*>(kept.begin()) == static_cast<char>(k));
+  }
+  REQUIRE(dual->decommit(kept));
+  CHECK(write_faults(kept.begin() + dual->write_offset()));
+}
+
+#endif

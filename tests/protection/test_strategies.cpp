@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "../faults/fault_injector.hpp"
+#include "../faults/process_maps.hpp"
 #include "catch.hpp"
 #include "child_process.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
@@ -45,6 +47,16 @@ void write_code(Space& space, std::uintptr_t at, std::uint32_t returned_value) {
 }
 
 int call(std::uintptr_t address) { return example::function_at(address)(); }
+
+// One write scope writes the function at `code` anew; it runs once the scope ends.
+template <class Space>
+void check_rewrite_runs(Space& space, std::uintptr_t code, std::uint32_t value) {
+  auto scope = space.begin_write({code, 16});
+  REQUIRE(scope);
+  write_code(space, code, value);
+  REQUIRE(scope->end());
+  CHECK(call(code) == static_cast<int>(value));
+}
 
 }  // namespace
 
@@ -180,11 +192,7 @@ TEST_CASE("a refused protection change fails the scope and leaves the space usab
 
   // The failed scope released the space's write lock and left it RX.
   CHECK(call(code) == 9);
-  auto scope = space.begin_write({code, 16});
-  REQUIRE(scope);
-  write_code(space, code, 10);
-  REQUIRE(scope->end());
-  CHECK(call(code) == 10);
+  check_rewrite_runs(space, code, 10);
 }
 
 TEMPLATE_TEST_CASE("write scopes reject regions outside the space", "[protection]", protection::mprotect_toggle,
@@ -271,4 +279,59 @@ TEST_CASE("the probe finds the strategies this process may use", "[protection]")
   check_probe_verdict<protection::dual_mapping>(found.dual_mapping);
   check_probe_verdict<protection::rwx>(found.rwx);
   static_assert(protection::strategy<protection::host_default>);
+}
+
+TEST_CASE("mprotect_toggle opens no write scope over pages not committed as code", "[protection][faults]") {
+  const std::size_t page = platform::page_size();
+  auto space = protection::mprotect_toggle::reserve(3 * page);
+  REQUIRE(space);
+  const address_region code{space->region().begin(), page};
+  const address_region data{code.end(), page};
+  const address_region reserved{data.end(), page};
+  REQUIRE(space->commit(code));
+  REQUIRE(space->commit_data(data));
+
+  for (const address_region r : {reserved, data, address_region{code.begin(), 3 * page}, address_region{data.end() - 8, 16}}) {
+    auto scope = space->begin_write(r);
+    REQUIRE(!scope);
+    CHECK(scope.error() == errc::not_committed);
+  }
+  // Nothing changed: reserved pages inaccessible, data read-write, code RX.
+  CHECK(testing::access_at(reserved.begin()) == "---p");
+  CHECK(testing::access_at(data.begin()) == "rw-p");
+  CHECK(testing::access_at(code.begin()) == "r-xp");
+
+  REQUIRE(space->begin_write(code));
+  REQUIRE(space->decommit(code));
+  CHECK(space->begin_write(code).error() == errc::not_committed);
+}
+
+TEST_CASE("mprotect_toggle refuses writes and code while pages it could not make RX again stay RW",
+          "[protection][faults]") {
+  auto space = reserved_and_committed<protection::mprotect_toggle>(1);
+  const std::uintptr_t code = space.region().begin();
+  {
+    auto scope = space.begin_write({code, 16});
+    REQUIRE(scope);
+    write_code(space, code, 1);
+  }
+  {
+    auto scope = space.begin_write({code, 16});
+    REQUIRE(scope);
+    write_code(space, code, 2);
+    testing::fault_injector refuse{testing::fault_injector::every_call, {platform::fault_point::protect}};
+    auto ended = scope->end();
+    REQUIRE(!ended);
+    CHECK(ended.error() == std::error_code{EACCES, std::system_category()});
+    CHECK(testing::access_at(code) == "rw-p");
+    // While the OS keeps refusing, the space says why it takes no code.
+    CHECK(space.ready().error() == errc::space_unusable);
+    CHECK(space.begin_write({code, 16}).error() == errc::space_unusable);
+    CHECK(testing::access_at(code) == "rw-p");
+  }
+  // The next use makes the pages RX again, and the code runs.
+  REQUIRE(space.ready());
+  CHECK(testing::access_at(code) == "r-xp");
+  CHECK(call(code) == 2);
+  check_rewrite_runs(space, code, 3);
 }

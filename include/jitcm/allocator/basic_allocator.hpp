@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -28,9 +29,9 @@ namespace jitcm::allocator {
 /// | expression                        | result            | guarantees |
 /// |-----------------------------------|-------------------|------------|
 /// | `F{alignment}`                    |                   | empty: no space yet |
-/// | `f.add_space(code)`               | `bool`            | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed) |
+/// | `f.add_space(code)`               | `bool`            | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed; the allocator gives the space back) |
 /// | `f.allocate(n)`                   | `address_region`  | `n` free bytes, now live; empty when no space has room |
-/// | `f.allocate_in_region(n, within)` | `address_region`  | as allocate, inside `within` only |
+/// | `f.allocate_in_region(n, within)` | `address_region`  | as allocate, inside `within` only (so a free `within` of size `n` is taken whole: how a free the OS made fail is undone) |
 /// | `f.undo(r)`                       | `void`            | gives back `r`, the region just allocated, as if it never was |
 /// | `f.free(r)`                       | `std::error_code` | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
 /// | `F::returns_memory`               | `bool`            | whether freed pages may be decommitted |
@@ -79,6 +80,10 @@ concept free_space_policy = std::constructible_from<F, std::size_t> &&
 /// dual_mapping lets threads write a space at once).
 /// code_spaces() returns a view that a concurrent allocate may invalidate:
 /// call it from the thread that allocates, or under your own lock.
+///
+/// Failure atomicity: every operation that fails leaves the allocator as it
+/// was (blocks, statistics, committed pages, budget), whichever OS call or
+/// bookkeeping allocation was refused; see each operation for its errors.
 template <protection::strategy Protection, free_space_policy FreeSpace>
 class basic_allocator {
  public:
@@ -98,6 +103,10 @@ class basic_allocator {
   basic_allocator& operator=(const basic_allocator&) = delete;
 
   /// `bytes` rounded up to the alignment, in committed pages of some space.
+  /// Errors: as code_allocator; ENOMEM when the free-space policy cannot
+  /// allocate the bookkeeping of a new space (the space is given back);
+  /// space_unusable when the space with room cannot take code (see
+  /// protection::mprotect_toggle). Nothing changed on error.
   result<block> allocate(std::size_t bytes) {
     std::lock_guard guard{lock_};
     auto size = checked_size(bytes);
@@ -106,7 +115,10 @@ class basic_allocator {
     if (found.empty()) {
       auto grown = spaces_.grow(*size);
       if (!grown) return forward_error(grown);
-      if (!free_.add_space(spaces_.records()[*grown].code)) return failure{errc::out_of_memory};
+      if (!free_.add_space(spaces_.records()[*grown].code)) {
+        spaces_.drop_newest();
+        return system_failure(ENOMEM);
+      }
       found = free_.allocate(*size);
       if (found.empty()) return failure{errc::out_of_memory};
     }
@@ -114,7 +126,8 @@ class basic_allocator {
   }
 
   /// As allocate, but only inside `within`; never reserves a space.
-  /// Errors additionally: out_of_memory when `within` has no room.
+  /// Errors additionally: out_of_memory when `within` has no room. Nothing
+  /// changed on error.
   result<block> allocate_in_region(std::size_t bytes, address_region within) {
     std::lock_guard guard{lock_};
     auto size = checked_size(bytes);
@@ -124,6 +137,9 @@ class basic_allocator {
     return hand_out(found);
   }
 
+  /// Errors: not_owned, double_free, invalid_argument (see code_allocator);
+  /// the OS error of a refused decommit of the pages the block leaves free
+  /// (the block stays live: free it again later). Nothing changed on error.
   result<void> free(const block& b) {
     std::lock_guard guard{lock_};
     const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
@@ -134,7 +150,10 @@ class basic_allocator {
                          : errc::invalid_argument};
     }
     if (const std::error_code refused = free_.free(b.region())) return failure{refused};
-    spaces_.release(index, b.region(), FreeSpace::returns_memory);
+    if (auto released = spaces_.release(index, b.region(), FreeSpace::returns_memory); !released) {
+      (void)free_.allocate_in_region(b.size(), b.region());
+      return released;
+    }
     live_bytes_ -= b.size();
     freed_bytes_ += b.size();
     return {};
@@ -142,7 +161,8 @@ class basic_allocator {
 
   /// The write scope of the space holding `region`.
   /// Errors: invalid_argument (empty), out_of_range (no single space holds
-  /// it), and the strategy's.
+  /// it), not_committed (a commit unit under it is not committed), and the
+  /// strategy's; nothing changed on error.
   result<write_scope> begin_write(address_region region) {
     if (region.empty()) return failure{errc::invalid_argument};
     typename Protection::space* space = nullptr;
@@ -152,6 +172,7 @@ class basic_allocator {
       if (index == spaces_.npos || !spaces_.records()[index].region.contains(region)) {
         return failure{errc::out_of_range};
       }
+      if (!spaces_.is_committed(index, region)) return failure{errc::not_committed};
       // Spaces never move or go away while the allocator lives.
       space = &spaces_.space(index);
     }

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "../platform/fault_injection.hpp"
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
 #include "detail/address_map.hpp"
@@ -53,6 +54,7 @@ class tlsf_free_space {
 
   bool add_space(address_region code) {
     const std::size_t words = ((code.size() >> shift_) + 64) / 64;
+    if (jitcm::detail::side_allocation_refused()) return false;
     // calloc: the OS hands out zeroed pages lazily, so a large space costs
     // bitmap memory only where blocks are.
     std::unique_ptr<std::uint64_t[], bitmap_deleter> starts{

@@ -25,53 +25,101 @@ namespace jitcm::platform {
 
 namespace detail {
 
-/// Creates an unnamed shared memory object of `size` bytes. memfd_create is
-/// preferred; where it is missing, or its objects may not be mapped
-/// executable (vm.memfd_noexec, noexec mounts), an unlinked file in /dev/shm
-/// and then in the temporary directory takes its place.
-[[nodiscard]] inline int create_shared_memory(std::size_t size) noexcept {
-  int fd = -1;
-#if defined(MFD_CLOEXEC)
-  unsigned flags = MFD_CLOEXEC;
-#if defined(MFD_EXEC)
-  flags |= MFD_EXEC;
-#endif
-  fd = ::memfd_create("jitcm-code", flags);
-#if defined(MFD_EXEC)
-  if (fd < 0 && errno == EINVAL) fd = ::memfd_create("jitcm-code", MFD_CLOEXEC);
-#endif
-#endif
-  if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(size)) == 0) {
-    // Probe executability once: a noexec policy shows up only at mmap time.
-    void* probe = ::mmap(nullptr, page_size(), PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-    if (probe != MAP_FAILED) {
-      ::munmap(probe, page_size());
-      return fd;
-    }
+/// Whether `error` says a kind of shared memory is missing or forbidden
+/// here, so that the next kind is worth trying. Anything else (EMFILE,
+/// ENFILE, ENOMEM, ENOSPC...) is a resource running out, which every kind
+/// would meet: that error is reported as it is.
+[[nodiscard]] inline bool kind_unavailable(std::error_code error) noexcept {
+  if (error.category() != std::system_category()) return false;
+  switch (error.value()) {
+    case ENOSYS:
+    case EINVAL:
+    case EACCES:
+    case EPERM:
+    case EOPNOTSUPP:
+    case ENOENT:
+    case ENOTDIR:
+    case EROFS:
+      return true;
+    default:
+      return false;
   }
-  if (fd >= 0) ::close(fd);
-  for (const char* directory : {"/dev/shm", static_cast<const char*>(std::getenv("TMPDIR")), "/tmp"}) {
-    if (directory == nullptr) continue;
-    char path[256];
-    std::snprintf(path, sizeof path, "%s/jitcm-code-XXXXXX", directory);
-    fd = ::mkostemp(path, O_CLOEXEC);
-    if (fd < 0) continue;
-    ::unlink(path);
-    if (::ftruncate(fd, static_cast<off_t>(size)) == 0) {
-      void* probe = ::mmap(nullptr, page_size(), PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-      if (probe != MAP_FAILED) {
-        ::munmap(probe, page_size());
-        return fd;
+}
+
+[[nodiscard]] inline std::error_code last_errno() noexcept { return {errno, std::system_category()}; }
+
+/// Opens shared memory of kind `kind`: 0 is memfd_create, then unlinked files
+/// in /dev/shm, $TMPDIR and /tmp. -1 with errno set when it cannot.
+[[nodiscard]] inline int open_shared_memory(int kind) noexcept {
+  if (kind == 0) {
+#if defined(MFD_CLOEXEC)
+    unsigned flags = MFD_CLOEXEC;
+#if defined(MFD_EXEC)
+    flags |= MFD_EXEC;
+#endif
+    int fd = ::memfd_create("jitcm-code", flags);
+#if defined(MFD_EXEC)
+    if (fd < 0 && errno == EINVAL) fd = ::memfd_create("jitcm-code", MFD_CLOEXEC);
+#endif
+    return fd;
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+  }
+  const char* directory = kind == 1 ? "/dev/shm" : kind == 2 ? std::getenv("TMPDIR") : "/tmp";
+  if (directory == nullptr) {
+    errno = ENOENT;
+    return -1;
+  }
+  char path[256];
+  std::snprintf(path, sizeof path, "%s/jitcm-code-XXXXXX", directory);
+  const int fd = ::mkostemp(path, O_CLOEXEC);
+  if (fd >= 0) ::unlink(path);
+  return fd;
+}
+
+/// Sizes `fd` and checks that it may be mapped executable: a noexec policy
+/// (vm.memfd_noexec, noexec mounts) shows up only at mmap time.
+[[nodiscard]] inline std::error_code prepare_shared_memory(int fd, std::size_t size) noexcept {
+  if (std::error_code refused = injected_fault(fault_point::resize_shared_memory)) return refused;
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return last_errno();
+  if (std::error_code refused = injected_fault(fault_point::map_shared_memory)) return refused;
+  void* probe = ::mmap(nullptr, page_size(), PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+  if (probe == MAP_FAILED) return last_errno();
+  ::munmap(probe, page_size());
+  return {};
+}
+
+/// Creates an unnamed shared memory object of `size` bytes that may be
+/// mapped executable: a memfd, or where memfds are missing or may not
+/// execute, an unlinked file in /dev/shm, $TMPDIR or /tmp.
+/// Errors: the OS error when a resource ran out (EMFILE: one descriptor per
+/// dual-mapped space; ENOMEM, ENOSPC...); errc::unsupported when no kind of
+/// executable shared memory exists or is allowed here.
+[[nodiscard]] inline result<int> create_shared_memory(std::size_t size) noexcept {
+  constexpr int kinds = 4;
+  for (int kind = 0; kind < kinds; ++kind) {
+    std::error_code error = injected_fault(fault_point::create_shared_memory);
+    if (!error) {
+      const int fd = open_shared_memory(kind);
+      if (fd < 0) {
+        error = last_errno();
+      } else {
+        error = prepare_shared_memory(fd, size);
+        if (!error) return fd;
+        ::close(fd);
       }
     }
-    ::close(fd);
+    if (!kind_unavailable(error)) return failure{error};
   }
-  return -1;
+  return failure{errc::unsupported};
 }
 
 /// Maps `size` bytes of `fd` over the reserved range at `at`, inaccessible
 /// until committed.
 [[nodiscard]] inline result<void> map_view(std::uintptr_t at, std::size_t size, int fd) noexcept {
+  if (std::error_code refused = injected_fault(fault_point::map_shared_memory, {at, size})) return failure{refused};
   void* p = ::mmap(reinterpret_cast<void*>(at), size, PROT_NONE, MAP_SHARED | MAP_FIXED, fd, 0);
   if (p == MAP_FAILED) return system_failure(errno);
   return {};
@@ -84,14 +132,18 @@ namespace detail {
 /// (read-write once committed). Offsets match: the byte at executable
 /// address `a` is written at `a + write_offset()`.
 ///
+/// Every operation that changes both views changes both or, when the OS
+/// refuses the second, undoes the first and reports the error.
+///
 /// Thread safety: as platform::reservation.
 class dual_mapped_reservation {
  public:
   dual_mapped_reservation() noexcept = default;
 
-  /// Errors: as platform::reserve, or the OS error when no shared memory
-  /// object can be created or mapped executable (errc::unsupported when every
-  /// kind was refused).
+  /// Errors: as platform::reserve, and as detail::create_shared_memory
+  /// (EMFILE when the process is out of descriptors; errc::unsupported only
+  /// when executable shared memory is missing or forbidden); nothing is
+  /// reserved or open on error.
   [[nodiscard]] static result<dual_mapped_reservation> reserve(std::size_t bytes, std::uintptr_t hint = 0,
                                                                std::size_t alignment = 0) noexcept {
     auto executable = reservation::reserve(bytes, hint, alignment);
@@ -99,11 +151,11 @@ class dual_mapped_reservation {
     const std::size_t size = executable->region().size();
     auto writable = reservation::reserve(size);
     if (!writable) return forward_error(writable);
-    const int fd = detail::create_shared_memory(size);
-    if (fd < 0) return failure{errc::unsupported};
-    dual_mapped_reservation dual{std::move(*executable), std::move(*writable), fd};
-    if (auto ok = detail::map_view(dual.executable_.region().begin(), size, fd); !ok) return failure{ok.error()};
-    if (auto ok = detail::map_view(dual.writable_.region().begin(), size, fd); !ok) return failure{ok.error()};
+    const auto fd = detail::create_shared_memory(size);
+    if (!fd) return forward_error(fd);
+    dual_mapped_reservation dual{std::move(*executable), std::move(*writable), *fd};
+    if (auto ok = detail::map_view(dual.executable_.region().begin(), size, *fd); !ok) return failure{ok.error()};
+    if (auto ok = detail::map_view(dual.writable_.region().begin(), size, *fd); !ok) return failure{ok.error()};
     return dual;
   }
 
@@ -133,7 +185,8 @@ class dual_mapped_reservation {
   }
 
   /// Commits `part` (executable addresses) with access `executable_access`
-  /// in the executable view and read-write in the writable view.
+  /// in the executable view and read-write in the writable view. On error
+  /// both views of `part` are inaccessible, as before.
   [[nodiscard]] result<void> commit(address_region part, access executable_access = access::read_execute) const noexcept {
     if (auto ok = executable_.commit(part, executable_access); !ok) return ok;
     if (auto ok = writable_.commit(shifted(part), access::read_write); !ok) {
@@ -145,29 +198,46 @@ class dual_mapped_reservation {
 
   /// Frees the memory of `part` (executable addresses) and makes both views
   /// of it inaccessible; the range stays reserved and reads as zero once
-  /// committed again.
+  /// committed again. On error both views keep their access; the contents
+  /// may already read as zero (the memory goes back first, so that a
+  /// refused protection change never leaves one view without the other).
   [[nodiscard]] result<void> decommit(address_region part) const noexcept {
-    if (auto ok = executable_.protect(part, access::none); !ok) return ok;
+    if (part.empty()) return failure{errc::invalid_argument};
+    if (!is_page_aligned(part)) return failure{errc::misaligned};
+    if (!executable().contains(part)) return failure{errc::out_of_range};
+    if (auto ok = punch_hole(part); !ok) return ok;
     if (auto ok = writable_.protect(shifted(part), access::none); !ok) return ok;
+    if (auto ok = executable_.protect(part, access::none); !ok) {
+      (void)writable_.protect(shifted(part), access::read_write);
+      return ok;
+    }
+    return {};
+  }
+
+  /// Releases both views and closes the memory object. Errors:
+  /// already_released on a second call; the first OS error of a view whose
+  /// release was refused (it is retried, or emptied of memory, when this
+  /// object is destroyed).
+  result<void> release() noexcept {
+    if (fd_ < 0) return failure{errc::already_released};
+    result<void> outcome = executable_.release();
+    if (auto ok = writable_.release(); !ok && outcome) outcome = ok;
+    ::close(std::exchange(fd_, -1));
+    return outcome;
+  }
+
+ private:
+  dual_mapped_reservation(reservation executable, reservation writable, int fd) noexcept
+      : executable_{std::move(executable)}, writable_{std::move(writable)}, fd_{fd} {}
+
+  [[nodiscard]] result<void> punch_hole(address_region part) const noexcept {
+    if (std::error_code refused = detail::injected_fault(fault_point::decommit, part)) return failure{refused};
     const auto offset = static_cast<off_t>(part.begin() - executable_.region().begin());
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, static_cast<off_t>(part.size())) != 0) {
       return system_failure(errno);
     }
     return {};
   }
-
-  /// Errors: already_released on a second call.
-  result<void> release() noexcept {
-    if (fd_ < 0) return failure{errc::already_released};
-    (void)executable_.release();
-    (void)writable_.release();
-    ::close(std::exchange(fd_, -1));
-    return {};
-  }
-
- private:
-  dual_mapped_reservation(reservation executable, reservation writable, int fd) noexcept
-      : executable_{std::move(executable)}, writable_{std::move(writable)}, fd_{fd} {}
 
   [[nodiscard]] address_region shifted(address_region part) const noexcept {
     return {part.begin() + write_offset(), part.size()};

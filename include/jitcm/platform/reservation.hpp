@@ -13,6 +13,8 @@ namespace jitcm::platform {
 /// and is page-aligned (errc::misaligned), so a bad argument never reaches
 /// the OS and never touches memory the reservation does not own.
 ///
+/// On error every operation leaves the reservation and its pages as they were.
+///
 /// Thread safety: const members from any thread; commit, decommit and protect
 /// on disjoint regions from different threads; release and moves exclusive.
 class reservation {
@@ -30,14 +32,14 @@ class reservation {
   reservation(reservation&& other) noexcept : region_{std::exchange(other.region_, {})} {}
   reservation& operator=(reservation&& other) noexcept {
     if (this != &other) {
-      (void)release();
+      release_or_empty();
       region_ = std::exchange(other.region_, {});
     }
     return *this;
   }
   reservation(const reservation&) = delete;
   reservation& operator=(const reservation&) = delete;
-  ~reservation() { (void)release(); }
+  ~reservation() { release_or_empty(); }
 
   [[nodiscard]] address_region region() const noexcept { return region_; }
   [[nodiscard]] bool is_released() const noexcept { return region_.empty(); }
@@ -55,7 +57,8 @@ class reservation {
     return platform::protect(part, a);
   }
 
-  /// Errors: already_released on a second call.
+  /// Errors: already_released on a second call; the OS error (the
+  /// reservation is kept, and release may be called again).
   result<void> release() noexcept {
     if (region_.empty()) return failure{errc::already_released};
     auto released = platform::release(region_);
@@ -65,6 +68,15 @@ class reservation {
 
  private:
   explicit reservation(address_region region) noexcept : region_{region} {}
+
+  // Where nobody can be told that the OS refused the release, the pages'
+  // memory still goes back and they become inaccessible: at worst address
+  // space leaks, never memory or code.
+  void release_or_empty() noexcept {
+    if (region_.empty() || release()) return;
+    (void)platform::decommit(region_);
+    region_ = {};
+  }
 
   [[nodiscard]] result<void> check(address_region part) const noexcept {
     if (region_.empty()) return failure{errc::already_released};

@@ -3,6 +3,11 @@
 //
 // Thread safety: every function may be called from any thread; calls on
 // overlapping regions race as the underlying system calls do.
+//
+// On error every function leaves the pages as they were (the OS changes
+// nothing when it refuses), unless its comment says otherwise. Refused calls
+// report the OS's errno in std::system_category(); fault_injection.hpp's hook
+// is asked before each of them.
 #pragma once
 
 #include <atomic>
@@ -15,6 +20,8 @@
 #include "../address_region.hpp"
 #include "../config.hpp"
 #include "../result.hpp"
+#include "access.hpp"
+#include "fault_injection.hpp"
 
 #if defined(JITCM_OS_WINDOWS)
 #include <windows.h>
@@ -24,33 +31,6 @@
 #endif
 
 namespace jitcm::platform {
-
-/// What a page may be used for.
-enum class access : unsigned {
-  none = 0,
-  read = 1,
-  read_write = 3,
-  read_execute = 5,
-  read_write_execute = 7,
-};
-
-[[nodiscard]] constexpr bool is_writable(access a) noexcept { return (static_cast<unsigned>(a) & 2u) != 0; }
-[[nodiscard]] constexpr bool is_executable(access a) noexcept { return (static_cast<unsigned>(a) & 4u) != 0; }
-
-/// Called instead of the OS on every protection change (commit and protect),
-/// when set. Returning an error makes the change fail with it, without calling
-/// the OS; returning no error lets the change go ahead. Tests use it to count
-/// protection changes and to simulate a refused one.
-using protection_hook = std::error_code (*)(address_region, access) noexcept;
-
-namespace detail {
-inline std::atomic<protection_hook> installed_protection_hook{nullptr};
-}  // namespace detail
-
-/// Installs `hook` (nullptr removes it) and returns the previous one.
-inline protection_hook set_protection_hook(protection_hook hook) noexcept {
-  return detail::installed_protection_hook.exchange(hook);
-}
 
 [[nodiscard]] inline std::size_t page_size() noexcept {
 #if defined(JITCM_OS_WINDOWS)
@@ -129,12 +109,10 @@ namespace detail {
 }
 #endif
 
-/// Applies `a` to pages that are already accessible to the OS, through the
-/// test hook when one is installed.
-[[nodiscard]] inline result<void> change_protection(address_region region, access a) noexcept {
-  if (protection_hook hook = installed_protection_hook.load(std::memory_order_acquire)) {
-    if (std::error_code refused = hook(region, a)) return failure{refused};
-  }
+/// Applies `a` to pages that are already mapped, unless the fault hook
+/// refuses `point` for them.
+[[nodiscard]] inline result<void> change_protection(address_region region, access a, fault_point point) noexcept {
+  if (std::error_code refused = injected_fault(point, region, a)) return failure{refused};
 #if defined(JITCM_OS_WINDOWS)
   DWORD old;
   if (!VirtualProtect(region.pointer(), region.size(), native_protection(a), &old)) return last_error();
@@ -144,6 +122,13 @@ namespace detail {
   return {};
 }
 
+/// How a refused reservation is reported: ENOMEM means no room in the
+/// address space (or the map count limit), anything else keeps its errno.
+[[nodiscard]] inline failure reservation_failure(std::error_code error) noexcept {
+  if (error == std::error_code{ENOMEM, std::system_category()}) return failure{errc::address_space_exhausted};
+  return failure{error};
+}
+
 }  // namespace detail
 
 /// Reserves `bytes` (rounded up to pages) of address space without committing
@@ -151,7 +136,8 @@ namespace detail {
 /// two; 0 means the page size) aligns the start; `hint` asks for an address
 /// and is ignored when the OS cannot honour it.
 /// Errors: invalid_argument (zero size), misaligned (alignment not a power of
-/// two), size_overflow, address_space_exhausted (the OS has no room).
+/// two), size_overflow, address_space_exhausted (the OS has no room: ENOMEM),
+/// the OS error otherwise; nothing is reserved on error.
 [[nodiscard]] inline result<address_region> reserve(std::size_t bytes, std::uintptr_t hint = 0,
                                                     std::size_t alignment = 0) noexcept {
   if (bytes == 0) return failure{errc::invalid_argument};
@@ -165,6 +151,9 @@ namespace detail {
   const std::size_t slack = alignment - granularity;
   if (*size > std::numeric_limits<std::size_t>::max() - slack) return failure{errc::size_overflow};
   const std::size_t padded = *size + slack;
+  if (std::error_code refused = detail::injected_fault(fault_point::reserve, {hint, padded})) {
+    return detail::reservation_failure(refused);
+  }
 #if defined(JITCM_OS_WINDOWS)
   void* base = VirtualAlloc(reinterpret_cast<void*>(hint), padded, MEM_RESERVE, PAGE_NOACCESS);
   if (base == nullptr && hint != 0) base = VirtualAlloc(nullptr, padded, MEM_RESERVE, PAGE_NOACCESS);
@@ -181,9 +170,7 @@ namespace detail {
 #else
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   void* base = ::mmap(reinterpret_cast<void*>(hint), padded, PROT_NONE, flags, -1, 0);
-  if (base == MAP_FAILED) {
-    return errno == ENOMEM ? failure{errc::address_space_exhausted} : system_failure(errno);
-  }
+  if (base == MAP_FAILED) return detail::reservation_failure({errno, std::system_category()});
   const auto start = reinterpret_cast<std::uintptr_t>(base);
   const auto aligned = (start + alignment - 1) & ~(alignment - 1);
   if (aligned > start) ::munmap(base, aligned - start);
@@ -194,13 +181,11 @@ namespace detail {
 }
 
 /// Makes reserved pages usable with access `a`; their contents read as zero
-/// the first time.
+/// the first time. On error the pages stay reserved and inaccessible.
 [[nodiscard]] inline result<void> commit(address_region region, access a) noexcept {
   if (auto ok = detail::check_page_region(region); !ok) return ok;
 #if defined(JITCM_OS_WINDOWS)
-  if (protection_hook hook = detail::installed_protection_hook.load(std::memory_order_acquire)) {
-    if (std::error_code refused = hook(region, a)) return failure{refused};
-  }
+  if (std::error_code refused = detail::injected_fault(fault_point::commit, region, a)) return failure{refused};
   if (!VirtualAlloc(region.pointer(), region.size(), MEM_COMMIT, detail::native_protection(a))) {
     return detail::last_error();
   }
@@ -208,14 +193,16 @@ namespace detail {
 #else
   // Reserved pages are PROT_NONE mappings with MAP_NORESERVE: granting access
   // is all a commit needs; the kernel backs a page when it is first touched.
-  return detail::change_protection(region, a);
+  return detail::change_protection(region, a, fault_point::commit);
 #endif
 }
 
 /// Returns the pages' memory to the OS and makes them inaccessible again; the
-/// address range stays reserved.
+/// address range stays reserved. On error the pages keep their access and
+/// contents.
 [[nodiscard]] inline result<void> decommit(address_region region) noexcept {
   if (auto ok = detail::check_page_region(region); !ok) return ok;
+  if (std::error_code refused = detail::injected_fault(fault_point::decommit, region)) return failure{refused};
 #if defined(JITCM_OS_WINDOWS)
   if (!VirtualFree(region.pointer(), region.size(), MEM_DECOMMIT)) return detail::last_error();
 #else
@@ -231,12 +218,14 @@ namespace detail {
 /// Changes the access of committed pages.
 [[nodiscard]] inline result<void> protect(address_region region, access a) noexcept {
   if (auto ok = detail::check_page_region(region); !ok) return ok;
-  return detail::change_protection(region, a);
+  return detail::change_protection(region, a, fault_point::protect);
 }
 
-/// Gives the whole reservation back to the OS.
+/// Gives the whole reservation back to the OS. On error it stays mapped as
+/// it was.
 [[nodiscard]] inline result<void> release(address_region region) noexcept {
   if (auto ok = detail::check_page_region(region); !ok) return ok;
+  if (std::error_code refused = detail::injected_fault(fault_point::release, region)) return failure{refused};
 #if defined(JITCM_OS_WINDOWS)
   if (!VirtualFree(region.pointer(), 0, MEM_RELEASE)) return detail::last_error();
 #else

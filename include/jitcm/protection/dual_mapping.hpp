@@ -18,7 +18,13 @@ namespace jitcm::protection {
 /// at once (on disjoint bytes). The RW view is a second address at which an
 /// attacker who can write memory could write code: the price of the speed.
 /// Needs an executable shared memory object (memfd or /dev/shm); reserve
-/// fails with errc::unsupported where the system forbids one.
+/// fails with errc::unsupported where the system forbids one, and with the
+/// OS's errno when a resource runs out (EMFILE: each space holds one file
+/// descriptor).
+///
+/// On error: reserve leaves nothing reserved or open; commit and decommit
+/// change both views or neither (see platform::dual_mapped_reservation;
+/// a refused decommit may already have dropped the pages' contents).
 ///
 /// Thread safety: every member from any thread (on disjoint regions).
 struct dual_mapping {

@@ -14,6 +14,8 @@ namespace jitcm::protection {
 /// baseline in benchmarks. Hardened kernels and SELinux's deny_execmem refuse
 /// it (commit fails with EACCES or EPERM); see protection::probe.
 ///
+/// On error every member leaves the space and its pages as they were.
+///
 /// Thread safety: every member from any thread (on disjoint regions).
 struct rwx {
   static constexpr const char* name = "rwx";

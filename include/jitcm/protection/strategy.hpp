@@ -13,6 +13,7 @@
 // | `sp.writable(a)`                  | `std::uintptr_t`          | where to write the byte that executes at `a` (`a` itself unless dual-mapped) |
 // | `sp.begin_write(r)`               | `result<S::write_scope>`  | while the scope lives, this thread may write `r` through `writable()`; when the outermost scope ends, protection is back at rest and the instruction cache is flushed for what was written |
 // | `scope.end()`                     | `result<void>`            | ends the scope early and reports a failed protection change (the destructor ends it otherwise) |
+// | `sp.ready()` (optional)           | `result<void>`            | no error when code may be placed in the space; allocators ask before handing out a block and pass the error on (mprotect_toggle: space_unusable while pages a failed scope left RW cannot be made RX) |
 //
 // Two OPTIONAL traits, read only through `strategy_traits<S>` (never from S
 // directly, never by comparing type names). Each may be a
@@ -31,6 +32,11 @@
 //
 // Errors are error codes: out_of_range for a region outside the space,
 // misaligned for unaligned commits, the OS's errno for refused changes.
+// Failure atomicity: reserve, commit, commit_data, decommit and begin_write
+// leave the space and its pages as they were when they fail (a strategy
+// that changes two views undoes the first when the second is refused); a
+// scope whose end fails has still ended, and its strategy says what the
+// space does about the pages it could not restore.
 //
 // A minimal conforming strategy (no W^X at all, for illustration only):
 //

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <cerrno>
+
 #include <utility>
 
 #include "../platform/instruction_cache.hpp"
@@ -84,6 +86,9 @@ struct thread_toggle {
     [[nodiscard]] result<void> commit_data(address_region part) const noexcept { return check(part); }
     [[nodiscard]] result<void> decommit(address_region part) const noexcept {
       if (auto ok = check(part); !ok) return ok;
+      if (std::error_code refused = platform::detail::injected_fault(platform::fault_point::decommit, part)) {
+        return failure{refused};
+      }
       if (::madvise(part.pointer(), part.size(), MADV_FREE) != 0) return system_failure(errno);
       return {};
     }
@@ -111,9 +116,12 @@ struct thread_toggle {
     auto size = platform::round_up(bytes, platform::page_size());
     if (bytes == 0) return failure{errc::invalid_argument};
     if (!size) return forward_error(size);
+    if (std::error_code refused = platform::detail::injected_fault(platform::fault_point::reserve, {hint, *size})) {
+      return platform::detail::reservation_failure(refused);
+    }
     void* base = ::mmap(reinterpret_cast<void*>(hint), *size, PROT_READ | PROT_WRITE | PROT_EXEC,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_JIT, -1, 0);
-    if (base == MAP_FAILED) return failure{errc::address_space_exhausted};
+    if (base == MAP_FAILED) return platform::detail::reservation_failure({errno, std::system_category()});
     return space{address_region{reinterpret_cast<std::uintptr_t>(base), *size}};
   }
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -98,7 +99,9 @@ class code_space_set {
   [[nodiscard]] const space_layout& layout() const noexcept { return layout_; }
 
   /// Reserves a space with room for a block of `block_bytes` at its code
-  /// start and commits its headers. Returns its index.
+  /// start and commits its headers and the units that block will lie on (so
+  /// that placing it there cannot fail on a commit and leave an unused
+  /// space behind). Returns its index.
   /// Errors: limit_exceeded (the block does not fit in max_code_space_size,
   /// or committing the headers and the block would pass max_committed or the
   /// budget), address_space_exhausted and OS errors. Nothing changes on error.
@@ -123,27 +126,29 @@ class code_space_set {
     const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.unit), pinned);
     const std::size_t block_units = block_end > block_begin ? block_end - block_begin : 0;
     if (!within_limits(pinned + block_units)) return failure{errc::limit_exceeded};
-    if (auto charged = charge(pinned); !charged) return forward_error(charged);
+    const std::size_t charged = pinned + block_units;
+    if (auto ok = charge(charged); !ok) return forward_error(ok);
 
     auto reserved = Protection::reserve(size, 0, options_.alignment > platform::page_size() ? options_.alignment : 0);
     if (!reserved) {
-      refund(pinned);
+      refund(charged);
       return forward_error(reserved);
     }
     space_type memory = std::move(*reserved);
     const address_region whole = memory.region();
-    const address_region header_parts[] = {{whole.begin(), l.code_header_pages},
-                                           {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)}};
-    for (const address_region part : header_parts) {
+    const address_region code_parts[] = {{whole.begin(), l.code_header_pages},
+                                         {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)},
+                                         {whole.begin() + block_begin, block_units}};
+    for (const address_region part : code_parts) {
       if (part.empty()) continue;
       if (auto ok = memory.commit(part); !ok) {
-        refund(pinned);
+        refund(charged);
         return forward_error(ok);
       }
     }
     if (l.data_size != 0) {
       if (auto ok = memory.commit_data({whole.begin() + l.data_offset, l.data_size}); !ok) {
-        refund(pinned);
+        refund(charged);
         return forward_error(ok);
       }
     }
@@ -154,6 +159,9 @@ class code_space_set {
     // Header units are pinned: committed and counted once, never decommitted.
     // (A space smaller than a unit is all header unit.)
     for (std::size_t u = 0; u < (pinned + l.unit - 1) / l.unit; ++u) units[u] = committed_bit | 1;
+    // The block's units, committed above, wait for it with no count.
+    const std::size_t block_units_end = block_units == 0 ? 0 : (block_begin + block_units + l.unit - 1) / l.unit;
+    for (std::size_t u = block_begin / l.unit; u < block_units_end; ++u) units[u] = committed_bit;
 
     const std::size_t index = spaces_.size();
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
@@ -163,6 +171,24 @@ class code_space_set {
     by_address_.insert(at, {whole.begin(), index});
     reserved_ += whole.size();
     return index;
+  }
+
+  /// Gives back the space the last grow() reserved, which nothing uses yet
+  /// (the free-space policy could not take it on): its committed header
+  /// units are refunded and its reservation released.
+  void drop_newest() noexcept {
+    const std::size_t index = spaces_.size() - 1;
+    const space_entry& s = spaces_.back();
+    std::size_t committed = 0;
+    for (std::size_t u = 0; u < s.pages.size(); ++u) {
+      if ((s.pages[u] & committed_bit) != 0) committed += pages_region(s, u, u + 1).size();
+    }
+    refund(committed);
+    reserved_ -= s.size;
+    by_address_.erase(std::find_if(by_address_.begin(), by_address_.end(),
+                                   [index](const auto& e) { return e.second == index; }));
+    records_.pop_back();
+    spaces_.pop_back();
   }
 
   /// Index of the space containing `address`, or npos.
@@ -176,9 +202,14 @@ class code_space_set {
 
   /// Counts `block` (inside the code area of space `index`) as live on its
   /// commit units, committing those that were not. Errors: limit_exceeded, the
-  /// strategy's commit error; nothing changes on error.
+  /// strategy's commit error, the error of a space that takes no code now
+  /// (a strategy's optional `ready()`: mprotect_toggle's space_unusable);
+  /// nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
     space_entry& s = spaces_[index];
+    if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
+      if (auto ok = s.memory.ready(); !ok) return ok;
+    }
     const auto [first, last] = page_span(s, block);
     std::size_t missing = 0;
     constexpr auto is_uncommitted = [](std::uint32_t page) { return (page & committed_bit) == 0; };
@@ -210,21 +241,40 @@ class code_space_set {
   }
 
   /// Takes `block` off its commit units; with `decommit_free_pages`, units
-  /// no block touches any more are decommitted. A unit the OS refuses to
-  /// decommit stays committed (and counted) and is reused as it is.
-  void release(std::size_t index, address_region block, bool decommit_free_pages) {
+  /// no block touches any more are decommitted. Those units form one run
+  /// (the block covers the units between its first and last whole), so
+  /// there is one decommit at most. Errors: the strategy's decommit error;
+  /// the block then still counts as live and nothing changed.
+  result<void> release(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) --s.pages[p];
-    if (!decommit_free_pages) return;
+    if (!decommit_free_pages) return {};
+    result<void> outcome;
     for_each_run(s, first, last, [](std::uint32_t page) { return page == committed_bit; },
                  [&](std::size_t run_first, std::size_t run_end) {
+                   if (!outcome) return;
                    const address_region run = pages_region(s, run_first, run_end);
-                   if (s.memory.decommit(run)) {
-                     for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-                     refund(run.size());
-                   }
+                   outcome = s.memory.decommit(run);
+                   if (!outcome) return;
+                   for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+                   refund(run.size());
                  });
+    if (!outcome) {
+      for (std::size_t p = first; p <= last; ++p) ++s.pages[p];
+    }
+    return outcome;
+  }
+
+  /// Whether every commit unit under `region` (inside space `index`) is
+  /// committed.
+  [[nodiscard]] bool is_committed(std::size_t index, address_region region) const noexcept {
+    const space_entry& s = spaces_[index];
+    const auto [first, last] = page_span(s, region);
+    for (std::size_t p = first; p <= last; ++p) {
+      if ((s.pages[p] & committed_bit) == 0) return false;
+    }
+    return true;
   }
 
   /// Whether the page `address` lies on is committed (for tests and checks).
