@@ -20,6 +20,7 @@
 #include "jump_table/host.hpp"
 #include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
+#include "observe/environment.hpp"  // [observe] JITCM_PERF / JITCM_GDB
 #include "refcount/scoped.hpp"
 #include "result.hpp"
 #include "tiering/two_tier.hpp"
@@ -111,6 +112,7 @@ class basic_code_manager {
     std::size_t critical = options.critical_committed;
     if (critical == 0) critical = options.max_committed / 2;
     critical_.store(critical, std::memory_order_relaxed);
+    observe::attach_from_environment(observers_);  // [observe] tools the environment asks for
   }
   basic_code_manager(const basic_code_manager&) = delete;
   basic_code_manager& operator=(const basic_code_manager&) = delete;

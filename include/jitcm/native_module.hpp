@@ -497,8 +497,20 @@ native_module<A, J, L, T, R>::~native_module() {
   if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
   ref_counting_.reset();
   std::lock_guard lock{mutex_};
-  for (auto& [pointer, entry] : owned_) forget_locked(entry);
+  // [observe] code freed together goes in descending address order, which
+  // keeps unwind-info deregistration linear (observe/unwind_registry.hpp).
+  std::vector<owned_code*> dying;
+  dying.reserve(owned_.size());
+  for (auto& [pointer, entry] : owned_) dying.push_back(&entry);
+  std::sort(dying.begin(), dying.end(), [](const owned_code* a, const owned_code* b) {
+    return a->object->instruction_start() > b->object->instruction_start();
+  });
+  for (owned_code* entry : dying) forget_locked(*entry);
   owned_.clear();
+  // [observe] the jump tables go with the code spaces.
+  if (host_.observers != nullptr && slots() > 0) {
+    for (const auto& view : tables_) host_.observers->template jump_table_freed<J>(view);
+  }
 }
 
 template <class A, class J, class L, class T, class R>
@@ -571,6 +583,8 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
       }
     }
     tables_.push_back(view);
+    // [observe] tools learn the names and addresses of the new jump slots and lazy slots.
+    if (host_.observers != nullptr && slots() > 0) host_.observers->template jump_table_added<J>(view);
   }
   return {};
 }
@@ -644,6 +658,7 @@ result<const code*> native_module<A, J, L, T, R>::publish(pending_code& pending,
   }
   retire(retired);
   if (published) pending.published_ = true;
+  if (host_.observers != nullptr) host_.observers->batch_ended();  // [observe]
   return published;
 }
 
@@ -703,6 +718,7 @@ result<std::vector<const code*>> native_module<A, J, L, T, R>::add_code(std::spa
       }
     }
     retire(retired);
+    if (host_.observers != nullptr) host_.observers->batch_ended();  // [observe]
     if (!outcome) return forward_error(outcome);
   }
   return published;
