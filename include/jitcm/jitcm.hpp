@@ -19,9 +19,17 @@
 #include "lookup/lock_free_array.hpp" // IWYU pragma: export
 #include "lookup/sorted_map.hpp"      // IWYU pragma: export
 #include "native_module.hpp"          // IWYU pragma: export
+#include "observe/eh_frame.hpp"       // IWYU pragma: export
+#include "observe/environment.hpp"    // IWYU pragma: export
+#include "observe/gdb_jit.hpp"        // IWYU pragma: export
+#include "observe/jitdump.hpp"        // IWYU pragma: export
+#include "observe/perf_map.hpp"       // IWYU pragma: export
+#include "observe/symbolizer.hpp"     // IWYU pragma: export
+#include "observe/unwind_registry.hpp"  // IWYU pragma: export
 #include "platform/dual_mapping.hpp"  // IWYU pragma: export
 #include "platform/instruction_cache.hpp"  // IWYU pragma: export
 #include "platform/reservation.hpp"   // IWYU pragma: export
+#include "platform/tool_files.hpp"    // IWYU pragma: export
 #include "platform/virtual_memory.hpp"  // IWYU pragma: export
 #include "presets.hpp"                // IWYU pragma: export
 #include "protection/dual_mapping.hpp"  // IWYU pragma: export

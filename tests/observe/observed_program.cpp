@@ -16,23 +16,6 @@
 
 namespace {
 
-/// A loop of 2^28 iterations: a few hundred milliseconds of samples.
-std::vector<std::byte> hot_loop() {
-#if defined(JITCM_ARCH_X64)
-  const unsigned char code[] = {0xb9, 0x00, 0x00, 0x00, 0x10,  // mov ecx, 1 << 28
-                                0xff, 0xc9,                    // loop: dec ecx
-                                0x75, 0xfc,                    // jnz loop
-                                0xc3};                         // ret
-#elif defined(JITCM_ARCH_ARM64)
-  const std::uint32_t code[] = {0x52a20000, 0x71000400, 0x54ffffe1, 0xd65f03c0};  // movz; subs; b.ne; ret
-#else
-  const std::uint32_t code[] = {0x10000537, 0xfff50513, 0xfe051ee3, 0x00008067};  // lui; addi; bnez; ret
-#endif
-  std::vector<std::byte> bytes(sizeof code);
-  std::memcpy(bytes.data(), code, sizeof code);
-  return bytes;
-}
-
 // The C++ frame gdb's backtrace must show under jit_answer.
 [[gnu::noinline]] int call_jit_answer(int (*answer)()) {
   const int value = answer();
@@ -46,7 +29,7 @@ int run(std::string_view mode) {
   auto module = manager.new_module({.functions = 2, .lazy_entry = observe_test::lazy_entry()});
   if (!module) return 2;
   const example::return_constant answer{42};
-  const std::vector<std::byte> loop = hot_loop();
+  const std::vector<std::byte> loop = example::counting_loop(28);  // a few hundred ms of samples
   const jitcm::source_position positions[] = {{0, 1}, {5, 2}};
   if (observe_test::publish_bytes(**module, answer.bytes, {.index = 0, .name = "jit_answer"}) == nullptr) return 3;
   if (observe_test::publish_bytes(**module, loop, {.index = 1, .name = "jit_hot_loop", .source_positions = positions}) ==

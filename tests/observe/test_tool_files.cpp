@@ -15,6 +15,7 @@
 #include <jitcm/observe/gdb_jit.hpp>
 #include <jitcm/observe/jitdump.hpp>
 #include <jitcm/observe/perf_map.hpp>
+#include <jitcm/observe/symbolizer.hpp>
 
 #include "catch.hpp"
 #include "jit_code.hpp"
@@ -331,4 +332,35 @@ TEMPLATE_TEST_CASE("gdb_jit registers one ELF image per batch and unregisters fr
   CHECK(descriptor_entries().empty());
   CHECK(__jit_debug_descriptor.action_flag == 2);
   fixture.manager.remove_observer(gdb);
+}
+
+TEMPLATE_TEST_CASE("symbolizer attributes a pc to its function, jump slot or lazy slot", "[symbolizer]",
+                   jitcm::code_manager, dual_mapped_manager) {
+  jitcm::observe::symbolizer symbols;
+  module_fixture<TestType> fixture;
+  fixture.manager.add_observer(symbols);
+  fixture.create(2);
+  CHECK(symbols.stub_count() == 4);
+  const jitcm::code* c = fixture.publish(0, "sampled");
+
+  const auto in_code = symbols.symbolize(fixture.manager, c->instruction_start() + 3);
+  REQUIRE(in_code);
+  CHECK(in_code->name == "sampled");
+  CHECK(in_code->offset == 3);
+  const auto in_slot = symbols.symbolize(fixture.manager, *fixture.module->call_target(1));
+  REQUIRE(in_slot);
+  CHECK(in_slot->name == "jitcm::jump_slot[1]");
+  CHECK(in_slot->offset == 0);
+  // Function 1 has no code: its slot leads to its lazy slot, which is named too.
+  bool lazy_found = false;
+  for (std::uintptr_t pc = in_slot->start; pc < in_slot->start + 256 && !lazy_found; ++pc) {
+    const auto s = symbols.symbolize(fixture.manager, pc);
+    lazy_found = s && s->name == "jitcm::lazy_slot[1]";
+  }
+  CHECK(lazy_found);
+  CHECK(!symbols.symbolize(fixture.manager, 0));
+
+  fixture.module.reset();
+  CHECK(symbols.stub_count() == 0);
+  fixture.manager.remove_observer(symbols);
 }
