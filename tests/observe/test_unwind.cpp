@@ -197,3 +197,59 @@ TEST_CASE("the registration style follows the linked unwinder", "[unwind]") {
   CHECK(unwind_registry::detected_style() == jitcm::observe::registration_style::whole_section);
   CHECK(unwind_registry{}.style() == jitcm::observe::registration_style::whole_section);
 }
+
+namespace {
+// libgcc's lookup of the FDE covering a pc (exported since GCC 3.0).
+struct fde_bases {
+  void* text;
+  void* data;
+  void* function;
+};
+extern "C" const void* _Unwind_Find_FDE(void* pc, fde_bases* bases);
+
+bool unwinder_covers(std::uintptr_t pc) {
+  fde_bases bases{};
+  return _Unwind_Find_FDE(reinterpret_cast<void*>(pc), &bases) != nullptr;
+}
+}  // namespace
+
+TEST_CASE("a batch is one section; freeing one of its functions takes only that function out", "[unwind]") {
+  unwinding_fixture<jitcm::code_manager> fixture;
+  fixture.module.reset();
+  auto created = fixture.manager.new_module({.functions = 3, .lazy_entry = observe_test::lazy_entry()});
+  REQUIRE(created);
+  fixture.module = std::move(*created);
+
+  const observe_test::calling_function function{&throw_from_callback};
+  const std::vector<std::byte> unwind = function.unwind_info();
+  std::vector<jitcm::finished_code> batch;
+  for (std::uint32_t i = 0; i < 3; ++i) batch.push_back({function.bytes, {.index = i, .unwind_info = unwind}});
+  auto added = fixture.module->add_code(batch);
+  REQUIRE(added);
+  CHECK(fixture.registry.registered() == 3);
+  CHECK(fixture.registry.sections() == 1);
+
+  const auto throws_through = [](const jitcm::code* c) {
+    try {
+      reinterpret_cast<void (*)()>(c->instruction_start())();
+    } catch (const std::runtime_error&) {
+      return true;
+    }
+    return false;
+  };
+  for (const jitcm::code* c : *added) CHECK(throws_through(c));
+
+  const std::uintptr_t removed_pc = (*added)[1]->instruction_start() + 1;
+  CHECK(unwinder_covers(removed_pc));
+  REQUIRE(fixture.module->remove((*added)[1]));
+  CHECK(fixture.module->collect({}) == 1);
+  CHECK(fixture.registry.registered() == 2);
+  CHECK(fixture.registry.sections() == 1);
+  CHECK(!unwinder_covers(removed_pc));
+  CHECK(throws_through((*added)[0]));
+  CHECK(throws_through((*added)[2]));
+
+  fixture.module.reset();
+  CHECK(fixture.registry.registered() == 0);
+  CHECK(fixture.registry.sections() == 0);
+}
