@@ -33,17 +33,6 @@ int fail(const char* what, const std::error_code& error) {
   return 1;
 }
 
-template <class Module>
-const jitcm::code* publish(Module& module, std::span<const std::byte> bytes, const jitcm::code_desc& desc) {
-  auto room = module.allocate(bytes.size());
-  if (!room) return nullptr;
-  std::memcpy(room->data(), bytes.data(), bytes.size());
-  jitcm::code_desc sized = desc;
-  sized.instructions = {0, bytes.size()};
-  auto published = module.publish(*room, sized);
-  return published ? *published : nullptr;
-}
-
 std::uintptr_t no_lazy_compile(std::uint32_t) { return 0; }
 
 }  // namespace
@@ -73,9 +62,12 @@ int main() {
     const example::return_constant answer{42};
     const example::calling_function caller{&fail_from_cpp};
     const std::vector<std::byte> unwind = caller.unwind_info();
-    const jitcm::code* count_down = publish(**module, loop, {.index = 0, .name = "count_down", .source_positions = lines});
-    const jitcm::code* answer_code = publish(**module, answer.bytes, {.index = 1, .name = "answer"});
-    const jitcm::code* call_cpp = publish(**module, caller.bytes, {.index = 2, .name = "call_cpp", .unwind_info = unwind});
+    using example::publish_bytes;
+    const jitcm::code* count_down =
+        publish_bytes(**module, loop, {.index = 0, .name = "count_down", .source_positions = lines});
+    const jitcm::code* answer_code = publish_bytes(**module, answer.bytes, {.index = 1, .name = "answer"});
+    const jitcm::code* call_cpp =
+        publish_bytes(**module, caller.bytes, {.index = 2, .name = "call_cpp", .unwind_info = unwind});
     if (count_down == nullptr || answer_code == nullptr || call_cpp == nullptr) return 1;
 
     const auto slot = [&](std::uint32_t index) { return *(*module)->call_target(index); };

@@ -1,13 +1,16 @@
 // Machine code for the profiling example (and the observe tests): a counting
 // loop worth sampling, and a function with a frame that calls C++ (so
-// exceptions and backtraces must unwind through it), for the host CPU.
+// exceptions and backtraces must unwind through it), for the host CPU; and
+// the helper both use to publish it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <vector>
 
+#include <jitcm/code.hpp>
 #include <jitcm/config.hpp>
 #include <jitcm/observe/eh_frame.hpp>
 
@@ -104,5 +107,19 @@ struct calling_function {
     return built ? std::move(*built) : std::vector<std::byte>{};
   }
 };
+
+/// Publishes finished `bytes` into `module` as `desc` says (allocate, copy,
+/// publish); nullptr on any failure. The one place the example and the
+/// observe tests call publish.
+template <class Module>
+const jitcm::code* publish_bytes(Module& module, std::span<const std::byte> bytes, const jitcm::code_desc& desc) {
+  auto room = module.allocate(bytes.size());
+  if (!room) return nullptr;
+  std::memcpy(room->data(), bytes.data(), bytes.size());
+  jitcm::code_desc sized = desc;
+  sized.instructions = {0, bytes.size()};
+  auto published = module.publish(*room, sized);
+  return published ? *published : nullptr;
+}
 
 }  // namespace example

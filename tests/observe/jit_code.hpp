@@ -1,6 +1,6 @@
-// What the observe tests share: the machine code of examples/profiling_code.hpp,
-// and the one place the tests publish code (so a change of publish's return
-// type is made here).
+// What the observe tests share: the machine code and the publish helper of
+// examples/profiling_code.hpp (the one place publish is called, so a change of
+// its return type is made there), and a lazy entry.
 #pragma once
 
 #include <array>
@@ -20,18 +20,7 @@ namespace observe_test {
 
 using example::calling_function;
 
-/// Publishes `bytes` into `module` as described by `desc` (allocate, copy,
-/// publish). nullptr on any failure.
-template <class Module>
-const jitcm::code* publish_bytes(Module& module, std::span<const std::byte> bytes, const jitcm::code_desc& desc) {
-  auto room = module.allocate(bytes.size());
-  if (!room) return nullptr;
-  std::memcpy(room->data(), bytes.data(), bytes.size());
-  jitcm::code_desc sized = desc;
-  sized.instructions = {0, bytes.size()};
-  auto published = module.publish(*room, sized);
-  return published ? *published : nullptr;
-}
+using example::publish_bytes;
 
 /// A lazy entry for modules whose functions are all published before use.
 inline std::uintptr_t unused_lazy_entry(std::uint32_t) { return 0; }

@@ -38,6 +38,7 @@
 #include "../platform/tool_files.hpp"
 #include "../result.hpp"
 #include "detail/byte_buffer.hpp"
+#include "detail/elf_image.hpp"
 #include "detail/names.hpp"
 #include "eh_frame.hpp"
 
@@ -65,14 +66,7 @@ inline constexpr std::uint32_t header_size = 40;
 inline constexpr std::uint32_t record_header_size = 16;
 enum record_id : std::uint32_t { code_load = 0, code_move = 1, code_debug_info = 2, code_close = 3, code_unwinding_info = 4 };
 /// e_machine of the host (EM_X86_64, EM_AARCH64, EM_RISCV).
-inline constexpr std::uint32_t host_machine =
-#if defined(JITCM_ARCH_ARM64)
-    183;
-#elif defined(JITCM_ARCH_RISCV64)
-    243;
-#else
-    62;
-#endif
+inline constexpr std::uint32_t host_machine = detail::elf_host_machine;
 }  // namespace jitdump_format
 
 struct jitdump_options {

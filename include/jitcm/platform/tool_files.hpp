@@ -91,20 +91,10 @@ class tool_file {
 
   /// Opens `path` for appending, creating it (mode 0644) if missing.
   [[nodiscard]] static result<tool_file> open_append(const std::string& path) noexcept {
-#if defined(JITCM_OS_WINDOWS)
-    return open(path, 0);
-#else
-    return open(path, O_WRONLY | O_CREAT | O_APPEND);
-#endif
+    return open(path, append_flags);
   }
   /// Creates `path` empty (replacing what was there), readable and writable.
-  [[nodiscard]] static result<tool_file> create(const std::string& path) noexcept {
-#if defined(JITCM_OS_WINDOWS)
-    return open(path, 0);
-#else
-    return open(path, O_RDWR | O_CREAT | O_TRUNC);
-#endif
-  }
+  [[nodiscard]] static result<tool_file> create(const std::string& path) noexcept { return open(path, create_flags); }
 
   [[nodiscard]] bool is_open() const noexcept { return descriptor_ >= 0; }
 
@@ -166,6 +156,13 @@ class tool_file {
     return file;
 #endif
   }
+
+#if defined(JITCM_OS_WINDOWS)
+  static constexpr int append_flags = 0, create_flags = 0;
+#else
+  static constexpr int append_flags = O_WRONLY | O_CREAT | O_APPEND;
+  static constexpr int create_flags = O_RDWR | O_CREAT | O_TRUNC;
+#endif
 
   int descriptor_ = -1;
   void* marker_ = nullptr;
