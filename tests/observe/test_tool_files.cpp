@@ -3,12 +3,14 @@
 // and under dual mapping, where every address must be the executable view's.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <jitcm/observe/environment.hpp>
@@ -363,4 +365,52 @@ TEMPLATE_TEST_CASE("symbolizer attributes a pc to its function, jump slot or laz
   fixture.module.reset();
   CHECK(symbols.stub_count() == 0);
   fixture.manager.remove_observer(symbols);
+}
+
+TEST_CASE("observers keep count while threads publish into their own modules at once", "[threads]") {
+  scratch_directory directory;
+  auto map = jitcm::observe::perf_map::open(directory.path + "/perf-threads.map");
+  auto dump = jitcm::observe::jitdump::open({.directory = directory.path});
+  REQUIRE(map);
+  REQUIRE(dump);
+  jitcm::observe::gdb_jit gdb;
+  jitcm::observe::unwind_registry registry;
+  jitcm::code_manager manager;
+  for (jitcm::code_observer* o : std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
+    manager.add_observer(*o);
+  }
+  constexpr std::uint32_t threads = 4, functions = 25;
+  std::vector<jitcm::code_manager::module_ptr> modules;
+  for (std::uint32_t t = 0; t < threads; ++t) {
+    auto created = manager.new_module({.functions = functions, .lazy_entry = observe_test::lazy_entry()});
+    REQUIRE(created);
+    modules.push_back(std::move(*created));
+  }
+  auto unwind = jitcm::observe::eh_frame::build(jitcm::observe::eh_frame::host,
+                                                jitcm::observe::eh_frame::leaf(example::return_constant::size));
+  REQUIRE(unwind);
+  std::atomic<std::uint32_t> published{0};
+  std::vector<std::thread> workers;
+  for (std::uint32_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (std::uint32_t i = 0; i < functions; ++i) {
+        const example::return_constant bytes{i};
+        if (observe_test::publish_bytes(*modules[t], bytes.bytes, {.index = i, .unwind_info = *unwind}) != nullptr) {
+          published.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  CHECK(published.load() == threads * functions);
+  CHECK(registry.registered() == threads * functions);
+  CHECK(gdb.entries() == threads + threads * functions);  // one per jump table, one per publish
+  REQUIRE((*map)->flush());
+  CHECK(lines_of(directory.path + "/perf-threads.map").size() == threads * functions * 3);  // code, jump slot, lazy slot
+  modules.clear();
+  CHECK(registry.registered() == 0);
+  CHECK(gdb.entries() == 0);
+  for (jitcm::code_observer* o : std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
+    manager.remove_observer(*o);
+  }
 }
