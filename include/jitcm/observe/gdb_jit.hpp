@@ -5,7 +5,7 @@
 //
 // | expression                         | result   | guarantees |
 // |------------------------------------|----------|------------|
-// | `manager.add_observer(gdb)`        | —        | code published in one publish/add_code call is registered as one entry when the call ends; stubs as one entry per code space, at once |
+// | `manager.add_observer(gdb)`        | —        | code published in one publish/add_code call is registered as one entry when the call ends (calls that overlap on several threads may share one); stubs as one entry per code space, at once |
 // | `gdb.on_code_freed(c)` (by jitcm)  | —        | c's entry is unregistered when its last symbol goes; until then c's name is dropped from it at the next batch (GDB's cost grows with entries, so entries are not per function) |
 // | `gdb.entries()`                    | `size_t` | entries registered now |
 // | `gdb_jit_descriptor()`             | `jit_descriptor&` | the process's descriptor |
