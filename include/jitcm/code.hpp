@@ -52,6 +52,15 @@ struct code_desc {
   std::span<const std::uint32_t> protected_instructions{};
   /// Strictly increasing code offsets, each inside the instructions.
   std::span<const source_position> source_positions{};
+  /// How to unwind through the code: `.eh_frame` entries (a CIE, then the
+  /// FDEs that use it; no zero terminator), whose FDEs encode their initial
+  /// location as DW_EH_PE_absptr relative to the code's first instruction
+  /// (0 is the code's start), since the final address may not be known when
+  /// the bytes are made. observe::unwind_registry and the jitdump writer
+  /// rebase them; observe::eh_frame::build makes them for common frame
+  /// shapes. Each entry: a 4-byte length (not 0, not 0xffffffff) that stays
+  /// inside the span, which is a multiple of 4 bytes long.
+  std::span<const std::byte> unwind_info{};
   /// Whoever created the code (normally its native_module); jitcm never
   /// dereferences it.
   void* owner = nullptr;
@@ -61,8 +70,8 @@ struct code_desc {
 /// the metadata stack walkers, trap handlers and debuggers ask about.
 ///
 /// Size: 56 bytes on 64-bit hosts (V8's WasmCode allows 104), plus one owned
-/// allocation of `metadata_bytes()` that holds the protected-instruction
-/// offsets, the source positions and the name back to back.
+/// allocation of `metadata_bytes()` that holds the source positions, the
+/// protected-instruction offsets, the unwind info and the name back to back.
 ///
 /// A code object does not own its instructions: the module that allocated
 /// them frees them when the code is freed.
@@ -79,6 +88,7 @@ class code {
   /// Validates `desc` and creates the code object. Errors:
   /// - invalid_argument: empty instructions; a function without an index;
   ///   protected offsets or source positions not strictly increasing;
+  ///   unwind info whose entry lengths do not tile it (see code_desc);
   /// - size_overflow: the instructions wrap around the address space, or an
   ///   array or the name has more than 2^32-1 entries;
   /// - out_of_range: the index is `no_index`, or an offset lies outside the
@@ -123,6 +133,13 @@ class code {
                               static_cast<std::uint32_t>(pc - instruction_start()));
   }
 
+  /// The `.eh_frame` entries of code_desc::unwind_info (FDE locations
+  /// relative to the code's start); empty when the JIT gave none.
+  [[nodiscard]] std::span<const std::byte> unwind_info() const noexcept {
+    if (!has_unwind_info_) return {};
+    return {metadata_.get() + unwind_offset() + sizeof(std::uint32_t), unwind_info_size()};
+  }
+
   [[nodiscard]] std::span<const source_position> source_positions() const noexcept {
     return {reinterpret_cast<const source_position*>(metadata_.get()), source_position_count_};
   }
@@ -139,7 +156,7 @@ class code {
     return *(after - 1);
   }
 
-  /// Bytes of the one metadata allocation (offsets, positions, name).
+  /// Bytes of the one metadata allocation (positions, offsets, unwind info, name).
   [[nodiscard]] std::size_t metadata_bytes() const noexcept { return name_offset() + name_size_; }
 
   // The reference count, for ref-counting policies (see refcount/concept.hpp).
@@ -171,13 +188,25 @@ class code {
   [[nodiscard]] std::size_t protected_offset() const noexcept {
     return std::size_t{source_position_count_} * sizeof(source_position);
   }
-  [[nodiscard]] std::size_t name_offset() const noexcept {
+  [[nodiscard]] std::size_t unwind_offset() const noexcept {
     return protected_offset() + std::size_t{protected_count_} * sizeof(std::uint32_t);
+  }
+  // The unwind info's size lives in front of it in the metadata (code has
+  // one spare byte, not four), so code without it pays nothing.
+  [[nodiscard]] std::uint32_t unwind_info_size() const noexcept {
+    if (!has_unwind_info_) return 0;
+    std::uint32_t size = 0;
+    std::memcpy(&size, metadata_.get() + unwind_offset(), sizeof size);
+    return size;
+  }
+  [[nodiscard]] std::size_t name_offset() const noexcept {
+    return unwind_offset() + (has_unwind_info_ ? sizeof(std::uint32_t) + unwind_info_size() : 0);
   }
 
   address_region instructions_;
-  // Source positions, then protected offsets, then the name: all 4-byte
-  // aligned, so one allocation serves the three.
+  // Source positions, then protected offsets, then (if any) the unwind
+  // info's 4-byte size and its bytes (a multiple of 4), then the name: all
+  // 4-byte aligned, so one allocation serves the four.
   std::unique_ptr<std::byte[]> metadata_;
   void* owner_ = nullptr;
   std::uint32_t index_ = no_index;
@@ -188,6 +217,7 @@ class code {
   code_kind kind_ = code_kind::function;
   jitcm::tier tier_{};
   debug_kind debug_ = debug_kind::none;
+  bool has_unwind_info_ = false;
 };
 
 #if UINTPTR_MAX == UINT64_MAX
@@ -205,6 +235,25 @@ template <class T, class Key>
     const std::uint32_t offset = key(values[i]);
     if (offset >= limit) return make_error_code(errc::out_of_range);
     if (i > 0 && offset <= key(values[i - 1])) return make_error_code(errc::invalid_argument);
+  }
+  return {};
+}
+
+/// Checks that `entries` is a sequence of .eh_frame entries whose 32-bit
+/// lengths tile it exactly (what code_desc::unwind_info promises; the
+/// entries' contents are the unwinder's business).
+[[nodiscard]] inline std::error_code check_eh_frame_entries(std::span<const std::byte> entries) noexcept {
+  if (entries.size() > std::numeric_limits<std::uint32_t>::max()) return make_error_code(errc::size_overflow);
+  if (entries.size() % 4 != 0) return make_error_code(errc::invalid_argument);
+  std::size_t at = 0;
+  while (at < entries.size()) {
+    std::uint32_t length = 0;
+    std::memcpy(&length, entries.data() + at, sizeof length);
+    // 0 terminates a section (the registry adds its own); 0xffffffff
+    // announces the 64-bit format, which no JIT needs.
+    if (length == 0 || length == 0xffffffffu || length % 4 != 0) return make_error_code(errc::invalid_argument);
+    if (length > entries.size() - at - 4) return make_error_code(errc::invalid_argument);
+    at += 4 + std::size_t{length};
   }
   return {};
 }
@@ -229,11 +278,13 @@ inline result<std::unique_ptr<code>> code::create(const code_desc& desc) noexcep
                                          [](const source_position& entry) { return entry.code_offset; })) {
     return failure{error};
   }
+  if (auto error = detail::check_eh_frame_entries(desc.unwind_info)) return failure{error};
 
   // Each count fits in 32 bits (checked above), so the total fits in 64.
   const std::size_t positions_bytes = desc.source_positions.size_bytes();
   const std::size_t protected_bytes = desc.protected_instructions.size_bytes();
-  const std::size_t metadata_size = positions_bytes + protected_bytes + desc.name.size();
+  const std::size_t unwind_bytes = desc.unwind_info.empty() ? 0 : sizeof(std::uint32_t) + desc.unwind_info.size();
+  const std::size_t metadata_size = positions_bytes + protected_bytes + unwind_bytes + desc.name.size();
 
   std::unique_ptr<code> created{new (std::nothrow) code};
   if (!created) return failure{errc::out_of_memory};
@@ -243,7 +294,13 @@ inline result<std::unique_ptr<code>> code::create(const code_desc& desc) noexcep
     std::byte* out = created->metadata_.get();
     if (positions_bytes > 0) std::memcpy(out, desc.source_positions.data(), positions_bytes);
     if (protected_bytes > 0) std::memcpy(out + positions_bytes, desc.protected_instructions.data(), protected_bytes);
-    if (!desc.name.empty()) std::memcpy(out + positions_bytes + protected_bytes, desc.name.data(), desc.name.size());
+    out += positions_bytes + protected_bytes;
+    if (unwind_bytes > 0) {
+      const auto size = static_cast<std::uint32_t>(desc.unwind_info.size());
+      std::memcpy(out, &size, sizeof size);
+      std::memcpy(out + sizeof size, desc.unwind_info.data(), desc.unwind_info.size());
+    }
+    if (!desc.name.empty()) std::memcpy(out + unwind_bytes, desc.name.data(), desc.name.size());
   }
   created->instructions_ = instructions;
   created->owner_ = desc.owner;
@@ -251,6 +308,7 @@ inline result<std::unique_ptr<code>> code::create(const code_desc& desc) noexcep
   created->source_position_count_ = static_cast<std::uint32_t>(desc.source_positions.size());
   created->protected_count_ = static_cast<std::uint32_t>(desc.protected_instructions.size());
   created->name_size_ = static_cast<std::uint32_t>(desc.name.size());
+  created->has_unwind_info_ = unwind_bytes > 0;
   created->kind_ = desc.kind;
   created->tier_ = desc.tier;
   created->debug_ = desc.debug;

@@ -23,6 +23,7 @@
 #include "lookup/segment_map.hpp"
 #include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
+#include "observe/environment.hpp"  // JITCM_PERF / JITCM_GDB
 #include "refcount/scoped.hpp"
 #include "result.hpp"
 #include "tiering/two_tier.hpp"
@@ -122,6 +123,7 @@ class basic_code_manager {
     std::size_t critical = options.critical_committed;
     if (critical == 0) critical = options.max_committed / 2;
     critical_.store(critical, std::memory_order_relaxed);
+    observe::attach_from_environment(observers_);  // tools the environment asks for
   }
   basic_code_manager(const basic_code_manager&) = delete;
   basic_code_manager& operator=(const basic_code_manager&) = delete;

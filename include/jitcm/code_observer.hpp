@@ -1,19 +1,93 @@
 // Telling profilers and debuggers about code as it comes and goes.
+//
+// A code_observer is the extension point every tool integration plugs into
+// (jitcm::observe has a perf map, a jitdump writer, the GDB JIT interface and
+// unwind-info registration); it sees every manager's code without touching
+// the policies. `o` is an observer, `c` a code object, `s` a span of stubs.
+//
+// | expression                 | called when | guarantees |
+// |----------------------------|-------------|------------|
+// | `o.on_code_added(c)`       | c was published | c's instructions are final (instruction cache flushed) and c lives until on_code_freed(c) returns |
+// | `o.on_code_freed(c)`       | c is about to be freed | no thread runs c; its range may be reused once the call returns. Code freed together (a module's teardown) comes in descending address order |
+// | `o.on_code_moved(c, from)` | a JIT that moves code says so (jitcm itself never moves code) | c's instructions are now at c.instructions(), were at `from` |
+// | `o.on_stubs_added(s)`      | a code space's jump table was written | s lists every jump slot and lazy-compile slot of the table, executable addresses |
+// | `o.on_stubs_freed(s)`      | the code space goes away | the same list as on_stubs_added |
+// | `o.on_batch_end()`         | a publish or add_code call has told everything it adds | observers that buffer write now |
+//
+// All addresses are executable ones (the RX view under dual mapping), never a
+// writable alias. Callbacks run on the thread that published or freed the
+// code, usually while the module's lock is held: they must be quick, must not
+// throw, and must not call back into the module or the manager. The
+// notifications of one manager are serialised (one mutex), so an observer
+// attached to one manager needs no lock of its own; one attached to several
+// managers does.
+//
+// A minimal observer:
+//
+//   struct counter final : jitcm::code_observer {
+//     std::size_t live = 0;
+//     void on_code_added(const jitcm::code&) noexcept override { ++live; }
+//     void on_code_freed(const jitcm::code&) noexcept override { --live; }
+//   };
+//   counter count;
+//   manager.add_observer(count);   // and manager.remove_observer(count) before it dies
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <vector>
+
+#include "address_region.hpp"
+#include "jump_table/table_view.hpp"
 
 namespace jitcm {
 
 class code;
 
+/// What a piece of a jump table is for.
+enum class stub_kind : std::uint8_t {
+  jump_slot,  ///< the near and far slots callers call for one function
+  lazy_slot,  ///< the lazy-compile slot that enters the JIT for one function
+};
+
+/// A jump-table piece without a code object: samples, breakpoints and
+/// backtraces in it are attributed by its name.
+struct stub {
+  address_region instructions{};  ///< executable addresses
+  stub_kind kind = stub_kind::jump_slot;
+  std::uint32_t index = 0;  ///< the function the slot is for
+
+  friend constexpr bool operator==(const stub&, const stub&) noexcept = default;
+};
+
+/// A stub's name, "jitcm::jump_slot[7]" or "jitcm::lazy_slot[7]", in a
+/// fixed buffer (usable where nothing may allocate).
+class stub_name {
+ public:
+  explicit stub_name(const stub& s) noexcept {
+    const std::string_view prefix = s.kind == stub_kind::jump_slot ? "jitcm::jump_slot[" : "jitcm::lazy_slot[";
+    char* out = std::copy(prefix.begin(), prefix.end(), text_.data());
+    out = std::to_chars(out, text_.data() + text_.size() - 1, s.index).ptr;
+    *out++ = ']';
+    size_ = static_cast<std::size_t>(out - text_.data());
+  }
+  [[nodiscard]] std::string_view view() const noexcept { return {text_.data(), size_}; }
+
+ private:
+  std::array<char, 32> text_{};
+  std::size_t size_ = 0;
+};
+
 /// Implemented by whoever must know which code exists at which address: a
 /// profiler writing perf maps, a debugger setting breakpoints, a crash
-/// reporter. Callbacks run on the thread that published or freed the code,
-/// while the module's lock is held: they must be quick and must not call
-/// back into the module or the manager.
+/// reporter. See the table at the top of this header for when each callback
+/// runs and what it may rely on.
 class code_observer {
  public:
   /// `c` was published: its instructions are final and may run from now on.
@@ -21,6 +95,17 @@ class code_observer {
   /// `c` is about to be freed: no thread runs it any more and its address
   /// range may be reused once the call returns.
   virtual void on_code_freed(const code& c) noexcept = 0;
+  /// `c` now lies at c.instructions(); it was at `from`.
+  virtual void on_code_moved(const code& c, address_region from) noexcept {
+    (void)c;
+    (void)from;
+  }
+  /// A code space's jump slots and lazy-compile slots are in place.
+  virtual void on_stubs_added(std::span<const stub> stubs) noexcept { (void)stubs; }
+  /// The stubs of on_stubs_added are about to go away with their code space.
+  virtual void on_stubs_freed(std::span<const stub> stubs) noexcept { (void)stubs; }
+  /// Everything one publish or add_code call adds has been told.
+  virtual void on_batch_end() noexcept {}
 
  protected:
   code_observer() = default;
@@ -31,8 +116,28 @@ class code_observer {
 
 namespace detail {
 
+/// The stubs of one code space's jump table laid out by emitter `J`: one
+/// jump slot (near and far slot together) and one lazy slot per function.
+/// Empty for emitters without machine code (jump_table::portable).
+template <class J>
+[[nodiscard]] std::vector<stub> jump_table_stubs(const jump_table::table_view& view) {
+  std::vector<stub> stubs;
+  if constexpr (J::has_machine_code) {
+    stubs.reserve(std::size_t{view.functions} * 2);
+    for (std::uint32_t slot = 0; slot < view.functions; ++slot) {
+      const std::uintptr_t near = view.code_base + J::near_slot_offset(slot);
+      const std::uintptr_t lazy = view.code_base + J::lazy_slot_offset(slot);
+      const std::uint32_t index = view.first_index + slot;
+      stubs.push_back({address_region{near, lazy - near}, stub_kind::jump_slot, index});
+      stubs.push_back({address_region{lazy, J::lazy_slot_size}, stub_kind::lazy_slot, index});
+    }
+  }
+  return stubs;
+}
+
 /// The observers of one code manager. Thread safety: every member from any
-/// thread; notifications are serialised with adding and removing observers.
+/// thread; notifications are serialised with each other and with adding and
+/// removing observers.
 class code_observer_list {
  public:
   void add(code_observer& observer) {
@@ -49,16 +154,40 @@ class code_observer_list {
     observers_.erase(found);
     return true;
   }
-  void added(const code& c) const noexcept {
-    std::lock_guard lock{mutex_};
-    for (code_observer* observer : observers_) observer->on_code_added(c);
+  void added(const code& c) const noexcept { notify(&code_observer::on_code_added, c); }
+  void freed(const code& c) const noexcept { notify(&code_observer::on_code_freed, c); }
+  void moved(const code& c, address_region from) const noexcept { notify(&code_observer::on_code_moved, c, from); }
+  void batch_ended() const noexcept { notify(&code_observer::on_batch_end); }
+
+  /// Tells the observers about one code space's jump table laid out by `J`
+  /// (added, or about to be freed). Allocates only when someone listens.
+  template <class J>
+  void jump_table_added(const jump_table::table_view& view) const {
+    announce_stubs<J>(&code_observer::on_stubs_added, view);
   }
-  void freed(const code& c) const noexcept {
-    std::lock_guard lock{mutex_};
-    for (code_observer* observer : observers_) observer->on_code_freed(c);
+  template <class J>
+  void jump_table_freed(const jump_table::table_view& view) const {
+    announce_stubs<J>(&code_observer::on_stubs_freed, view);
   }
 
  private:
+  template <class... Params, class... Args>
+  void notify(void (code_observer::*callback)(Params...) noexcept, const Args&... args) const noexcept {
+    std::lock_guard lock{mutex_};
+    for (code_observer* observer : observers_) (observer->*callback)(args...);
+  }
+  template <class J>
+  void announce_stubs(void (code_observer::*callback)(std::span<const stub>) noexcept,
+                      const jump_table::table_view& view) const {
+    if (empty()) return;
+    const std::vector<stub> stubs = jump_table_stubs<J>(view);
+    if (!stubs.empty()) notify(callback, std::span<const stub>{stubs});
+  }
+  [[nodiscard]] bool empty() const {
+    std::lock_guard lock{mutex_};
+    return observers_.empty();
+  }
+
   mutable std::mutex mutex_;
   std::vector<code_observer*> observers_;
 };

@@ -676,8 +676,20 @@ native_module<A, J, L, T, R>::~native_module() {
   if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
   ref_counting_.reset();
   std::lock_guard lock{mutex_};
-  for (auto& [pointer, entry] : owned_) forget_locked(entry);
+  code freed together goes in descending address order, which
+  // keeps unwind-info deregistration linear (observe/unwind_registry.hpp).
+  std::vector<owned_code*> dying;
+  dying.reserve(owned_.size());
+  for (auto& [pointer, entry] : owned_) dying.push_back(&entry);
+  std::sort(dying.begin(), dying.end(), [](const owned_code* a, const owned_code* b) {
+    return a->object->instruction_start() > b->object->instruction_start();
+  });
+  for (owned_code* entry : dying) forget_locked(*entry);
   owned_.clear();
+  the jump tables go with the code spaces.
+  if (host_.observers != nullptr && slots() > 0) {
+    for (const auto& view : tables_) host_.observers->template jump_table_freed<J>(view);
+  }
 }
 
 template <class A, class J, class L, class T, class R>
@@ -763,6 +775,8 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
       }
     }
     tables_.push_back(view);
+    tools learn the names and addresses of the new jump slots and lazy slots.
+    if (host_.observers != nullptr && slots() > 0) host_.observers->template jump_table_added<J>(view);
   }
   return {};
 }
@@ -839,6 +853,7 @@ result<published_code> native_module<A, J, L, T, R>::publish(pending_code& pendi
   }
   retire(retired);
   pending.published_ = adopted;
+  if (host_.observers != nullptr) host_.observers->batch_ended();
   return published;
 }
 
@@ -897,6 +912,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
       }
     }
     retire(retired);
+    if (host_.observers != nullptr) host_.observers->batch_ended();
     if (!outcome) return forward_error(outcome);
   }
   return published;

@@ -1,0 +1,128 @@
+// observe::perf_map: the symbol file `perf report` reads for JIT code,
+// /tmp/perf-<pid>.map, one `START SIZE name` line (hex, no 0x) per code object
+// and per jump slot and lazy-compile slot.
+//
+// | expression                  | result                          | guarantees |
+// |-----------------------------|---------------------------------|------------|
+// | `perf_map::open()`          | `result<unique_ptr<perf_map>>`  | appends to /tmp/perf-<pid>.map (created if missing) |
+// | `perf_map::open(path)`      | the same                        | appends to `path` |
+// | `manager.add_observer(*map)`| —                               | a line per published code and per stub, executable addresses |
+// | `map->flush()`              | `result<void>`                  | buffered lines are in the file |
+// | `map->lines_written()`      | `size_t`                        | lines handed to the OS so far |
+//
+// Lines are buffered and written in one write per publish batch (on_batch_end),
+// when the buffer passes 64 KiB, by flush() and by the destructor; perf reads
+// the file when the report is made, after the process ends, so nothing is
+// lost by waiting for the batch. Freed code keeps its line (the format has
+// no removal; perf takes the newest line for an address).
+//
+//   auto map = jitcm::observe::perf_map::open();
+//   if (map) manager.add_observer(**map);
+//   ... run the JIT under `perf record -e cpu-clock` ... then `perf report`
+//
+// Thread safety: every member from any thread (one mutex); one perf_map may
+// observe several managers.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "../code.hpp"
+#include "../code_observer.hpp"
+#include "../platform/tool_files.hpp"
+#include "../result.hpp"
+#include "detail/byte_buffer.hpp"
+#include "detail/names.hpp"
+
+namespace jitcm::observe {
+
+class perf_map final : public code_observer {
+ public:
+  /// The path perf looks at for this process: /tmp/perf-<pid>.map.
+  [[nodiscard]] static std::string default_path() {
+    return "/tmp/perf-" + std::to_string(platform::process_id()) + ".map";
+  }
+
+  /// Opens the process's perf map for appending. Errors: the OS's.
+  [[nodiscard]] static result<std::unique_ptr<perf_map>> open() { return open(default_path()); }
+  [[nodiscard]] static result<std::unique_ptr<perf_map>> open(const std::string& path) {
+    auto file = platform::tool_file::open_append(path);
+    if (!file) return forward_error(file);
+    std::unique_ptr<perf_map> map{new (std::nothrow) perf_map{std::move(*file), path}};
+    if (!map) return failure{errc::out_of_memory};
+    return map;
+  }
+
+  perf_map(const perf_map&) = delete;
+  perf_map& operator=(const perf_map&) = delete;
+  ~perf_map() { (void)flush(); }
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+  /// Writes the buffered lines. Errors: the OS's (the lines stay buffered).
+  [[nodiscard]] result<void> flush() {
+    std::lock_guard lock{mutex_};
+    return flush_locked();
+  }
+  [[nodiscard]] std::size_t lines_written() const {
+    std::lock_guard lock{mutex_};
+    return lines_written_;
+  }
+
+  void on_code_added(const code& c) noexcept override {
+    append(c.instructions(), detail::display_name(c));
+  }
+  void on_code_freed(const code&) noexcept override {}
+  void on_code_moved(const code& c, address_region) noexcept override {
+    append(c.instructions(), detail::display_name(c));
+  }
+  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+    std::lock_guard lock{mutex_};
+    for (const stub& s : stubs) append_locked(s.instructions, stub_name{s}.view());
+  }
+  void on_batch_end() noexcept override { (void)flush(); }
+
+ private:
+  static constexpr std::size_t flush_threshold = 64 * 1024;
+
+  perf_map(platform::tool_file file, std::string path) noexcept : file_{std::move(file)}, path_{std::move(path)} {}
+
+  void append(address_region where, std::string_view name) noexcept {
+    std::lock_guard lock{mutex_};
+    append_locked(where, name);
+  }
+  void append_locked(address_region where, std::string_view name) noexcept {
+    char numbers[2 * 16 + 3];
+    const int length = std::snprintf(numbers, sizeof numbers, "%zx %zx ", static_cast<std::size_t>(where.begin()),
+                                     where.size());
+    buffer_.put_bytes(std::as_bytes(std::span{numbers, static_cast<std::size_t>(length)}));
+    // A newline inside a name would start a bogus line: perf's parser ends
+    // the name there.
+    for (char ch : name) buffer_.put(ch == '\n' ? ' ' : ch);
+    buffer_.put('\n');
+    ++lines_buffered_;
+    if (buffer_.size() >= flush_threshold) (void)flush_locked();
+  }
+  [[nodiscard]] result<void> flush_locked() {
+    if (buffer_.empty()) return {};
+    if (auto written = file_.write_all(buffer_.bytes()); !written) return written;
+    buffer_.clear();
+    lines_written_ += lines_buffered_;
+    lines_buffered_ = 0;
+    return {};
+  }
+
+  mutable std::mutex mutex_;
+  platform::tool_file file_;
+  std::string path_;
+  detail::byte_buffer buffer_;
+  std::size_t lines_buffered_ = 0;
+  std::size_t lines_written_ = 0;
+};
+
+}  // namespace jitcm::observe

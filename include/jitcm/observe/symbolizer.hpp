@@ -1,0 +1,79 @@
+// observe::symbolizer: names the function, jump slot or lazy-compile slot a
+// program counter lies in, for a JIT's own profiler or crash reporter (the
+// in-process counterpart of what the perf map tells perf).
+//
+// | expression                       | result                  | guarantees |
+// |----------------------------------|-------------------------|------------|
+// | `manager.add_observer(symbols)`  | —                       | learns each code space's stubs as they are set up, forgets them with their space |
+// | `symbols.symbolize(manager, pc)` | `std::optional<symbol>` | the code containing pc (manager.lookup + its name), else the stub containing pc, else none |
+// | `symbols.stub_count()`           | `size_t`                | stubs known now |
+//
+//   jitcm::observe::symbolizer symbols;
+//   manager.add_observer(symbols);
+//   if (auto s = symbols.symbolize(manager, sample_pc)) record(s->name, s->offset);
+//
+// Thread safety: every member from any thread (one mutex). symbolize takes a
+// lock and allocates the name: not for signal handlers (there, call
+// manager.lookup and read code::name()).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "../code.hpp"
+#include "../code_observer.hpp"
+#include "detail/names.hpp"
+
+namespace jitcm::observe {
+
+/// Where a program counter lies: in `name`, `offset` bytes from its start.
+struct symbol {
+  std::string name;
+  std::uintptr_t start = 0;
+  std::size_t offset = 0;
+};
+
+class symbolizer final : public code_observer {
+ public:
+  void on_code_added(const code&) noexcept override {}
+  void on_code_freed(const code&) noexcept override {}
+  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+    std::lock_guard lock{mutex_};
+    for (const stub& s : stubs) stubs_.insert_or_assign(s.instructions.begin(), s);
+  }
+  void on_stubs_freed(std::span<const stub> stubs) noexcept override {
+    std::lock_guard lock{mutex_};
+    for (const stub& s : stubs) stubs_.erase(s.instructions.begin());
+  }
+
+  /// The code or stub containing `pc` in `manager`'s modules.
+  template <class Manager>
+  [[nodiscard]] std::optional<symbol> symbolize(const Manager& manager, std::uintptr_t pc) const {
+    if (const code* c = manager.lookup(pc)) {
+      return symbol{detail::display_name(*c), c->instruction_start(), pc - c->instruction_start()};
+    }
+    std::lock_guard lock{mutex_};
+    auto after = stubs_.upper_bound(pc);
+    if (after == stubs_.begin()) return std::nullopt;
+    const stub& s = std::prev(after)->second;
+    if (!s.instructions.contains(pc)) return std::nullopt;
+    return symbol{std::string{stub_name{s}.view()}, s.instructions.begin(), pc - s.instructions.begin()};
+  }
+
+  [[nodiscard]] std::size_t stub_count() const {
+    std::lock_guard lock{mutex_};
+    return stubs_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::uintptr_t, stub> stubs_;
+};
+
+}  // namespace jitcm::observe

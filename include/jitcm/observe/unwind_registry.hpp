@@ -1,0 +1,238 @@
+// observe::unwind_registry: registers each code object's unwind info
+// (code_desc::unwind_info) with the C++ runtime's unwinder, so exceptions,
+// backtrace() and _Unwind_Backtrace walk through JIT frames.
+//
+// | expression                       | result      | guarantees |
+// |----------------------------------|-------------|------------|
+// | `unwind_registry{}`              | —           | registers in the way the linked unwinder expects (`detected_style()`) |
+// | `manager.add_observer(registry)` | —           | published code with unwind info is registered before on_code_added returns (so before it can run), taken out of use in on_code_freed, before its memory can be reused |
+// | `registry.on_batch_end()` (by jitcm) | —       | the batch's code is re-registered as one section, and its per-function sections withdrawn |
+// | `registry.registered()`          | `size_t`    | code objects registered now |
+// | `registry.sections()`            | `size_t`    | sections the unwinder holds now |
+// | `registry.rejected()`            | `size_t`    | code objects whose unwind info could not be parsed (see eh_frame::parse); they run, but unwinding stops at them |
+// | `unwind_registry::detected_style()` | `registration_style` | per_fde when LLVM's libunwind is linked, whole_section with libgcc |
+//
+// How the runtimes differ (LLVM's RTDyldMemoryManager and Wasmtime do the
+// same): libgcc's `__register_frame` takes a whole .eh_frame section ending
+// with a zero terminator; LLVM libunwind's takes one FDE. libunwind is
+// recognised by its `__unw_add_dynamic_fde` entry point.
+//
+// Cost: libgcc before GCC 13 keeps registered sections in a list. A
+// deregistration searches it from the newest registration (or, after the
+// first throw, from the highest address); the first throw sorts it by
+// inserting each section in order (quadratic in sections); every later
+// throw walks it for each frame below the JIT's addresses. So the registry
+// keeps few sections: each batch (publish or add_code call) ends as one
+// section. Freeing one function of a section that stays sets its FDE's
+// range to 0 (no pc matches it any more; the unwinder reads FDEs from this
+// memory whenever it searches), and the section goes when its last function
+// does. jitcm frees a module's code in descending address order and the
+// destructor goes from the newest section back, the orders libgcc's list
+// finds fastest. bench_unwind_registration measures all of this against the
+// bare calls. GCC 13's libgcc keeps a b-tree and does not care.
+//
+// Each section is a rebased copy of the code's entries owned here, so the
+// unwinder never reads the code object's metadata.
+//
+// Thread safety: every member from any thread (one mutex; the runtime's
+// registration functions lock too). Destroy the registry only after removing
+// it from every manager; the destructor deregisters what is left.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../code.hpp"
+#include "../code_observer.hpp"
+#include "eh_frame.hpp"
+
+// The unwinder's registration entry points (libgcc_s and LLVM libunwind both
+// export these names).
+extern "C" void __register_frame(const void* begin);
+extern "C" void __deregister_frame(const void* begin);
+// Only LLVM's libunwind has this one; weak so that libgcc builds link.
+extern "C" [[gnu::weak]] void __unw_add_dynamic_fde(std::uintptr_t fde);
+
+namespace jitcm::observe {
+
+enum class registration_style : std::uint8_t {
+  whole_section,  ///< libgcc: __register_frame(section start)
+  per_fde,        ///< LLVM libunwind: __register_frame(each FDE)
+};
+
+class unwind_registry final : public code_observer {
+ public:
+  [[nodiscard]] static registration_style detected_style() noexcept {
+    return &__unw_add_dynamic_fde != nullptr ? registration_style::per_fde : registration_style::whole_section;
+  }
+
+  explicit unwind_registry(registration_style style = detected_style()) noexcept : style_{style} {}
+  unwind_registry(const unwind_registry&) = delete;
+  unwind_registry& operator=(const unwind_registry&) = delete;
+  ~unwind_registry() {
+    std::lock_guard lock{mutex_};
+    // Newest first: the order libgcc's list finds fastest.
+    for (auto s = sections_.rbegin(); s != sections_.rend(); ++s) deregister(*s->second);
+  }
+
+  [[nodiscard]] registration_style style() const noexcept { return style_; }
+  /// Code objects whose unwind info is registered now.
+  [[nodiscard]] std::size_t registered() const {
+    std::lock_guard lock{mutex_};
+    return placements_.size();
+  }
+  /// Sections handed to the unwinder now (one per batch once it ends).
+  [[nodiscard]] std::size_t sections() const {
+    std::lock_guard lock{mutex_};
+    return sections_.size();
+  }
+  [[nodiscard]] std::size_t rejected() const {
+    std::lock_guard lock{mutex_};
+    return rejected_;
+  }
+
+  void on_code_added(const code& c) noexcept override {
+    if (c.unwind_info().empty()) return;
+    auto bytes = eh_frame::rebase(c.unwind_info(), c.instruction_start());
+    auto fdes = eh_frame::parse(c.unwind_info());
+    std::lock_guard lock{mutex_};
+    if (!bytes || !fdes) {
+      ++rejected_;
+      return;
+    }
+    // Registered at once, alone: the code may run (and be unwound through)
+    // as soon as it is installed, before the batch ends.
+    auto alone = std::make_unique<section>();
+    alone->bytes = std::move(*bytes);
+    placement where{alone.get(), {}};
+    // An FDE's length field sits 8 bytes before its initial location.
+    for (const eh_frame::fde& f : *fdes) where.fde_starts.push_back(f.location_offset - 8);
+    alone->fde_starts = where.fde_starts;
+    alone->live = 1;
+    register_frames(*alone);
+    own(std::move(alone));
+    placements_.insert_or_assign(&c, std::move(where));
+    batch_.push_back(&c);
+  }
+
+  void on_code_freed(const code& c) noexcept override {
+    std::lock_guard lock{mutex_};
+    const auto found = placements_.find(&c);
+    if (found == placements_.end()) return;
+    std::erase(batch_, &c);
+    section& home = *found->second.home;
+    if (--home.live == 0) {
+      deregister(home);
+      sections_.erase(home.sequence);
+    } else {
+      for (std::size_t start : found->second.fde_starts) retire_fde(home, start);
+    }
+    placements_.erase(found);
+  }
+
+  /// The batch's sections become one: one entry in the unwinder's list per
+  /// batch instead of one per function (libgcc before GCC 13 walks that
+  /// list on every throw).
+  void on_batch_end() noexcept override {
+    std::lock_guard lock{mutex_};
+    if (batch_.size() >= 2) merge_batch();
+    batch_.clear();
+  }
+
+ private:
+  struct section {
+    std::vector<std::byte> bytes;         // rebased entries + the zero terminator
+    std::vector<std::size_t> fde_starts;  // offsets of the FDEs' length fields
+    std::size_t live = 0;                 // code objects whose FDEs are in it
+    std::uint64_t sequence = 0;           // registration order: the key in sections_
+  };
+  struct placement {
+    section* home = nullptr;
+    std::vector<std::size_t> fde_starts;  // this code's FDEs in `home`
+  };
+
+  void merge_batch() {
+    auto merged = std::make_unique<section>();
+    std::vector<section*> singles;
+    for (const code* c : batch_) {
+      placement& where = placements_.at(c);
+      const std::size_t base = merged->bytes.size();
+      const std::vector<std::byte>& single = where.home->bytes;
+      merged->bytes.insert(merged->bytes.end(), single.begin(), single.end() - 4);  // without its terminator
+      singles.push_back(where.home);
+      where.home = merged.get();
+      for (std::size_t& start : where.fde_starts) {
+        start += base;
+        merged->fde_starts.push_back(start);
+      }
+      ++merged->live;
+    }
+    merged->bytes.resize(merged->bytes.size() + 4, std::byte{0});
+    register_frames(*merged);
+    // The singles were registered last, so deregistering them newest first
+    // finds each near the head of libgcc's list.
+    for (auto s = singles.rbegin(); s != singles.rend(); ++s) {
+      deregister(**s);
+      sections_.erase((*s)->sequence);
+    }
+    own(std::move(merged));
+  }
+
+  /// Takes one FDE of a section that stays registered out of use: libunwind
+  /// forgets it; for libgcc its range becomes 0, so no pc matches it (the
+  /// unwinder reads FDEs from this memory whenever it searches).
+  void retire_fde(section& home, std::size_t start) const noexcept {
+    if (style_ == registration_style::per_fde) {
+      __deregister_frame(home.bytes.data() + start);
+      return;
+    }
+    std::byte* range = home.bytes.data() + start + 16;
+    if (reinterpret_cast<std::uintptr_t>(range) % alignof(std::uint64_t) == 0) {
+      std::atomic_ref<std::uint64_t>{*reinterpret_cast<std::uint64_t*>(range)}.store(0, std::memory_order_release);
+    } else {
+      std::memset(range, 0, sizeof(std::uint64_t));
+    }
+  }
+
+  void own(std::unique_ptr<section> s) {
+    s->sequence = next_sequence_++;
+    sections_.emplace(s->sequence, std::move(s));
+  }
+
+  void register_frames(const section& s) const noexcept {
+    if (style_ == registration_style::whole_section) {
+      __register_frame(s.bytes.data());
+    } else {
+      for (std::size_t start : s.fde_starts) __register_frame(s.bytes.data() + start);
+    }
+  }
+  void deregister(const section& s) const noexcept {
+    if (style_ == registration_style::whole_section) {
+      __deregister_frame(s.bytes.data());
+    } else {
+      for (auto start = s.fde_starts.rbegin(); start != s.fde_starts.rend(); ++start) {
+        __deregister_frame(s.bytes.data() + *start);
+      }
+    }
+  }
+
+  registration_style style_;
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, std::unique_ptr<section>> sections_;  // by registration order
+  std::uint64_t next_sequence_ = 0;
+  std::unordered_map<const code*, placement> placements_;
+  std::vector<const code*> batch_;  // registered alone since the last batch end
+  std::size_t rejected_ = 0;
+};
+
+}  // namespace jitcm::observe
