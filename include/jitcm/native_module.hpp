@@ -676,7 +676,7 @@ native_module<A, J, L, T, R>::~native_module() {
   if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
   ref_counting_.reset();
   std::lock_guard lock{mutex_};
-  code freed together goes in descending address order, which
+  // Code freed together goes in descending address order, which
   // keeps unwind-info deregistration linear (observe/unwind_registry.hpp).
   std::vector<owned_code*> dying;
   dying.reserve(owned_.size());
@@ -686,7 +686,7 @@ native_module<A, J, L, T, R>::~native_module() {
   });
   for (owned_code* entry : dying) forget_locked(*entry);
   owned_.clear();
-  the jump tables go with the code spaces.
+  // The jump tables go with the code spaces.
   if (host_.observers != nullptr && slots() > 0) {
     for (const auto& view : tables_) host_.observers->template jump_table_freed<J>(view);
   }
@@ -775,7 +775,7 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
       }
     }
     tables_.push_back(view);
-    tools learn the names and addresses of the new jump slots and lazy slots.
+    // Tools learn the names and addresses of the new jump slots and lazy slots.
     if (host_.observers != nullptr && slots() > 0) host_.observers->template jump_table_added<J>(view);
   }
   return {};

@@ -13,7 +13,11 @@
 
 namespace {
 
-using manager_type = jitcm::code_manager;
+// Xbyak resolves addresses against the buffer it writes, so it needs code
+// written at its executable address: an mprotect allocator, not the default
+// (dual mapping where allowed; publish reports errc::unsupported there).
+using manager_type =
+    jitcm::with_allocator<jitcm::code_manager, jitcm::allocator::default_allocator<jitcm::protection::mprotect_toggle>>;
 using module_type = manager_type::module;
 using generator = jitcm::adapters::xbyak_generator<module_type>;
 using tiers = jitcm::tiering::two_tier;

@@ -307,21 +307,25 @@ TEMPLATE_TEST_CASE("gdb_jit registers one ELF image per batch and unregisters fr
   const jitcm::finished_code batch[] = {
       {a.bytes, {.index = 0, .tier = jitcm::tiering::two_tier::baseline, .name = "batch_a"}},
       {b.bytes, {.index = 1, .tier = jitcm::tiering::two_tier::baseline, .name = "batch_b"}}};
-  jitcm::refcount::code_ref_scope scope;  // holds what add_code returns
-  auto added = fixture.module->add_code(batch);
-  REQUIRE(added);
+  std::vector<const jitcm::code*> added;  // valid while installed, then until collect
+  {
+    jitcm::refcount::code_ref_scope scope;
+    auto published = fixture.module->add_code(batch);
+    REQUIRE(published);
+    for (const jitcm::published_code& each : *published) added.push_back(each.code);
+  }
   CHECK(gdb.entries() == 2);
   const elf_symbols newest = read_elf_symbols(*__jit_debug_descriptor.first_entry);
   CHECK(newest.machine == jitcm::observe::detail::elf_host_machine);
   CHECK(newest.address_of.size() == 2);
-  CHECK(newest.address_of.at("batch_a") == (*added)[0].code->instruction_start());
-  CHECK(newest.address_of.at("batch_b") == (*added)[1].code->instruction_start());
+  CHECK(newest.address_of.at("batch_a") == added[0]->instruction_start());
+  CHECK(newest.address_of.at("batch_b") == added[1]->instruction_start());
   CHECK(executable_address(newest.address_of.at("batch_a")));
   const elf_symbols stubs = read_elf_symbols(*descriptor_entries().back());
   CHECK(stubs.address_of.at("jitcm::jump_slot[2]") == *fixture.module->call_target(2));
 
   // Freeing one function drops its name at the next batch; the entry stays.
-  REQUIRE(fixture.module->remove((*added)[0]));
+  REQUIRE(fixture.module->remove(added[0]));
   (void)fixture.module->collect({});
   fixture.publish(2, "later");
   CHECK(gdb.entries() == 3);

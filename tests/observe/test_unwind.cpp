@@ -226,9 +226,15 @@ TEST_CASE("a batch is one section; freeing one of its functions takes only that 
   for (std::uint32_t i = 0; i < 3; ++i) {
     batch.push_back({function.bytes, {.index = i, .tier = jitcm::tiering::two_tier::baseline, .unwind_info = unwind}});
   }
-  jitcm::refcount::code_ref_scope scope;  // holds what add_code returns
-  auto added = fixture.module->add_code(batch);
-  REQUIRE(added);
+  // Held while add_code returns them; afterwards valid while installed and,
+  // once removed, until collect frees them (the default policy's rule).
+  std::vector<const jitcm::code*> added;
+  {
+    jitcm::refcount::code_ref_scope scope;
+    auto published = fixture.module->add_code(batch);
+    REQUIRE(published);
+    for (const jitcm::published_code& each : *published) added.push_back(each.code);
+  }
   CHECK(fixture.registry.registered() == 3);
   CHECK(fixture.registry.sections() == 1);
 
@@ -240,17 +246,17 @@ TEST_CASE("a batch is one section; freeing one of its functions takes only that 
     }
     return false;
   };
-  for (const jitcm::published_code& each : *added) CHECK(throws_through(each.code));
+  for (const jitcm::code* c : added) CHECK(throws_through(c));
 
-  const std::uintptr_t removed_pc = (*added)[1]->instruction_start() + 1;
+  const std::uintptr_t removed_pc = added[1]->instruction_start() + 1;
   CHECK(unwinder_covers(removed_pc));
-  REQUIRE(fixture.module->remove((*added)[1]));
+  REQUIRE(fixture.module->remove(added[1]));
   CHECK(fixture.module->collect({}) == 1);
   CHECK(fixture.registry.registered() == 2);
   CHECK(fixture.registry.sections() == 1);
   CHECK(!unwinder_covers(removed_pc));
-  CHECK(throws_through((*added)[0]));
-  CHECK(throws_through((*added)[2]));
+  CHECK(throws_through(added[0]));
+  CHECK(throws_through(added[2]));
 
   fixture.module.reset();
   CHECK(fixture.registry.registered() == 0);
