@@ -26,6 +26,7 @@
 #include "detail/module_host.hpp"
 #include "detail/size_chunks.hpp"
 #include "jump_table/lazy_trampoline.hpp"
+#include "platform/fault_injection.hpp"
 #include "jump_table/table_view.hpp"
 #include "refcount/release_callback.hpp"
 #include "result.hpp"
@@ -597,6 +598,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
     const host& services, const module_options& options) noexcept {
   if (auto ok = check_options(services, options); !ok) return forward_error(ok);
   const std::uint32_t slot_count = options.functions - options.imported;
+  if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
   std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
   if (auto ok = module->choose_routing(); !ok) return forward_error(ok);
@@ -606,7 +608,9 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
     module->lazy_door_ = *door;
   }
 
-  module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
+  if (!detail::side_allocation_refused()) {
+    module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
+  }
   if (!module->code_table_) return failure{errc::out_of_memory};
   for (std::uint32_t i = 0; i < slot_count; ++i) module->code_table_[i].store(nullptr, std::memory_order_relaxed);
 

@@ -310,3 +310,113 @@ TEST_CASE("a thread holding a pending_code may call the manager and module while
                                  jitcm::allocator::default_allocator<jitcm::protection::mprotect_toggle>>{});
   exercise(jitcm::presets::v8_like{});
 }
+
+namespace {
+
+/// The host's jump tables, with patches that can be made to fail: before
+/// touching the slot, or after storing the new target (as an emitter does
+/// when restoring protection is refused at the end of its write scope).
+enum class patch_failure { none, before, after_store };
+inline std::atomic<patch_failure> failing_patch{patch_failure::none};
+inline std::atomic<int> failures_left{0};  // how many patches fail; then they work again
+
+inline patch_failure next_patch_failure() {
+  const patch_failure mode = failing_patch.load();
+  if (mode == patch_failure::none || failures_left.fetch_sub(1) <= 0) return patch_failure::none;
+  return mode;
+}
+
+struct flaky_jump_table : jitcm::jump_table::host {
+  static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& view, std::uint32_t i,
+                                       std::uintptr_t target) noexcept {
+    const patch_failure mode = next_patch_failure();
+    if (mode == patch_failure::before) return jitcm::failure{errc::protection_failed};
+    auto stored = jitcm::jump_table::host::patch_far(view, i, target);
+    if (stored && mode == patch_failure::after_store) return jitcm::failure{errc::protection_failed};
+    return stored;
+  }
+  template <jitcm::jump_table::write_scope_opener Opener>
+  static jitcm::result<void> patch(const jitcm::jump_table::table_view& view, std::uint32_t i, std::uintptr_t target,
+                                   Opener&& open) noexcept {
+    const patch_failure mode = next_patch_failure();
+    if (mode == patch_failure::before) return jitcm::failure{errc::protection_failed};
+    auto stored = jitcm::jump_table::host::patch(view, i, target, std::forward<Opener>(open));
+    if (stored && mode == patch_failure::after_store) return jitcm::failure{errc::protection_failed};
+    return stored;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a refused jump-table patch leaves the old code installed, the slot on it, and the block owned once",
+          "[core]") {
+  using manager_type = jitcm::with_jump_table<jitcm::code_manager, flaky_jump_table>;
+  for (const patch_failure mode : {patch_failure::before, patch_failure::after_store}) {
+    manager_type manager;
+    auto created = manager.new_module({.functions = 2, .lazy_entry = lazy_entry()});
+    REQUIRE(created);
+    auto& module = **created;
+    {
+      manager_type::code_ref_scope scope;
+      publish_constant(module, 0, 1, two_tier::baseline);
+    }
+    const auto before = module.stats();
+    {
+      const example::return_constant bytes{2};
+      auto room = module.allocate(bytes.size);
+      REQUIRE(room);
+      std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+      failures_left.store(1);
+      failing_patch.store(mode);
+      auto refused = module.publish(*room, {.index = 0, .tier = two_tier::optimized});
+      failing_patch.store(patch_failure::none);
+      CHECK(refused.error() == make_error_code(errc::protection_failed));
+      CHECK_FALSE(room->published());  // the block is still the pending code's alone
+      CHECK(call(module, 0) == 1);     // every table back on the old code
+      CHECK(module.stats().published == before.published);
+      CHECK(manager.lookup(room->address()) == nullptr);
+    }  // dropped: its memory goes back once
+    CHECK(module.stats().memory.live == before.memory.live);
+    CHECK(manager.collect({}) == 0);  // nothing was retired: no second free
+    {
+      manager_type::code_ref_scope scope;
+      const jitcm::code* better = publish_constant(module, 0, 3, two_tier::optimized);
+      REQUIRE(better != nullptr);
+      CHECK(manager.lookup(better->instruction_start()) == better);
+    }
+    CHECK(call(module, 0) == 3);
+    CHECK(manager.collect({}) == 1);  // the baseline code, once
+  }
+}
+
+TEST_CASE("when putting a slot back is refused too, the new code is kept, never freed, and the module goes on",
+          "[core]") {
+  using manager_type = jitcm::with_jump_table<jitcm::code_manager, flaky_jump_table>;
+  manager_type manager;
+  auto created = manager.new_module({.functions = 1, .lazy_entry = lazy_entry()});
+  REQUIRE(created);
+  auto& module = **created;
+  {
+    manager_type::code_ref_scope scope;
+    publish_constant(module, 0, 1, two_tier::baseline);
+  }
+  const example::return_constant bytes{2};
+  auto room = module.allocate(bytes.size);
+  REQUIRE(room);
+  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  failures_left.store(1000);
+  failing_patch.store(patch_failure::after_store);  // every patch stores, then reports failure
+  auto refused = module.publish(*room, {.index = 0, .tier = two_tier::optimized});
+  failing_patch.store(patch_failure::none);
+  CHECK(refused.error() == make_error_code(errc::protection_failed));
+  CHECK(room->published());  // the module owns the block now: dropping the pending frees nothing
+  const int value = call(module, 0);
+  CHECK((value == 1 || value == 2));  // wherever the slot leads, that code is alive
+  CHECK(manager.collect({}) == 0);
+  CHECK(manager.lookup(room->address()) != nullptr);
+  {
+    manager_type::code_ref_scope scope;
+    REQUIRE(publish_constant(module, 0, 3, two_tier::optimized) != nullptr);
+  }
+  CHECK(call(module, 0) == 3);
+}
