@@ -124,7 +124,7 @@ void run_smoke_test() {
   auto created = manager.new_module({.functions = 2, .lazy_entry = lazy_entry()});
   REQUIRE(created);
   auto& module = **created;
-  typename Manager::code_ref_scope scope;  // holds `c` under every policy
+  [[maybe_unused]] typename Manager::code_ref_scope scope;  // holds `c` under every policy
   const jitcm::code* c = publish_constant(module, 1, 7, jitcm::tier{2});
   CHECK(call(module, 1) == 7);
   CHECK(manager.lookup(c->instruction_start()) == c);
