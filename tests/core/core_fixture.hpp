@@ -60,17 +60,26 @@ int call(const Module& module, std::uint32_t index) {
   return call_unchecked(module, index);
 }
 
+/// Room in `module` holding `int f() { return value; }`, written and not
+/// yet published.
+template <class Module>
+typename Module::pending_code write_constant(Module& module, int value) {
+  const example::return_constant bytes{static_cast<std::uint32_t>(value)};
+  auto room = module.allocate(bytes.size);
+  REQUIRE(room);
+  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  return std::move(*room);
+}
+
 /// Publishes `int f() { return value; }` for function `index` through
 /// allocate → write → publish. Returns the code, held by the thread's
 /// innermost scope (nullptr without one, unless the policy needs none).
 template <class Module>
 const jitcm::code* publish_constant(Module& module, std::uint32_t index, int value, jitcm::tier tier,
                                     jitcm::debug_kind debug = jitcm::debug_kind::none) {
-  const example::return_constant bytes{static_cast<std::uint32_t>(value)};
-  auto room = module.allocate(bytes.size);
-  REQUIRE(room);
-  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
-  auto c = module.publish(*room, {.instructions = {0, bytes.size}, .index = index, .tier = tier, .debug = debug});
+  auto room = write_constant(module, value);
+  auto c = module.publish(room, {.instructions = {0, example::return_constant::size}, .index = index, .tier = tier,
+                                 .debug = debug});
   REQUIRE(c);
   return c->code;
 }

@@ -126,11 +126,8 @@ TEST_CASE("code pointers are handed out held, or not at all", "[core]") {
     auto created = manager.new_module({.functions = 2, .lazy_entry = lazy_entry()});
     REQUIRE(created);
     auto& module = **created;
-    const example::return_constant bytes{3};
-    auto room = module.allocate(bytes.size);
-    REQUIRE(room);
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
-    auto published = module.publish(*room, {.index = 0, .tier = two_tier::baseline});
+    auto room = write_constant(module, 3);
+    auto published = module.publish(room, {.index = 0, .tier = two_tier::baseline});
     REQUIRE(published);
     CHECK(published->installed);
     CHECK(published->code == nullptr);
@@ -151,11 +148,8 @@ TEST_CASE("code pointers are handed out held, or not at all", "[core]") {
       counted::code_ref_scope scope;
       publish_constant(module, 0, 8, two_tier::optimized);
     }
-    const example::return_constant bytes{9};
-    auto room = module.allocate(bytes.size);
-    REQUIRE(room);
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
-    auto refused = module.publish(*room, {.index = 0, .tier = two_tier::baseline});
+    auto room = write_constant(module, 9);
+    auto refused = module.publish(room, {.index = 0, .tier = two_tier::baseline});
     REQUIRE(refused);
     CHECK_FALSE(refused->installed);
     CHECK(refused->code == nullptr);  // it is gone already
@@ -362,19 +356,16 @@ TEST_CASE("a refused jump-table patch leaves the old code installed, the slot on
     }
     const auto before = module.stats();
     {
-      const example::return_constant bytes{2};
-      auto room = module.allocate(bytes.size);
-      REQUIRE(room);
-      std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+      auto room = write_constant(module, 2);
       failures_left.store(1);
       failing_patch.store(mode);
-      auto refused = module.publish(*room, {.index = 0, .tier = two_tier::optimized});
+      auto refused = module.publish(room, {.index = 0, .tier = two_tier::optimized});
       failing_patch.store(patch_failure::none);
       CHECK(refused.error() == make_error_code(errc::protection_failed));
-      CHECK_FALSE(room->published());  // the block is still the pending code's alone
+      CHECK_FALSE(room.published());  // the block is still the pending code's alone
       CHECK(call(module, 0) == 1);     // every table back on the old code
       CHECK(module.stats().published == before.published);
-      CHECK(manager.lookup(room->address()) == nullptr);
+      CHECK(manager.lookup(room.address()) == nullptr);
     }  // dropped: its memory goes back once
     CHECK(module.stats().memory.live == before.memory.live);
     CHECK(manager.collect({}) == 0);  // nothing was retired: no second free
@@ -400,20 +391,17 @@ TEST_CASE("when putting a slot back is refused too, the new code is kept, never 
     manager_type::code_ref_scope scope;
     publish_constant(module, 0, 1, two_tier::baseline);
   }
-  const example::return_constant bytes{2};
-  auto room = module.allocate(bytes.size);
-  REQUIRE(room);
-  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  auto room = write_constant(module, 2);
   failures_left.store(1000);
   failing_patch.store(patch_failure::after_store);  // every patch stores, then reports failure
-  auto refused = module.publish(*room, {.index = 0, .tier = two_tier::optimized});
+  auto refused = module.publish(room, {.index = 0, .tier = two_tier::optimized});
   failing_patch.store(patch_failure::none);
   CHECK(refused.error() == make_error_code(errc::protection_failed));
-  CHECK(room->published());  // the module owns the block now: dropping the pending frees nothing
+  CHECK(room.published());  // the module owns the block now: dropping the pending frees nothing
   const int value = call(module, 0);
   CHECK((value == 1 || value == 2));  // wherever the slot leads, that code is alive
   CHECK(manager.collect({}) == 0);
-  CHECK(manager.lookup(room->address()) != nullptr);
+  CHECK(manager.lookup(room.address()) != nullptr);
   {
     manager_type::code_ref_scope scope;
     REQUIRE(publish_constant(module, 0, 3, two_tier::optimized) != nullptr);
