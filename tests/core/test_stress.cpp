@@ -112,13 +112,15 @@ class stress_run {
     if constexpr (machine_code) {
       return example::function_at(*module_->call_target(index))();
     } else {
-      // An interpreter's call: load the cell, compile if it leads nowhere yet.
+      // An interpreter's call: load the cell; while it leads nowhere yet,
+      // compile (another thread may remove the code again meanwhile).
       const auto* cell = reinterpret_cast<const std::atomic<std::uintptr_t>*>(*module_->call_target(index));
-      if (cell->load(std::memory_order_acquire) == reinterpret_cast<std::uintptr_t>(&portable_lazy_marker)) {
+      for (;;) {
+        const std::uintptr_t target = cell->load(std::memory_order_acquire);
+        if (target != reinterpret_cast<std::uintptr_t>(&portable_lazy_marker)) return example::function_at(target)();
         lazy_compiles_.fetch_add(1);
         publish(index, baseline_value(index), two_tier::baseline);
       }
-      return example::function_at(cell->load(std::memory_order_acquire))();
     }
   }
 

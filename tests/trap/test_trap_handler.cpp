@@ -86,8 +86,7 @@ TEST_CASE("a fault outside JIT code reaches the previous handler", "[trap]") {
   jit_functions jit{manager};
   auto registration = attached(manager, jit.pad);
 
-  volatile int* volatile nowhere = nullptr;
-  CHECK(reaches_previous_handler([&] { (void)*nowhere; }));
+  CHECK(reaches_previous_handler([] { fault_outside_jit_code(); }));
   CHECK(last_forwarded.signal == SIGSEGV);
   CHECK(last_forwarded.address == 0);
   CHECK(manager.lookup(last_forwarded.pc) == nullptr);
@@ -287,8 +286,7 @@ TEST_CASE("the handler runs on the thread's alternate stack", "[trap]") {
     auto stack = trap::alternate_stack::create();
     if (!stack) return;
     stack_memory = stack->memory();
-    volatile int* volatile nowhere = nullptr;
-    forwarded = reaches_previous_handler([&] { (void)*nowhere; });
+    forwarded = reaches_previous_handler([] { fault_outside_jit_code(); });
     seen = last_forwarded;
   }};
   worker.join();
@@ -297,8 +295,7 @@ TEST_CASE("the handler runs on the thread's alternate stack", "[trap]") {
   CHECK(stack_memory.contains(seen.handler_stack));
 
   // Without one, the handler runs on the thread's own stack.
-  volatile int* volatile nowhere = nullptr;
-  REQUIRE(reaches_previous_handler([&] { (void)*nowhere; }));
+  REQUIRE(reaches_previous_handler([] { fault_outside_jit_code(); }));
   CHECK_FALSE(stack_memory.contains(last_forwarded.handler_stack));
 }
 

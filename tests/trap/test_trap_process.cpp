@@ -45,8 +45,7 @@ child_outcome fault_in_child(void (*previous)(int), Fault fault) {
 }
 
 void null_dereference(const jitcm::code*, const void*) {
-  volatile int* volatile nowhere = nullptr;
-  (void)*nowhere;
+  fault_outside_jit_code();
 }
 void unprotected_jit_load(const jitcm::code* unprotected, const void* guard) { (void)call_load(unprotected, guard); }
 void sent_segv(const jitcm::code*, const void*) { (void)::raise(SIGSEGV); }
@@ -95,9 +94,8 @@ TEST_CASE("previous one-shot handler (SA_RESETHAND): called once, the next fault
     sigemptyset(&one_shot.sa_mask);
     ::sigaction(SIGSEGV, &one_shot, nullptr);
     if (!trap::install()) ::_exit(setup_failed);
-    volatile int* volatile nowhere = nullptr;
-    if (!reaches_previous_handler([&] { (void)*nowhere; })) ::_exit(setup_failed);
-    (void)*nowhere;
+    if (!reaches_previous_handler([] { fault_outside_jit_code(); })) ::_exit(setup_failed);
+    fault_outside_jit_code();
     ::_exit(survived);
   });
   CHECK(died_of_segv(outcome));

@@ -101,6 +101,14 @@ inline machine_code return_argument(int which) {
 }
 
 /// What the landing pads of the tests return.
+/// Reads address 0: a fault outside JIT code. Not instrumented: the
+/// undefined-behaviour sanitizer would report the null load and abort
+/// instead of letting it fault, which is what these tests need.
+[[gnu::noinline, gnu::no_sanitize("undefined")]] inline void fault_outside_jit_code() {
+  volatile int* volatile nowhere = nullptr;
+  (void)*nowhere;
+}
+
 inline constexpr int trapped = 1001;
 inline constexpr int trapped_elsewhere = 1002;
 
