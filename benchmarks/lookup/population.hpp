@@ -12,6 +12,9 @@
 #include <random>
 #include <vector>
 
+#include <range/v3/range/conversion.hpp>
+#include <range/v3/view/generate_n.hpp>
+
 namespace jitcm_bench {
 
 /// V8's WasmCodeManager::LookupCodeSpace / NativeModule::Lookup shape: a
@@ -73,10 +76,11 @@ struct code_population {
     const auto pc_in = [&](const jitcm::code& c) {
       return c.instructions().begin() + rng() % c.instructions().size();
     };
-    for (std::size_t i = 0; i < pc_count; ++i) random_pcs.push_back(pc_in(*codes[pick(rng)]));
-    std::vector<std::uintptr_t> return_addresses;
-    for (int i = 0; i < 64; ++i) return_addresses.push_back(pc_in(*codes[pick(rng) % 16]));
-    for (std::size_t i = 0; i < pc_count; ++i) hot_pcs.push_back(return_addresses[rng() % 64]);
+    using ranges::views::generate_n;
+    random_pcs = generate_n([&] { return pc_in(*codes[pick(rng)]); }, pc_count) | ranges::to<std::vector>();
+    const auto return_addresses =
+        generate_n([&] { return pc_in(*codes[pick(rng) % 16]); }, 64) | ranges::to<std::vector>();
+    hot_pcs = generate_n([&] { return return_addresses[rng() % 64]; }, pc_count) | ranges::to<std::vector>();
   }
 };
 

@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include <range/v3/range/conversion.hpp>
+#include <range/v3/view/generate_n.hpp>
+#include <range/v3/view/map.hpp>
+
 #include "catch.hpp"
 #include "support.hpp"
 
@@ -166,8 +170,9 @@ TEMPLATE_TEST_CASE("segment_map: random inserts and erases agree with a plain mo
   const std::vector<code_ptr> candidates = make_candidates(random);
   TestType lookup;
   model expected;
-  for (int step = 0; step < 6000; ++step) {
-    const jitcm::code* c = candidates[random() % candidates.size()].get();
+  const auto any_candidate = [&] { return candidates[random() % candidates.size()].get(); };
+  const auto any_pc = [&] { return base + random() % (6 * chunk); };
+  for (const jitcm::code* c : ranges::views::generate_n(any_candidate, 6000)) {
     const bool present = expected.find(c->instruction_start()) == c;
     if (present) {
       REQUIRE(lookup.erase(c));
@@ -189,17 +194,15 @@ TEMPLATE_TEST_CASE("segment_map: random inserts and erases agree with a plain mo
       }
     }
     for (std::uintptr_t pc : edges_of(*c)) expect_same(lookup, expected, pc);
-    for (int probe = 0; probe < 16; ++probe) {
-      expect_same(lookup, expected, base + random() % (6 * chunk));
-    }
+    for (std::uintptr_t pc : ranges::views::generate_n(any_pc, 16)) expect_same(lookup, expected, pc);
     REQUIRE(lookup.size() == expected.codes().size());
   }
   // Everything still inserted, at every edge; then empty it.
-  for (const auto& [begin, c] : expected.codes()) {
+  const auto left = expected.codes() | ranges::views::values | ranges::to<std::vector>();
+  for (const jitcm::code* c : left) {
     for (std::uintptr_t pc : edges_of(*c)) expect_same(lookup, expected, pc);
   }
-  const auto left = expected.codes();
-  for (const auto& [begin, c] : left) REQUIRE(lookup.erase(c));
+  for (const jitcm::code* c : left) REQUIRE(lookup.erase(c));
   CHECK(lookup.size() == 0);
   for (const auto& c : candidates) CHECK(lookup.find(c->instruction_start()) == nullptr);
   const auto used = lookup.memory_usage();
