@@ -19,6 +19,7 @@
 #include "code_observer.hpp"
 #include "concepts.hpp"
 #include "detail/fatal.hpp"
+#include "fwd.hpp"
 #include "jump_table/host.hpp"
 #include "lookup/segment_map.hpp"
 #include "lookup/sorted_map.hpp"
@@ -293,6 +294,8 @@ class basic_code_manager {
   memory_pressure_callback on_memory_pressure_;
   std::atomic<std::size_t> critical_{0};
   std::atomic<std::size_t> pressure_events_{0};
+  // Guards no field: held (try_lock) for the length of one memory-pressure
+  // flush, so that one thread flushes at a time.
   std::mutex pressure_mutex_;
   std::atomic<std::size_t> module_count_{0};
   // These fields are guarded by modules_mutex_.
