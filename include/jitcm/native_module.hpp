@@ -7,14 +7,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <span>
-#include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -23,103 +20,19 @@
 #include "allocator/concept.hpp"
 #include "code.hpp"
 #include "config.hpp"
+#include "detail/code_registry.hpp"
+#include "detail/jump_table_set.hpp"
 #include "detail/module_host.hpp"
+#include "detail/pending_code.hpp"
 #include "detail/size_chunks.hpp"
-#include "jump_table/lazy_trampoline.hpp"
-#include "platform/fault_injection.hpp"
+#include "fwd.hpp"
 #include "jump_table/table_view.hpp"
+#include "module_options.hpp"
+#include "platform/fault_injection.hpp"
 #include "refcount/release_callback.hpp"
 #include "result.hpp"
 
 namespace jitcm {
-
-/// How a module is declared.
-struct module_options {
-  /// Functions the module declares, imports included.
-  std::uint32_t functions = 0;
-  /// Functions [0, imported) are imports: they have no code, no slot and no
-  /// code-table entry (as in V8). imported <= functions.
-  std::uint32_t imported = 0;
-  /// What runs when a function without code is called: `lazy.function(
-  /// lazy.context, index)` compiles (or finds) the function and returns the
-  /// address to continue at, on the calling thread, with the caller's
-  /// arguments preserved. Each module has its own, so several modules and
-  /// libraries in one process never see each other's lazy calls. Several
-  /// threads may enter it at once for one index; the idiom that is safe under
-  /// every ref-counting policy is to publish, then return `call_target(index)`
-  /// (the slot, which now leads to whichever code was installed), never the
-  /// address of the code just published (it may not have been installed, and
-  /// then may already be freed). Needs an emitter with machine-code slots and
-  /// jump_table::has_lazy_trampoline.
-  jump_table::lazy_compile_callback lazy{};
-  /// Instead of `lazy`: a raw entry the lazy slots jump to with the function
-  /// index alone (the emitter's ABI; for tables of pointers, what the cells of
-  /// functions without code hold). Exactly one of `lazy` and `lazy_entry` is
-  /// required when the module declares functions beyond its imports.
-  std::uintptr_t lazy_entry = 0;
-  /// Committed bytes of this module alone; 0 for no limit of its own (the
-  /// manager's maximum still applies).
-  std::size_t max_committed = 0;
-  /// Size hint for the module's first code space.
-  std::size_t initial_reservation = 0;
-  /// How jump-table slots are retargeted. Empty: jump_table::routing::far_only
-  /// when the allocator's write scopes take execute permission away (what
-  /// the allocator declares, `write_revokes_execute()`), so that retargeting
-  /// never changes the protection of a page other threads may be running;
-  /// routing::near otherwise. routing::near with such an allocator is
-  /// refused (invalid_argument).
-  std::optional<jump_table::routing> routing{};
-};
-
-/// What `publish` and `add_code` made of one piece of code.
-struct published_code {
-  /// The new code object, held in the calling thread's innermost
-  /// ref-counting scope (valid until that scope ends); nullptr when the
-  /// ref-counting policy needs a scope to hold code and the thread has none
-  /// open. Publishing happened either way.
-  const jitcm::code* code = nullptr;
-  /// Whether the code was installed: its function's slot now leads to it.
-  /// False for code the tiering policy did not install (then it was retired
-  /// at once) and for wrappers, which have no slot.
-  bool installed = false;
-};
-
-/// What `remove_code` and `remove` took out of the code table.
-struct removed_code {
-  std::size_t count = 0;           ///< code objects removed
-  std::size_t code_bytes = 0;      ///< bytes of their instructions
-  std::size_t metadata_bytes = 0;  ///< bytes of their metadata
-  friend constexpr bool operator==(const removed_code&, const removed_code&) noexcept = default;
-};
-
-/// A module's counters. `code_objects` counts code the module still owns:
-/// live code and retired code the ref-counting policy has not released.
-struct module_stats {
-  std::uint32_t functions = 0;
-  std::uint32_t imported = 0;
-  std::size_t code_objects = 0;
-  std::size_t installed = 0;       ///< functions whose slot runs compiled code (not the lazy-compile slot)
-  std::size_t retired = 0;         ///< left the table, waiting to be released
-  std::size_t code_bytes = 0;      ///< instructions of the code objects owned now
-  std::size_t metadata_bytes = 0;  ///< metadata of the code objects owned now
-  std::size_t published = 0;      ///< code objects published since creation
-  std::size_t freed = 0;           ///< code objects released since creation
-  std::size_t jump_table_bytes = 0;  ///< code and data headers of all code spaces
-  allocator_stats memory{};
-};
-
-/// Finished machine code for `native_module::add_code`: the bytes, and the
-/// description of the code object to create. `desc.instructions` is ignored
-/// (the module fills in the final address); `desc.owner` too.
-struct finished_code {
-  std::span<const std::byte> bytes;
-  code_desc desc;
-};
-
-/// The relocation callback `add_code` runs when none is given.
-struct no_relocation {
-  void operator()(const finished_code&, std::span<std::byte>, std::uintptr_t) const noexcept {}
-};
 
 /// A set of functions compiled together, and all the code compiled for them.
 ///
@@ -195,7 +108,8 @@ class native_module {
   using removal_filter = typename Tiering::removal_filter;
   using host = detail::module_host<Lookup>;
 
-  class pending_code;
+  /// Room for code at its final address, open for writing (see allocate).
+  using pending_code = detail::pending_code<native_module, Allocator>;
 
   /// Creates a module whose code lives in a fresh allocator. Reserves the
   /// first code space and writes its jump table, so call_target works at
@@ -216,7 +130,7 @@ class native_module {
 
   [[nodiscard]] std::uint32_t functions() const noexcept { return options_.functions; }
   [[nodiscard]] std::uint32_t imported() const noexcept { return options_.imported; }
-  [[nodiscard]] jump_table::routing routing() const noexcept { return routing_; }
+  [[nodiscard]] jump_table::routing routing() const noexcept { return tables_.routing(); }
 
   /// The stable address callers call for function `index` (for an emitter
   /// without machine code, jump_table::portable, the address of the pointer
@@ -224,7 +138,7 @@ class native_module {
   /// functions.
   [[nodiscard]] result<std::uintptr_t> call_target(std::uint32_t index) const noexcept {
     if (!declared(index)) return failure{errc::out_of_range};
-    return JumpTable::call_target(main_table_, slot_of(index));
+    return tables_.call_target(slot_of(index));
   }
 
   /// The slot of function `index` in the jump table of the code space that
@@ -299,7 +213,7 @@ class native_module {
 
   /// Reports the code the embedder's stacks still run; retired code the
   /// ref-counting policy lets go is freed now. Returns how many were freed.
-  std::size_t collect(std::span<const code* const> live) { return ref_counting_->collect(live); }
+  std::size_t collect(std::span<const code* const> live);
 
   /// The state the tiering policy decides on (e.g. whether a debugger is attached).
   [[nodiscard]] tiering_state tiering() const {
@@ -326,41 +240,26 @@ class native_module {
   [[nodiscard]] const code* find_and_hold(std::uintptr_t pc) const;
 
  private:
-  struct owned_code {
-    std::unique_ptr<code> object;
-    block memory;
-    bool retired = false;
-  };
+  friend pending_code;
+  using registry = detail::code_registry<block>;
+  using owned_code = typename registry::entry;
+  using tables = detail::jump_table_set<JumpTable>;
   using retire_list = std::vector<const code*>;
 
   explicit native_module(const host& services, const module_options& options) noexcept
       : host_{services},
         options_{options},
         allocator_{allocator_options(services, options)},
-        lazy_{options.lazy},
+        tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
         ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
 
-  // The lazy-compile entry each space's code header holds after its tables,
-  // when the module has a lazy_compile_callback (see context_entry_offset).
-  static constexpr bool has_context_entry = requires(std::uintptr_t a) {
-    JumpTable::context_entry_size;
-    JumpTable::encode_context_entry(a, a, a);
-  };
-  [[nodiscard]] static constexpr std::size_t context_entry_offset(std::uint32_t slots) noexcept {
-    return (JumpTable::code_bytes(slots) + 15) & ~std::size_t{15};
-  }
   [[nodiscard]] static std::size_t code_header_bytes(const module_options& o) noexcept {
-    const std::uint32_t slots = o.functions - o.imported;
-    if constexpr (has_context_entry) {
-      if (slots > 0 && o.lazy.function != nullptr) return context_entry_offset(slots) + JumpTable::context_entry_size;
-    }
-    return JumpTable::code_bytes(slots);
+    return tables::code_header_bytes(o.functions - o.imported, o.lazy.function != nullptr);
   }
   [[nodiscard]] static std::size_t max_code_space_size() noexcept {
     return std::min<std::size_t>(typename Allocator::options{}.max_code_space_size, JumpTable::max_code_space_size);
   }
   [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
-  [[nodiscard]] result<void> choose_routing() noexcept;
   /// Whether the tiering policy knows tier `t` (an OPTIONAL member; without
   /// it every tier is accepted).
   [[nodiscard]] bool knows_tier(jitcm::tier t) const noexcept {
@@ -379,7 +278,7 @@ class native_module {
     o.max_committed = options.max_committed;
     o.budget = services.budget;
     o.space_code_header = code_header_bytes(options);
-    o.space_data_header = JumpTable::data_bytes(options.functions - options.imported);
+    o.space_data_header = tables::data_header_bytes(options.functions - options.imported);
     o.initial_reservation = options.initial_reservation;
     return o;
   }
@@ -389,49 +288,16 @@ class native_module {
   }
   [[nodiscard]] std::uint32_t slot_of(std::uint32_t index) const noexcept { return index - options_.imported; }
   [[nodiscard]] std::uint32_t slots() const noexcept { return options_.functions - options_.imported; }
+  [[nodiscard]] auto write_scopes() noexcept {
+    return [this](address_region r) { return allocator_.begin_write(r); };
+  }
+  [[nodiscard]] static std::uintptr_t address_of(const code* c) noexcept {
+    return c != nullptr ? c->instruction_start() : 0;
+  }
 
   // Everything below with a `_locked` suffix runs with mutex_ held.
   [[nodiscard]] result<block> allocate_locked(std::size_t bytes);
   [[nodiscard]] result<void> set_up_new_spaces_locked();
-  [[nodiscard]] bool has_lazy_callback() const noexcept { return lazy_.function != nullptr; }
-  /// Where the lazy slots of the table at `view` send calls.
-  [[nodiscard]] std::uintptr_t lazy_entry_of(const jump_table::table_view& view) const noexcept {
-    if constexpr (has_context_entry) {
-      if (has_lazy_callback()) return view.code_base + context_entry_offset(view.functions);
-    }
-    return options_.lazy_entry;
-  }
-  [[nodiscard]] result<void> write_context_entry(const jump_table::table_view& view) const noexcept {
-    if constexpr (has_context_entry) {
-      if (!has_lazy_callback()) return {};
-      const std::uintptr_t entry = lazy_entry_of(view);
-      auto bytes = JumpTable::encode_context_entry(entry, reinterpret_cast<std::uintptr_t>(&lazy_), lazy_door_);
-      if (!bytes) return forward_error(bytes);
-      std::memcpy(reinterpret_cast<void*>(view.code_writable_for(entry)), bytes->data(), bytes->size());
-    }
-    return {};
-  }
-  [[nodiscard]] std::uintptr_t lazy_target(const jump_table::table_view& view, std::uint32_t slot) const noexcept {
-    if constexpr (JumpTable::has_machine_code) {
-      return view.code_base + JumpTable::lazy_slot_offset(slot);
-    } else {
-      (void)view;
-      (void)slot;
-      return lazy_entry_of(view);
-    }
-  }
-  /// Emitters that take no routing argument route near only.
-  [[nodiscard]] result<void> initialize_table(const jump_table::table_view& view) const noexcept {
-    const std::uintptr_t entry = lazy_entry_of(view);
-    if constexpr (requires { JumpTable::initialize(view, entry, routing_); }) {
-      return JumpTable::initialize(view, entry, routing_);
-    } else {
-      if (routing_ != jump_table::routing::near) return failure{errc::unsupported};
-      return JumpTable::initialize(view, entry);
-    }
-  }
-  [[nodiscard]] result<void> retarget_locked(const jump_table::table_view& view, std::uint32_t slot,
-                                             const code* target);
   /// Retargets `slot` in every table and the code table. On error every table
   /// is put back (the failing one too: an emitter may report a refused
   /// protection restore after its store); `stranded` is set if one could not
@@ -444,30 +310,6 @@ class native_module {
   /// module goes).
   [[nodiscard]] result<published_code> adopt_locked(code_desc desc, const block& memory, retire_list& retired,
                                                     bool& adopted);
-  template <class Relocate>
-  [[nodiscard]] result<void> copy_chunk(std::span<const finished_code> chunk, const std::vector<block>& memory,
-                                        Relocate& relocate) {
-    std::vector<typename Allocator::write_scope> scopes;
-    scopes.reserve(memory.size());
-    result<void> outcome;
-    for (std::size_t i = 0; i < chunk.size(); ++i) {
-      auto scope = allocator_.begin_write(memory[i].region());
-      if (!scope) {
-        outcome = forward_error(scope);
-        break;
-      }
-      scopes.push_back(std::move(*scope));
-      std::memcpy(reinterpret_cast<void*>(memory[i].rw()), chunk[i].bytes.data(), chunk[i].bytes.size());
-      relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
-               memory[i].rx());
-    }
-    // A refused end leaves pages that may not be executable: the chunk is
-    // not published (its memory goes back, and the space refuses writes).
-    for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
-      if (auto ended = scope->end(); !ended && outcome) outcome = ended;
-    }
-    return outcome;
-  }
   [[nodiscard]] result<void> take_out_locked(owned_code& entry, removed_code& removed, retire_list& retired);
 
   /// Hands code to the ref-counting policy. Never with mutex_ held: the
@@ -488,25 +330,18 @@ class native_module {
   // Set once by create, before the module is handed out; read without a lock.
   host host_;
   module_options options_;
-  jump_table::routing routing_ = jump_table::routing::near;
-  std::uintptr_t lazy_door_ = 0;  // the trampoline's context door, with a lazy callback
   Allocator allocator_;
-  // The callback every code space's context entry passes to the trampoline:
-  // its address is in those entries, so it lives as long as the module.
-  const jump_table::lazy_compile_callback lazy_;
   JITCM_NO_UNIQUE_ADDRESS Tiering tiering_{};
 
-  // The fields below are guarded by mutex_ (the code table's entries are
-  // also read without it, with acquire loads: they are written with release
-  // stores under it).
+  // These fields are guarded by mutex_. The code table's entries are also
+  // read without it, with acquire loads: they are written with release
+  // stores under it. tables_ is guarded by it too, except what the set
+  // reads without a lock (call_target, routing; see jump_table_set).
   mutable std::mutex mutex_;
   tiering_state tiering_state_{};
   std::unique_ptr<std::atomic<const code*>[]> code_table_;
-  std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
-  // The first space's table, set once before the module is handed out, so
-  // call_target reads it without a lock while tables_ grows.
-  jump_table::table_view main_table_{};
-  std::unordered_map<const code*, owned_code> owned_;
+  tables tables_;
+  registry owned_;
   std::size_t installed_count_ = 0;
   std::size_t published_count_ = 0;
   std::size_t freed_count_ = 0;
@@ -515,81 +350,6 @@ class native_module {
   mutable std::optional<RefCounting> ref_counting_;
 };
 
-/// Room for code in a module, at its final address, open for writing. Write
-/// the instructions at `data()` (they run at `address()`), then
-/// `module.publish(pending, desc)`. Dropping it unpublished frees the room.
-/// Thread safety: a pending_code belongs to one thread (the write scope it
-/// holds must end on the thread that opened it). It must not outlive its
-/// module.
-template <class A, class J, class L, class T, class R>
-class native_module<A, J, L, T, R>::pending_code {
- public:
-  pending_code() noexcept = default;
-  pending_code(pending_code&& other) noexcept
-      : module_{std::exchange(other.module_, nullptr)},
-        memory_{other.memory_},
-        scope_{std::move(other.scope_)},
-        write_error_{other.write_error_},
-        published_{other.published_} {
-    other.scope_.reset();
-  }
-  pending_code& operator=(pending_code&& other) noexcept {
-    if (this != &other) {
-      abandon();
-      module_ = std::exchange(other.module_, nullptr);
-      memory_ = other.memory_;
-      scope_ = std::move(other.scope_);
-      other.scope_.reset();
-      write_error_ = other.write_error_;
-      published_ = other.published_;
-    }
-    return *this;
-  }
-  pending_code(const pending_code&) = delete;
-  pending_code& operator=(const pending_code&) = delete;
-  ~pending_code() { abandon(); }
-
-  /// Where the code will run.
-  [[nodiscard]] std::uintptr_t address() const noexcept { return memory_.rx(); }
-  /// Bytes of room (the requested size rounded up to the code alignment).
-  [[nodiscard]] std::size_t size() const noexcept { return memory_.size(); }
-  /// Where to write the byte that runs at address(); valid while the write
-  /// scope is open (until end_write or publish).
-  [[nodiscard]] std::byte* data() const noexcept { return reinterpret_cast<std::byte*>(memory_.rw()); }
-  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data(), scope_ ? size() : 0}; }
-  [[nodiscard]] bool published() const noexcept { return published_; }
-  [[nodiscard]] bool writable() const noexcept { return scope_.has_value(); }
-
-  /// Ends the write scope early (the instruction cache is flushed); publish
-  /// does it otherwise. Errors: the strategy's protection error. A refused
-  /// end cannot be undone (the pages may not be executable): this pending
-  /// code then refuses to be published with that error, and can only be
-  /// dropped, which gives its memory back.
-  result<void> end_write() noexcept {
-    if (!scope_) return write_error_ ? result<void>{failure{write_error_}} : result<void>{};
-    auto ended = scope_->end();
-    scope_.reset();
-    if (!ended) write_error_ = ended.error();
-    return ended;
-  }
-
- private:
-  friend class native_module;
-  pending_code(native_module* owner, const block& memory, typename A::write_scope scope) noexcept
-      : module_{owner}, memory_{memory}, scope_{std::move(scope)} {}
-
-  void abandon() noexcept {
-    (void)end_write();
-    if (module_ != nullptr && !published_) (void)module_->allocator_.free(memory_);
-    module_ = nullptr;
-  }
-
-  native_module* module_ = nullptr;
-  block memory_{};
-  std::optional<typename A::write_scope> scope_{};
-  std::error_code write_error_{};
-  bool published_ = false;
-};
 
 // ---------------------------------------------------------------------------
 
@@ -601,12 +361,9 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
   std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
-  if (auto ok = module->choose_routing(); !ok) return forward_error(ok);
-  if (module->has_lazy_callback()) {
-    auto door = jump_table::lazy_context_trampoline();
-    if (!door) return forward_error(door);
-    module->lazy_door_ = *door;
-  }
+  const bool revokes = allocator_write_revokes_execute(module->allocator_);
+  if (auto ok = module->tables_.choose_routing(options.routing, revokes); !ok) return forward_error(ok);
+  if (auto ok = module->tables_.open_lazy_door(); !ok) return forward_error(ok);
 
   if (!detail::side_allocation_refused()) {
     module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
@@ -623,7 +380,6 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   auto first = module->allocate_locked(1);
   if (!first) return forward_error(first);
   (void)module->allocator_.free(*first);
-  module->main_table_ = module->tables_.front();
   module->committed_may_have_grown();
   return module;
 }
@@ -635,7 +391,7 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
   const std::uint32_t slots = options.functions - options.imported;
   const bool has_callback = options.lazy.function != nullptr;
   if (slots > 0 && has_callback == (options.lazy_entry != 0)) return failure{errc::invalid_argument};
-  if (slots > 0 && has_callback && !(J::has_machine_code && has_context_entry && jump_table::has_lazy_trampoline)) {
+  if (slots > 0 && has_callback && !(J::has_machine_code && tables::has_context_entry && jump_table::has_lazy_trampoline)) {
     return failure{errc::unsupported};
   }
   if constexpr (requires { J::max_functions; }) {
@@ -653,20 +409,6 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
 }
 
 template <class A, class J, class L, class T, class R>
-result<void> native_module<A, J, L, T, R>::choose_routing() noexcept {
-  const bool revokes = allocator_write_revokes_execute(allocator_);
-  if (!options_.routing) {
-    routing_ = revokes ? jump_table::routing::far_only : jump_table::routing::near;
-    return {};
-  }
-  // A near retarget writes the slot's page, which must stay executable for
-  // the threads running through it.
-  if (*options_.routing == jump_table::routing::near && revokes) return failure{errc::invalid_argument};
-  routing_ = *options_.routing;
-  return {};
-}
-
-template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) const noexcept {
   if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
   if (desc.kind == code_kind::function && (!desc.index || !knows_tier(desc.tier))) {
@@ -680,19 +422,11 @@ native_module<A, J, L, T, R>::~native_module() {
   if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
   ref_counting_.reset();
   std::lock_guard lock{mutex_};
-  // Code freed together goes in descending address order, which
-  // keeps unwind-info deregistration linear (observe/unwind_registry.hpp).
-  std::vector<owned_code*> dying;
-  dying.reserve(owned_.size());
-  for (auto& [pointer, entry] : owned_) dying.push_back(&entry);
-  std::sort(dying.begin(), dying.end(), [](const owned_code* a, const owned_code* b) {
-    return a->object->instruction_start() > b->object->instruction_start();
-  });
-  for (owned_code* entry : dying) forget_locked(*entry);
+  for (owned_code* entry : owned_.by_descending_address()) forget_locked(*entry);
   owned_.clear();
   // The jump tables go with the code spaces.
   if (host_.observers != nullptr && slots() > 0) {
-    for (const auto& view : tables_) host_.observers->template jump_table_freed<J>(view);
+    for (const auto& view : tables_.views()) host_.observers->template jump_table_freed<J>(view);
   }
 }
 
@@ -705,7 +439,7 @@ result<std::uintptr_t> native_module<A, J, L, T, R>::call_target_near(std::uint3
   std::size_t space = 0;
   for (const code_space& s : spaces) {
     if (space < tables_.size() && s.region.contains(caller)) {
-      return J::call_target(tables_[space], slot_of(index));
+      return J::call_target(tables_.views()[space], slot_of(index));
     }
     ++space;
   }
@@ -752,58 +486,26 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
   const std::size_t space_count = static_cast<std::size_t>(std::ranges::size(spaces));
   while (tables_.size() < space_count) {
     const code_space& space = *std::next(std::ranges::begin(spaces), static_cast<std::ptrdiff_t>(tables_.size()));
-    const jump_table::table_view view{
-        .code_base = space.code_header.begin(),
-        .code_writable = allocator_.writable(space.code_header.begin()),
-        .data_base = space.data_header.begin(),
-        .data_writable = allocator_.writable(space.data_header.begin()),
-        .functions = slots(),
-        .first_index = options_.imported,
-    };
-    if (slots() > 0) {
-      if constexpr (J::code_bytes(1) > 0) {
-        auto scope = allocator_.begin_write(space.code_header);
-        if (!scope) return forward_error(scope);
-        if (auto ok = initialize_table(view); !ok) return ok;
-        if (auto ok = write_context_entry(view); !ok) return ok;
-        if (auto ended = scope->end(); !ended) return ended;
-      } else {
-        if (auto ok = initialize_table(view); !ok) return ok;
-      }
-      // A new space's table must route to the code already installed. No
-      // thread runs it yet, so a failure leaves nothing to put back.
-      for (std::uint32_t slot = 0; slot < slots(); ++slot) {
-        const code* target = code_table_[slot].load(std::memory_order_relaxed);
-        if (target == nullptr) continue;
-        if (auto ok = retarget_locked(view, slot, target); !ok) return ok;
-      }
-    }
-    tables_.push_back(view);
+    auto added = tables_.add_space(space, allocator_.writable(space.code_header.begin()),
+                                   allocator_.writable(space.data_header.begin()), write_scopes(),
+                                   [this](std::uint32_t slot) {
+                                     return address_of(code_table_[slot].load(std::memory_order_relaxed));
+                                   });
+    if (!added) return added;
     // Tools learn the names and addresses of the new jump slots and lazy slots.
-    if (host_.observers != nullptr && slots() > 0) host_.observers->template jump_table_added<J>(view);
+    if (host_.observers != nullptr && slots() > 0) {
+      host_.observers->template jump_table_added<J>(tables_.views().back());
+    }
   }
   return {};
-}
-
-template <class A, class J, class L, class T, class R>
-result<void> native_module<A, J, L, T, R>::retarget_locked(const jump_table::table_view& view, std::uint32_t slot,
-                                                           const code* target) {
-  const std::uintptr_t address = target != nullptr ? target->instruction_start() : lazy_target(view, slot);
-  if (routing_ == jump_table::routing::far_only) return J::patch_far(view, slot, address);
-  return J::patch(view, slot, address, [this](address_region r) { return allocator_.begin_write(r); });
 }
 
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::retarget_everywhere_locked(std::uint32_t slot, const code* target,
                                                                       bool& stranded) {
   const code* before = code_table_[slot].load(std::memory_order_relaxed);
-  for (std::size_t t = 0; t < tables_.size(); ++t) {
-    if (auto ok = retarget_locked(tables_[t], slot, target); !ok) {
-      for (std::size_t undo = 0; undo <= t; ++undo) {
-        if (!retarget_locked(tables_[undo], slot, before)) stranded = true;
-      }
-      return ok;
-    }
+  if (auto ok = tables_.retarget(slot, address_of(target), address_of(before), write_scopes(), stranded); !ok) {
+    return ok;
   }
   code_table_[slot].store(target, std::memory_order_release);
   if (before == nullptr && target != nullptr) ++installed_count_;
@@ -894,7 +596,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
     // without the module's lock (no lock order between it and the spaces'
     // write locks). One outermost write scope per code space the chunk
     // touches: the nested scopes of one space only add pages to it.
-    if (auto copied = copy_chunk(chunk, memory, relocate); !copied) {
+    if (auto copied = detail::copy_batch(allocator_, chunk, memory, relocate); !copied) {
       for (const block& b : memory) (void)allocator_.free(b);
       return forward_error(copied);
     }
@@ -946,18 +648,18 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   }
   // From here on the module owns the memory.
   adopted = true;
-  owned_.emplace(c, owned_code{std::move(*created), memory, false});
+  owned_.adopt(std::move(*created), memory);
   ++published_count_;
   if (host_.observers != nullptr) host_.observers->added(*c);
   // A stranded code may be where a slot leads: it is kept, never retired.
   if (!installed) return forward_error(installed);
   const bool held = ref_counting_->hold(*c);
   if (is_function && !install) {
-    owned_.at(c).retired = true;
+    owned_.find(c)->retired = true;
     retired.push_back(c);
   }
   if (install && current != nullptr) {
-    owned_.at(current).retired = true;
+    owned_.find(current)->retired = true;
     retired.push_back(current);
   }
   return published_code{held ? c : nullptr, install};
@@ -994,7 +696,7 @@ removed_code native_module<A, J, L, T, R>::remove_code(const removal_filter& fil
     for (std::uint32_t slot = 0; slot < slots(); ++slot) {
       const code* c = code_table_[slot].load(std::memory_order_relaxed);
       if (c == nullptr || !tiering_.should_remove(*c, filter)) continue;
-      (void)take_out_locked(owned_.at(c), removed, retired);
+      (void)take_out_locked(*owned_.find(c), removed, retired);
     }
   }
   retire(retired);
@@ -1007,10 +709,10 @@ result<removed_code> native_module<A, J, L, T, R>::remove(const code* c) {
   retire_list retired;
   {
     std::lock_guard lock{mutex_};
-    const auto found = owned_.find(c);
-    if (c == nullptr || found == owned_.end()) return failure{errc::not_owned};
-    if (found->second.retired) return failure{errc::double_free};
-    if (auto ok = take_out_locked(found->second, removed, retired); !ok) return forward_error(ok);
+    owned_code* found = owned_.find(c);
+    if (c == nullptr || found == nullptr) return failure{errc::not_owned};
+    if (found->retired) return failure{errc::double_free};
+    if (auto ok = take_out_locked(*found, removed, retired); !ok) return forward_error(ok);
   }
   retire(retired);
   return removed;
@@ -1019,10 +721,10 @@ result<removed_code> native_module<A, J, L, T, R>::remove(const code* c) {
 template <class A, class J, class L, class T, class R>
 void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
   std::lock_guard lock{mutex_};
-  const auto found = owned_.find(&dead);
-  if (found == owned_.end()) return;
-  forget_locked(found->second);
-  owned_.erase(found);
+  owned_code* found = owned_.find(&dead);
+  if (found == nullptr) return;
+  forget_locked(*found);
+  owned_.erase(&dead);
 }
 
 template <class A, class J, class L, class T, class R>
@@ -1035,6 +737,11 @@ void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
 }
 
 template <class A, class J, class L, class T, class R>
+std::size_t native_module<A, J, L, T, R>::collect(std::span<const code* const> live) {
+  return ref_counting_->collect(live);
+}
+
+template <class A, class J, class L, class T, class R>
 module_stats native_module<A, J, L, T, R>::stats() const {
   module_stats s;
   s.functions = options_.functions;
@@ -1043,10 +750,9 @@ module_stats native_module<A, J, L, T, R>::stats() const {
   std::lock_guard lock{mutex_};
   s.code_objects = owned_.size();
   s.installed = installed_count_;
-  for (const auto& [pointer, entry] : owned_) {
-    s.code_bytes += pointer->instructions_size();
-    s.metadata_bytes += pointer->metadata_bytes();
-  }
+  const auto bytes = owned_.bytes();
+  s.code_bytes = bytes.code;
+  s.metadata_bytes = bytes.metadata;
   s.published = published_count_;
   s.freed = freed_count_;
   for (const code_space& space : allocator_.code_spaces()) {
