@@ -69,6 +69,10 @@ struct module_options {
   /// routing::near otherwise. routing::near with such an allocator is
   /// refused (invalid_argument).
   std::optional<jump_table::routing> routing{};
+  /// Where the module's code spaces should lie (allocator::options::
+  /// preferred_range): e.g. platform::within_reach of the runtime its code
+  /// calls directly. Empty: anywhere.
+  address_region preferred_range{};
 };
 
 /// What `publish` and `add_code` made of one piece of code.
@@ -381,6 +385,7 @@ class native_module {
     o.space_code_header = code_header_bytes(options);
     o.space_data_header = JumpTable::data_bytes(options.functions - options.imported);
     o.initial_reservation = options.initial_reservation;
+    if constexpr (requires { o.preferred_range; }) o.preferred_range = options.preferred_range;
     return o;
   }
 
