@@ -83,8 +83,8 @@ void large_pages(benchmark::State& state) {
   calls_across_pages(state, jitcm::platform::page_backing::transparent_huge);
 }
 
-BENCHMARK(small_pages)->Arg(256)->Arg(2048)->Arg(8192);
-BENCHMARK(large_pages)->Arg(256)->Arg(2048)->Arg(8192);
+BENCHMARK(small_pages)->Arg(1024)->Arg(2048)->Arg(8192);
+BENCHMARK(large_pages)->Arg(1024)->Arg(2048)->Arg(8192);
 
 }  // namespace
 
