@@ -51,6 +51,10 @@ struct module_options {
   /// routing::near otherwise. routing::near with such an allocator is
   /// refused (invalid_argument).
   std::optional<jump_table::routing> routing{};
+  /// Where the module's code spaces should lie (allocator::options::
+  /// preferred_range): e.g. platform::within_reach of the runtime its code
+  /// calls directly. Empty: anywhere.
+  address_region preferred_range{};
 };
 
 /// What `publish` and `add_code` made of one piece of code.

@@ -280,6 +280,7 @@ class native_module {
     o.space_code_header = code_header_bytes(options);
     o.space_data_header = tables::data_header_bytes(options.functions - options.imported);
     o.initial_reservation = options.initial_reservation;
+    if constexpr (requires { o.preferred_range; }) o.preferred_range = options.preferred_range;
     return o;
   }
 

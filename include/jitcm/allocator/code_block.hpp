@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../address_region.hpp"
+#include "../platform/placement_and_backing.hpp"
 
 namespace jitcm {
 
@@ -42,6 +43,10 @@ struct code_space {
   address_region code_header;  ///< executable, committed at reservation, never handed out
   address_region data_header;  ///< read-write data (commit_data), page-aligned, never handed out
   address_region code;         ///< where code blocks are carved from
+  /// Whether the space landed in allocator::options::preferred_range.
+  platform::placement placed = platform::placement::anywhere;
+  /// What backs its pages (allocator::options::pages asks for large pages).
+  platform::page_backing pages = platform::page_backing::normal;
 };
 
 /// What an allocator holds, in bytes (and spaces).

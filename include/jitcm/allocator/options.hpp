@@ -3,7 +3,9 @@
 
 #include <cstddef>
 
+#include "../address_region.hpp"
 #include "../config.hpp"
+#include "../platform/placement_and_backing.hpp"
 #include "commit_budget.hpp"
 
 namespace jitcm::allocator {
@@ -53,6 +55,24 @@ struct options {
   /// Smallest code space reserved (before the cap by max_code_space_size), so
   /// that many small allocations do not each reserve a space.
   std::size_t min_code_space_size = std::size_t{2} << 20;
+  /// Where code spaces should lie, whole: e.g. platform::within_reach of the
+  /// runtime the code calls with direct branches (±2 GiB for x86-64 rel32,
+  /// ±128 MiB for AArch64 bl). Each reservation tries hints inside it first,
+  /// then anywhere (see platform::reserve_preferring); code_space::placed
+  /// says which it got. Empty: anywhere.
+  address_region preferred_range{};
+  /// With a preferred_range: a space that cannot be placed in it is not
+  /// reserved at all (errc::address_space_exhausted) rather than elsewhere.
+  bool require_preferred_range = false;
+  /// page_backing::transparent_huge: every code space starts on a large-page
+  /// boundary, is sized, committed and decommitted in whole large pages (so
+  /// no commit splits one) and is advised for transparent huge pages;
+  /// code_space::pages says whether the kernel will back it with them
+  /// (see platform/large_pages.hpp). A no-op where there are no large pages.
+  /// Strategies that change protection inside a space (mprotect_toggle)
+  /// split the large page a write lands on until the kernel merges it again;
+  /// dual mapping gets them only where shared memory may use THP.
+  platform::page_backing pages = platform::page_backing::normal;
 };
 
 }  // namespace jitcm::allocator

@@ -2,6 +2,20 @@
 // and a read-execute view the code runs from. Neither view ever changes
 // protection after commit, so writing code needs no system call and no page
 // is ever writable and executable at one address.
+//
+// fork(): both views are MAP_SHARED, so without care a child and its parent
+// would share one memory object and could rewrite each other's code. The
+// writable view is therefore not inherited (MADV_DONTFORK), and the object
+// knows the process that created it. What a child may do with a
+// dual_mapped_reservation it inherited:
+//   - run code its parent published (the executable view is inherited); the
+//     parent may still free or rewrite that code at any time;
+//   - destroy it or release() it: that unmaps the child's views only;
+//   - nothing else: commit and decommit fail with errc::not_owned, and a
+//     store through writable() faults in the child (the view is gone) instead
+//     of landing in the parent's code.
+// A child that compiles code does so in code spaces it reserves itself (a new
+// code manager, or new modules), which are its own.
 #pragma once
 
 #include <cerrno>
@@ -125,6 +139,14 @@ namespace detail {
   return {};
 }
 
+/// Keeps a child created by fork() from inheriting the view at `at`: the
+/// child sees no mapping there (the advice lives with the mapping, and
+/// commit and protection changes keep it).
+[[nodiscard]] inline result<void> exclude_from_fork(std::uintptr_t at, std::size_t size) noexcept {
+  if (::madvise(reinterpret_cast<void*>(at), size, MADV_DONTFORK) != 0) return system_failure(errno);
+  return {};
+}
+
 }  // namespace detail
 
 /// A reservation whose pages are one shared memory object seen at two
@@ -156,19 +178,22 @@ class dual_mapped_reservation {
     dual_mapped_reservation dual{std::move(*executable), std::move(*writable), *fd};
     if (auto ok = detail::map_view(dual.executable_.region().begin(), size, *fd); !ok) return failure{ok.error()};
     if (auto ok = detail::map_view(dual.writable_.region().begin(), size, *fd); !ok) return failure{ok.error()};
+    if (auto ok = detail::exclude_from_fork(dual.writable_.region().begin(), size); !ok) return failure{ok.error()};
     return dual;
   }
 
   dual_mapped_reservation(dual_mapped_reservation&& other) noexcept
       : executable_{std::move(other.executable_)},
         writable_{std::move(other.writable_)},
-        fd_{std::exchange(other.fd_, -1)} {}
+        fd_{std::exchange(other.fd_, -1)},
+        owner_{other.owner_} {}
   dual_mapped_reservation& operator=(dual_mapped_reservation&& other) noexcept {
     if (this != &other) {
       (void)release();
       executable_ = std::move(other.executable_);
       writable_ = std::move(other.writable_);
       fd_ = std::exchange(other.fd_, -1);
+      owner_ = other.owner_;
     }
     return *this;
   }
@@ -184,10 +209,17 @@ class dual_mapped_reservation {
     return writable_.region().begin() - executable_.region().begin();
   }
 
+  /// Whether this process created the mapping (false in a child created by
+  /// fork(), which may only run the code and release; see the top of this
+  /// header).
+  [[nodiscard]] bool owned_by_this_process() const noexcept { return owner_ == ::getpid(); }
+
   /// Commits `part` (executable addresses) with access `executable_access`
   /// in the executable view and read-write in the writable view. On error
-  /// both views of `part` are inaccessible, as before.
+  /// both views of `part` are inaccessible, as before. Errors: not_owned in
+  /// a child created by fork(); as reservation::commit.
   [[nodiscard]] result<void> commit(address_region part, access executable_access = access::read_execute) const noexcept {
+    if (!owned_by_this_process()) return failure{errc::not_owned};
     if (auto ok = executable_.commit(part, executable_access); !ok) return ok;
     if (auto ok = writable_.commit(shifted(part), access::read_write); !ok) {
       (void)executable_.protect(part, access::none);
@@ -201,7 +233,10 @@ class dual_mapped_reservation {
   /// committed again. On error both views keep their access; the contents
   /// may already read as zero (the memory goes back first, so that a
   /// refused protection change never leaves one view without the other).
+  /// Errors: not_owned in a child created by fork() (the memory is its
+  /// parent's); invalid_argument, misaligned, out_of_range; OS errors.
   [[nodiscard]] result<void> decommit(address_region part) const noexcept {
+    if (!owned_by_this_process()) return failure{errc::not_owned};
     if (part.empty()) return failure{errc::invalid_argument};
     if (!is_page_aligned(part)) return failure{errc::misaligned};
     if (!executable().contains(part)) return failure{errc::out_of_range};
@@ -246,6 +281,7 @@ class dual_mapped_reservation {
   reservation executable_;
   reservation writable_;
   int fd_ = -1;
+  pid_t owner_ = ::getpid();
 };
 
 #endif  // JITCM_HAS_DUAL_MAPPING

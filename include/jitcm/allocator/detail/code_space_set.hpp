@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "../../address_region.hpp"
+#include "../../platform/large_pages.hpp"
+#include "../../platform/placement.hpp"
 #include "../../platform/virtual_memory.hpp"
 #include "../../protection/strategy.hpp"
 #include "../../result.hpp"
@@ -48,7 +50,7 @@ struct space_layout {
     if (o.space_code_header > huge || o.space_data_header > huge || o.commit_granularity > huge) {
       return failure{errc::size_overflow};
     }
-    l.unit = std::bit_ceil(std::max(o.commit_granularity, l.page));
+    l.unit = std::bit_ceil(std::max({o.commit_granularity, l.page, large_page_bytes(o)}));
     l.code_header = o.space_code_header;
     l.code_header_pages = round_up(o.space_code_header, l.page);
     l.data_offset = l.code_header_pages;
@@ -62,6 +64,11 @@ struct space_layout {
     }
     l.max_block = (l.max_space - l.code_offset) & ~(o.alignment - 1);
     return l;
+  }
+
+  /// The large page size when `o` asks for large pages and the host has them.
+  [[nodiscard]] static std::size_t large_page_bytes(const options& o) noexcept {
+    return o.pages == platform::page_backing::transparent_huge ? platform::large_page_size() : 0;
   }
 
   [[nodiscard]] static constexpr std::size_t round_up(std::size_t value, std::size_t alignment) noexcept {
@@ -115,7 +122,8 @@ class code_space_set {
     std::size_t size = std::max({needed, 2 * l.code_offset, reserved_ / 4, options_.min_code_space_size,
                                  spaces_.empty() ? options_.initial_reservation : std::size_t{0}});
     size = std::min(size, l.max_space);
-    const std::size_t granularity = std::max(platform::allocation_granularity(), options_.alignment);
+    const std::size_t granularity =
+        std::max({platform::allocation_granularity(), options_.alignment, space_layout::large_page_bytes(options_)});
     size = space_layout::round_up(size, granularity);
 
     // The units holding headers are committed whole and for good: the code
@@ -129,13 +137,22 @@ class code_space_set {
     const std::size_t charged = pinned + block_units;
     if (auto ok = charge(charged); !ok) return forward_error(ok);
 
-    auto reserved = Protection::reserve(size, 0, options_.alignment > platform::page_size() ? options_.alignment : 0);
+    auto reserved = reserve_space(size, granularity > platform::page_size() ? granularity : 0);
     if (!reserved) {
       refund(charged);
       return forward_error(reserved);
     }
-    space_type memory = std::move(*reserved);
+    space_type memory = std::move(reserved->space);
     const address_region whole = memory.region();
+    platform::page_backing pages = platform::page_backing::normal;
+    if (space_layout::large_page_bytes(options_) != 0) {
+      auto advised = platform::advise_large_pages(whole);
+      if (!advised) {
+        refund(charged);
+        return forward_error(advised);
+      }
+      pages = *advised;
+    }
     const address_region code_parts[] = {{whole.begin(), l.code_header_pages},
                                          {whole.begin() + l.headers_end, pinned - std::min(pinned, l.headers_end)},
                                          {whole.begin() + block_begin, block_units}};
@@ -165,7 +182,8 @@ class code_space_set {
 
     const std::size_t index = spaces_.size();
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
-    records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code});
+    records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code,
+                                  reserved->where, pages});
     const auto at = std::upper_bound(by_address_.begin(), by_address_.end(), whole.begin(),
                                      [](std::uintptr_t a, const auto& e) { return a < e.first; });
     by_address_.insert(at, {whole.begin(), index});
@@ -306,6 +324,15 @@ class code_space_set {
     std::size_t first;
     std::size_t last;  // inclusive
   };
+
+  /// A new space of `size` bytes, inside options_.preferred_range if it can
+  /// be placed there.
+  [[nodiscard]] result<platform::placed<space_type>> reserve_space(std::size_t size, std::size_t alignment) const {
+    return platform::reserve_preferring(
+        options_.preferred_range, size, alignment,
+        [&](std::uintptr_t hint) { return Protection::reserve(size, hint, alignment); },
+        options_.require_preferred_range);
+  }
 
   [[nodiscard]] page_range page_span(const space_entry& s, address_region block) const noexcept {
     return {(block.begin() - s.base) / layout_.unit, (block.end() - 1 - s.base) / layout_.unit};
