@@ -17,11 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #define JITCM_HAS_DUAL_MAPPING 1
+#elif defined(JITCM_OS_WINDOWS)
+#include "detail/windows_dual_mapping.hpp"
+#define JITCM_HAS_DUAL_MAPPING 1
 #endif
 
 namespace jitcm::platform {
 
-#if defined(JITCM_HAS_DUAL_MAPPING)
+#if defined(JITCM_HAS_DUAL_MAPPING) && defined(JITCM_OS_LINUX)
 
 namespace detail {
 
@@ -248,6 +251,6 @@ class dual_mapped_reservation {
   int fd_ = -1;
 };
 
-#endif  // JITCM_HAS_DUAL_MAPPING
+#endif  // JITCM_HAS_DUAL_MAPPING && JITCM_OS_LINUX
 
 }  // namespace jitcm::platform
