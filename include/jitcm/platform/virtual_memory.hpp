@@ -1,5 +1,6 @@
 // Address space and page protection: the only place jitcm asks the OS for
-// memory. Linux is what runs; macOS and Windows are written behind #if.
+// memory. Linux and Windows (VirtualAlloc, VirtualProtect, VirtualFree;
+// tested under Wine) run; macOS is written behind #if.
 //
 // Thread safety: every function may be called from any thread; calls on
 // overlapping regions race as the underlying system calls do.
