@@ -60,17 +60,19 @@ void capture_stack() {
   asm volatile("" ::: "memory");  // keeps the call from becoming a tail call
 }
 
+// A module of one function in a manager that tells `registry` about its code.
+jitcm::code_manager::module_ptr observed_module(jitcm::code_manager& manager, unwind_registry& registry) {
+  manager.add_observer(registry);
+  auto created = manager.new_module({.functions = 1, .lazy_entry = observe_test::lazy_entry()});
+  REQUIRE(created);
+  return std::move(*created);
+}
+
 struct unwinding_fixture {
   jitcm::code_manager manager;
   unwind_registry registry;
-  jitcm::code_manager::module_ptr module;
+  jitcm::code_manager::module_ptr module = observed_module(manager, registry);
 
-  unwinding_fixture() {
-    manager.add_observer(registry);
-    auto created = manager.new_module({.functions = 1, .lazy_entry = observe_test::lazy_entry()});
-    REQUIRE(created);
-    module = std::move(*created);
-  }
   ~unwinding_fixture() {
     module.reset();
     manager.remove_observer(registry);
@@ -168,14 +170,12 @@ TEST_CASE("code without unwind info is not registered; malformed info is counted
   std::vector<std::byte> bad = windows_caller{&capture_stack}.unwind_info();
   bad[12] = std::byte{3};
   unwind_registry registry;
-  fixture.manager.add_observer(registry);
+  auto module = observed_module(fixture.manager, registry);
   const windows_caller function{&capture_stack};
-  auto module = fixture.manager.new_module({.functions = 1, .lazy_entry = observe_test::lazy_entry()});
-  REQUIRE(module);
-  REQUIRE(observe_test::publish_bytes(**module, function.bytes, {.index = 0, .unwind_info = bad}) != nullptr);
+  REQUIRE(observe_test::publish_bytes(*module, function.bytes, {.index = 0, .unwind_info = bad}) != nullptr);
   CHECK(registry.rejected() == 1);
   CHECK(registry.registered() == 0);
-  module->reset();
+  module.reset();
   fixture.manager.remove_observer(registry);
 }
 

@@ -23,19 +23,20 @@
 // walks (debuggers, profilers, RtlVirtualUnwind) pass through it.
 #pragma once
 
-// One copy per program: a COMDAT section the linker deduplicates (with its
-// .pdata/.xdata), as it does for inline functions.
-asm(".section .text$jitcm_lazy_trampoline,\"xr\"\n"
+// One copy per program: COMDAT sections the linker deduplicates (with their
+// .pdata/.xdata), as it does for inline functions. Each door has a section
+// of its own and starts it: GNU as resolves a reference to a global symbol
+// that lies past the start of a COMDAT section with its offset counted
+// twice, so the first door jumps to the second instead of falling into it.
+// COFF has no .pushsection: GCC emits top-level asm before any code, in
+// .text, which the last line switches back to.
+asm(".section .text$jitcm_lazy_context_trampoline,\"xr\"\n"
     ".linkonce discard\n"
-    ".globl jitcm_lazy_trampoline\n"
     ".globl jitcm_lazy_context_trampoline\n"
-    ".def jitcm_lazy_trampoline; .scl 2; .type 32; .endef\n"
     ".def jitcm_lazy_context_trampoline; .scl 2; .type 32; .endef\n"
     ".p2align 4\n"
-    "jitcm_lazy_trampoline:\n"
-    ".seh_proc jitcm_lazy_trampoline\n"
-    "  xorl %r11d, %r11d\n"
     "jitcm_lazy_context_trampoline:\n"
+    ".seh_proc jitcm_lazy_context_trampoline\n"
     "  subq $168, %rsp\n"
     "  .seh_stackalloc 168\n"
     "  .seh_endprologue\n"
@@ -66,4 +67,12 @@ asm(".section .text$jitcm_lazy_trampoline,\"xr\"\n"
     "  addq $168, %rsp\n"
     "  jmp *%r11\n"
     ".seh_endproc\n"
-    ".text\n");  // COFF has no .pushsection: GCC emits top-level asm before any code, in .text
+    ".section .text$jitcm_lazy_trampoline,\"xr\"\n"
+    ".linkonce discard\n"
+    ".globl jitcm_lazy_trampoline\n"
+    ".def jitcm_lazy_trampoline; .scl 2; .type 32; .endef\n"
+    ".p2align 4\n"
+    "jitcm_lazy_trampoline:\n"
+    "  xorl %r11d, %r11d\n"
+    "  jmp jitcm_lazy_context_trampoline\n"
+    ".text\n");

@@ -2,10 +2,12 @@
 // (CreateFileMapping with SEC_RESERVE, so only committed pages count against
 // the commit limit) mapped twice, once for execution and once for writing.
 //
-// The views are placed with MapViewOfFile3, which aligns them itself (an
-// address requirement, Windows 10 1803 and later), or where the process has
-// no MapViewOfFile3 or it refuses, with MapViewOfFileEx at an aligned
-// address found free a moment before (windows_place_aligned).
+// The views are mapped with MapViewOfFile3 (Windows 10 1803 and later), or
+// where the process has no MapViewOfFile3, with MapViewOfFileEx; the
+// executable view at an aligned range platform::reserve found free a moment
+// before (Windows cannot align a view itself: MapViewOfFile3's alignment
+// requirement is not honoured by Wine 8), retried elsewhere when another
+// thread took the range in between.
 //
 // Windows cannot decommit pages of a section view (VirtualFree refuses):
 // decommit zeroes the pages through the writable view, tells the OS their
@@ -62,40 +64,21 @@ struct windows_view_kind {
 inline constexpr windows_view_kind executable_view{PAGE_EXECUTE_READ, FILE_MAP_READ | FILE_MAP_EXECUTE};
 inline constexpr windows_view_kind writable_view{PAGE_READWRITE, FILE_MAP_WRITE};
 
-/// Maps all `size` bytes of `section` at an address aligned to `alignment`
-/// (at `hint` where it is free). Returns nullptr with GetLastError() set.
-[[nodiscard]] inline void* map_section_view(HANDLE section, std::size_t size, std::size_t alignment,
-                                            std::uintptr_t hint, windows_view_kind kind,
-                                            windows_view_api api) noexcept {
+/// Maps all `size` bytes of `section` at `at` (0: where the OS likes).
+/// Returns nullptr with GetLastError() set (ERROR_INVALID_ADDRESS when
+/// something else lies at `at`).
+[[nodiscard]] inline void* map_section_view(HANDLE section, std::size_t size, std::uintptr_t at,
+                                            windows_view_kind kind, windows_view_api api) noexcept {
   if (api != windows_view_api::map_view_of_file_ex) {
     if (map_view_of_file3_function map = map_view_of_file3()) {
-      MEM_ADDRESS_REQUIREMENTS requirements{};
-      requirements.Alignment = alignment;
-      MEM_EXTENDED_PARAMETER parameter{};
-      parameter.Type = MemExtendedParameterAddressRequirements;
-      parameter.Pointer = &requirements;
-      if (hint != 0 && (hint & (alignment - 1)) == 0) {
-        if (void* base = map(section, GetCurrentProcess(), reinterpret_cast<void*>(hint), 0, size, 0,
-                             kind.protection, nullptr, 0)) {
-          return base;
-        }
-      }
-      void* base = map(section, GetCurrentProcess(), nullptr, 0, size, 0, kind.protection, &parameter, 1);
-      if (base != nullptr && (reinterpret_cast<std::uintptr_t>(base) & (alignment - 1)) != 0) {
-        // Wine (8.0) takes the requirement and ignores its alignment.
-        UnmapViewOfFile(base);
-        base = nullptr;
-        SetLastError(ERROR_NOT_SUPPORTED);
-      }
-      if (base != nullptr || api == windows_view_api::map_view_of_file3) return base;
-    } else if (api == windows_view_api::map_view_of_file3) {
+      return map(section, GetCurrentProcess(), reinterpret_cast<void*>(at), 0, size, 0, kind.protection, nullptr, 0);
+    }
+    if (api == windows_view_api::map_view_of_file3) {
       SetLastError(ERROR_NOT_SUPPORTED);
       return nullptr;
     }
   }
-  return windows_place_aligned(size, alignment, hint, [&](std::uintptr_t at) {
-    return MapViewOfFileEx(section, kind.desired_access, 0, 0, size, reinterpret_cast<void*>(at));
-  });
+  return MapViewOfFileEx(section, kind.desired_access, 0, 0, size, reinterpret_cast<void*>(at));
 }
 
 }  // namespace detail
@@ -113,31 +96,32 @@ class dual_mapped_reservation {
  public:
   dual_mapped_reservation() noexcept = default;
 
-  /// Errors: invalid_argument (zero size), misaligned (alignment not a power
-  /// of two), size_overflow; the OS error of CreateFileMapping or of
-  /// placing a view (ERROR_NOT_SUPPORTED when `api` asks for MapViewOfFile3
+  /// Errors: as platform::reserve; the OS error of CreateFileMapping or of
+  /// mapping a view (ERROR_NOT_SUPPORTED when `api` asks for MapViewOfFile3
   /// and the process has none); nothing is reserved or open on error.
   [[nodiscard]] static result<dual_mapped_reservation> reserve(
       std::size_t bytes, std::uintptr_t hint = 0, std::size_t alignment = 0,
       detail::windows_view_api api = detail::windows_view_api::best) noexcept {
-    if (bytes == 0) return failure{errc::invalid_argument};
-    const std::size_t granularity = allocation_granularity();
-    if (alignment == 0) alignment = granularity;
-    if (!is_power_of_two(alignment)) return failure{errc::misaligned};
-    if (alignment < granularity) alignment = granularity;
-    const auto size = round_up(bytes, granularity);
-    if (!size) return forward_error(size);
-
     dual_mapped_reservation dual;
-    if (std::error_code refused = detail::injected_fault(fault_point::create_shared_memory)) return failure{refused};
-    const auto wide = static_cast<std::uint64_t>(*size);
-    dual.section_ = CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr, PAGE_EXECUTE_READWRITE | SEC_RESERVE,
-                                       static_cast<DWORD>(wide >> 32), static_cast<DWORD>(wide), nullptr);
-    if (dual.section_ == nullptr) return failure{detail::windows_error()};
-    if (auto ok = dual.map(dual.executable_, *size, alignment, hint, detail::executable_view, api); !ok) {
-      return failure{ok.error()};
+    for (int attempt = 1;; ++attempt) {
+      // A free range of the right size and alignment (platform::reserve
+      // checks and rounds the request), given back for the executable view.
+      auto range = platform::reserve(bytes, hint, alignment);
+      if (!range) return forward_error(range);
+      (void)platform::release(*range);
+      if (dual.section_ == nullptr) {
+        if (auto ok = dual.create_section(range->size()); !ok) return failure{ok.error()};
+      }
+      auto mapped = dual.map(dual.executable_, range->size(), range->begin(), detail::executable_view, api);
+      if (mapped) break;
+      // Another thread took the range in between: look again, elsewhere.
+      if (mapped.error() != detail::windows_error(ERROR_INVALID_ADDRESS) ||
+          attempt == detail::windows_placement_attempts) {
+        return failure{mapped.error()};
+      }
+      hint = 0;
     }
-    if (auto ok = dual.map(dual.writable_, *size, granularity, 0, detail::writable_view, api); !ok) {
+    if (auto ok = dual.map(dual.writable_, dual.executable_.size(), 0, detail::writable_view, api); !ok) {
       return failure{ok.error()};
     }
     return dual;
@@ -212,12 +196,22 @@ class dual_mapped_reservation {
   }
 
  private:
-  [[nodiscard]] result<void> map(address_region& view, std::size_t size, std::size_t alignment, std::uintptr_t hint,
+  // Pages count against the commit limit only once committed (SEC_RESERVE).
+  [[nodiscard]] result<void> create_section(std::size_t size) noexcept {
+    if (std::error_code refused = detail::injected_fault(fault_point::create_shared_memory)) return failure{refused};
+    const auto wide = static_cast<std::uint64_t>(size);
+    section_ = CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr, PAGE_EXECUTE_READWRITE | SEC_RESERVE,
+                                  static_cast<DWORD>(wide >> 32), static_cast<DWORD>(wide), nullptr);
+    if (section_ == nullptr) return failure{detail::windows_error()};
+    return {};
+  }
+
+  [[nodiscard]] result<void> map(address_region& view, std::size_t size, std::uintptr_t at,
                                  detail::windows_view_kind kind, detail::windows_view_api api) noexcept {
-    if (std::error_code refused = detail::injected_fault(fault_point::map_shared_memory, {hint, size})) {
+    if (std::error_code refused = detail::injected_fault(fault_point::map_shared_memory, {at, size})) {
       return failure{refused};
     }
-    void* base = detail::map_section_view(section_, size, alignment, hint, kind, api);
+    void* base = detail::map_section_view(section_, size, at, kind, api);
     if (base == nullptr) return failure{detail::windows_error()};
     view = {reinterpret_cast<std::uintptr_t>(base), size};
     return {};
