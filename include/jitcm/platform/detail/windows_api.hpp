@@ -5,8 +5,9 @@
 // empty words, which would erase jitcm's jump_table::routing::near and
 // ::far. Those two are undefined here; FAR and NEAR, which Windows headers
 // included later still use, stay defined as the empty words they stood for.
-// A program that still spells pointers `far` must include <windows.h>
-// after jitcm.
+// config.hpp includes this, so it holds whether a program includes
+// <windows.h> before jitcm or after; code that still spells pointers `far`
+// cannot be compiled together with jitcm.
 #pragma once
 
 #include "../../config.hpp"
