@@ -1,4 +1,5 @@
-// Which pages of this process really are mapped, and how: /proc/self/maps.
+// Which pages of this process really are mapped, and how: /proc/self/maps,
+// or on Windows what VirtualQuery says, spelt as /proc/self/maps would.
 #pragma once
 
 #include <jitcm/address_region.hpp>
@@ -13,6 +14,10 @@
 
 #include "catch.hpp"
 
+#if defined(_WIN32)
+#include <jitcm/platform/detail/windows_api.hpp>
+#endif
+
 namespace jitcm::testing {
 
 struct mapping {
@@ -25,6 +30,46 @@ struct mapping {
   [[nodiscard]] bool executable() const noexcept { return perms[2] == 'x'; }
   [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
 };
+
+#if defined(_WIN32)
+
+/// The /proc/self/maps permissions of a VirtualQuery region.
+inline void describe_protection(const MEMORY_BASIC_INFORMATION& info, char (&perms)[5]) {
+  std::snprintf(perms, sizeof perms, "---%c", info.Type == MEM_PRIVATE ? 'p' : 's');
+  if (info.State != MEM_COMMIT) return;
+  switch (info.Protect & 0xFF) {
+    case PAGE_READONLY: perms[0] = 'r'; break;
+    case PAGE_READWRITE: case PAGE_WRITECOPY: perms[0] = 'r'; perms[1] = 'w'; break;
+    case PAGE_EXECUTE: perms[2] = 'x'; break;
+    case PAGE_EXECUTE_READ: perms[0] = 'r'; perms[2] = 'x'; break;
+    case PAGE_EXECUTE_READWRITE: case PAGE_EXECUTE_WRITECOPY: perms[0] = 'r'; perms[1] = 'w'; perms[2] = 'x'; break;
+    default: break;
+  }
+}
+
+/// Every reserved or committed range of this process, in address order.
+inline std::vector<mapping> process_maps() {
+  std::vector<mapping> maps;
+  SYSTEM_INFO system;
+  GetSystemInfo(&system);
+  auto at = reinterpret_cast<std::uintptr_t>(system.lpMinimumApplicationAddress);
+  const auto last = reinterpret_cast<std::uintptr_t>(system.lpMaximumApplicationAddress);
+  MEMORY_BASIC_INFORMATION info;
+  while (at < last && VirtualQuery(reinterpret_cast<void*>(at), &info, sizeof info) == sizeof info) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(info.BaseAddress);
+    if (info.State != MEM_FREE) {
+      mapping m;
+      m.begin = begin;
+      m.end = begin + info.RegionSize;
+      describe_protection(info, m.perms);
+      maps.push_back(m);
+    }
+    at = begin + info.RegionSize;
+  }
+  return maps;
+}
+
+#else
 
 /// Every mapping of this process, in address order.
 inline std::vector<mapping> process_maps() {
@@ -45,6 +90,8 @@ inline std::vector<mapping> process_maps() {
   std::fclose(file);
   return maps;
 }
+
+#endif  // _WIN32
 
 /// The mappings overlapping `region`, cut to it.
 inline std::vector<mapping> mappings_in(address_region region) {

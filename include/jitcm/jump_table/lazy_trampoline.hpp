@@ -27,8 +27,10 @@
 // entered by several threads at once for one index.
 //
 // Available on Linux and other ELF systems with GCC or Clang on x86-64,
-// AArch64 and RISC-V 64 (has_lazy_trampoline); elsewhere lazy_trampoline()
-// reports errc::unsupported and a program supplies its own entry.
+// AArch64 and RISC-V 64, and on Windows x64 with MinGW-w64 (the Windows
+// x64 calling convention: detail/windows_x64_lazy_trampoline.hpp)
+// (has_lazy_trampoline); elsewhere lazy_trampoline() reports
+// errc::unsupported and a program supplies its own entry.
 #pragma once
 
 #include <atomic>
@@ -59,21 +61,30 @@ inline std::atomic<lazy_handler> installed_lazy_handler{nullptr};
 
 }  // namespace jitcm::jump_table
 
-#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) && \
+#if (defined(__ELF__) || (defined(JITCM_OS_WINDOWS) && defined(__MINGW64__))) && \
+    (defined(__GNUC__) || defined(__clang__)) &&                                       \
     (defined(JITCM_ARCH_X64) || defined(JITCM_ARCH_ARM64) || defined(JITCM_ARCH_RISCV64))
 #define JITCM_HAS_LAZY_TRAMPOLINE 1
+
+// PE has no symbol visibility: every symbol stays inside its DLL or program.
+#if defined(__ELF__)
+#define JITCM_DETAIL_HIDDEN gnu::visibility("hidden")
+#else
+#define JITCM_DETAIL_HIDDEN
+#endif
 
 // Called by the assembly below; C linkage gives it a name the assembler knows.
 // `callback` is null when the trampoline was entered through its first door
 // (the process-wide handler), else the entering module's callback.
-extern "C" [[gnu::used, gnu::visibility("hidden")]] inline std::uintptr_t jitcm_lazy_dispatch(
+extern "C" [[gnu::used, JITCM_DETAIL_HIDDEN]] inline std::uintptr_t jitcm_lazy_dispatch(
     const jitcm::jump_table::lazy_compile_callback* callback, std::uint32_t index) noexcept {
   if (callback != nullptr) return callback->function(callback->context, index);
   return jitcm::jump_table::detail::installed_lazy_handler.load(std::memory_order_acquire)(index);
 }
 
-extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_trampoline();
-extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_context_trampoline();
+extern "C" [[JITCM_DETAIL_HIDDEN]] void jitcm_lazy_trampoline();
+extern "C" [[JITCM_DETAIL_HIDDEN]] void jitcm_lazy_context_trampoline();
+#undef JITCM_DETAIL_HIDDEN
 
 // One copy per program: a COMDAT group the linker deduplicates, as it does
 // for inline functions.
@@ -93,7 +104,10 @@ extern "C" [[gnu::visibility("hidden")]] void jitcm_lazy_context_trampoline();
   ".size jitcm_lazy_trampoline, .-jitcm_lazy_trampoline\n"              \
   ".popsection\n"
 
-#if defined(JITCM_ARCH_X64)
+#if defined(JITCM_OS_WINDOWS)
+#include "detail/windows_x64_lazy_trampoline.hpp"
+
+#elif defined(JITCM_ARCH_X64)
 // First door: the index in r10d, no context (r11 cleared). Second door: the
 // index in r10d and the module's callback in r11. Saves the SysV argument
 // registers (rdi, rsi, rdx, rcx, r8, r9, rax for varargs' vector count,

@@ -15,8 +15,12 @@ namespace jitcm::jump_table {
 ///
 /// Lazy-compile entry ABI: entered by a jump (the caller's return address is
 /// on the stack, argument registers as the caller set them), with the
-/// function index zero-extended in r10. lazy_trampoline.hpp provides an
-/// entry that calls a C++ handler.
+/// function index zero-extended in r10 (and, from a context entry, the
+/// module's callback in r11). r10 and r11 are scratch in both the System V
+/// and the Windows x64 conventions, so the slots are the same bytes on
+/// Linux and Windows; lazy_trampoline.hpp provides an entry that calls a
+/// C++ handler for each (on Windows it keeps rcx, rdx, r8, r9 and
+/// xmm0-xmm5 and gives the handler its 32-byte shadow space).
 template <bool LandingPads>
 struct basic_x64 : detail::machine_code_emitter<detail::x64_encoding<LandingPads>> {};
 

@@ -39,6 +39,13 @@
 // it from every manager; the destructor deregisters what is left.
 #pragma once
 
+#include "../config.hpp"
+
+#if defined(JITCM_OS_WINDOWS)
+// Windows registers RUNTIME_FUNCTIONs instead (windows_unwind.hpp's format).
+#include "detail/windows_unwind_registry.hpp"
+#else
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -236,3 +243,5 @@ class unwind_registry final : public code_observer {
 };
 
 }  // namespace jitcm::observe
+
+#endif  // JITCM_OS_WINDOWS

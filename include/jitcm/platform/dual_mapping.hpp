@@ -31,11 +31,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #define JITCM_HAS_DUAL_MAPPING 1
+#elif defined(JITCM_OS_WINDOWS)
+#include "detail/windows_dual_mapping.hpp"
+#define JITCM_HAS_DUAL_MAPPING 1
 #endif
 
 namespace jitcm::platform {
 
-#if defined(JITCM_HAS_DUAL_MAPPING)
+#if defined(JITCM_HAS_DUAL_MAPPING) && defined(JITCM_OS_LINUX)
 
 namespace detail {
 
@@ -284,6 +287,6 @@ class dual_mapped_reservation {
   pid_t owner_ = ::getpid();
 };
 
-#endif  // JITCM_HAS_DUAL_MAPPING
+#endif  // JITCM_HAS_DUAL_MAPPING && JITCM_OS_LINUX
 
 }  // namespace jitcm::platform

@@ -23,7 +23,7 @@
 #elif defined(JITCM_OS_MACOS)
 #include <libkern/OSCacheControl.h>
 #elif defined(JITCM_OS_WINDOWS)
-#include <windows.h>
+#include "detail/windows_api.hpp"
 #endif
 
 namespace jitcm::platform {

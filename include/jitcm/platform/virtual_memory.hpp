@@ -1,5 +1,6 @@
 // Address space and page protection: the only place jitcm asks the OS for
-// memory. Linux is what runs; macOS and Windows are written behind #if.
+// memory. Linux and Windows (VirtualAlloc, VirtualProtect, VirtualFree;
+// tested under Wine) run; macOS is written behind #if.
 //
 // Thread safety: every function may be called from any thread; calls on
 // overlapping regions race as the underlying system calls do.
@@ -24,7 +25,7 @@
 #include "fault_injection.hpp"
 
 #if defined(JITCM_OS_WINDOWS)
-#include <windows.h>
+#include "detail/windows_virtual_memory.hpp"
 #else
 #include <sys/mman.h>
 #include <unistd.h>
@@ -155,17 +156,9 @@ namespace detail {
     return detail::reservation_failure(refused);
   }
 #if defined(JITCM_OS_WINDOWS)
-  void* base = VirtualAlloc(reinterpret_cast<void*>(hint), padded, MEM_RESERVE, PAGE_NOACCESS);
-  if (base == nullptr && hint != 0) base = VirtualAlloc(nullptr, padded, MEM_RESERVE, PAGE_NOACCESS);
+  // Windows can neither trim nor align a reservation: see windows_reserve.
+  void* base = detail::windows_reserve(*size, alignment, hint);
   if (base == nullptr) return failure{errc::address_space_exhausted};
-  if (slack != 0) {
-    // Windows cannot trim a reservation: release it and reserve again at the
-    // aligned address inside it, which is free now.
-    const auto aligned = (reinterpret_cast<std::uintptr_t>(base) + alignment - 1) & ~(alignment - 1);
-    VirtualFree(base, 0, MEM_RELEASE);
-    base = VirtualAlloc(reinterpret_cast<void*>(aligned), *size, MEM_RESERVE, PAGE_NOACCESS);
-    if (base == nullptr) return failure{errc::address_space_exhausted};
-  }
   return address_region{reinterpret_cast<std::uintptr_t>(base), *size};
 #else
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;

@@ -16,7 +16,10 @@ using host_default = thread_toggle;
 /// mprotect toggling with a page per block; chosen once per process, and
 /// forced with JITCM_WX=mprotect or JITCM_WX=dual_mapping (see
 /// dual_mapping_or_mprotect). Either way threads may run code while others
-/// write.
+/// write. On Windows the shared memory is a pagefile-backed section
+/// (platform/detail/windows_dual_mapping.hpp), which a process refuses only
+/// under a policy against dynamic code (ProcessDynamicCodePolicy), and then
+/// refuses VirtualProtect to executable as well.
 using host_default = dual_mapping_or_mprotect;
 #else
 /// mprotect toggling: it needs nothing but anonymous memory, so it works

@@ -134,7 +134,12 @@ static_assert(std::atomic<unsigned>::is_always_lock_free && std::atomic<std::siz
               "the trap handler counts itself in registrations from a signal handler");
 
 /// The process's registry; constant-initialised, so a handler never meets it
-/// half built.
+/// half built. MinGW's std::mutex has no constant initialiser; Windows has
+/// no trap handler yet (trap::install is unsupported there) to meet it.
+#if defined(JITCM_OS_WINDOWS)
+inline registry registrations{};
+#else
 inline constinit registry registrations{};
+#endif
 
 }  // namespace jitcm::trap::detail
