@@ -17,6 +17,7 @@
 
 #include "address_region.hpp"
 #include "allocator/code_block.hpp"
+#include "allocator/allocator_traits.hpp"
 #include "allocator/concept.hpp"
 #include "code.hpp"
 #include "config.hpp"
@@ -26,11 +27,13 @@
 #include "detail/pending_code.hpp"
 #include "detail/size_chunks.hpp"
 #include "fwd.hpp"
+#include "jump_table/emitter_traits.hpp"
 #include "jump_table/table_view.hpp"
 #include "module_options.hpp"
 #include "platform/fault_injection.hpp"
 #include "refcount/release_callback.hpp"
 #include "result.hpp"
+#include "tiering/concept.hpp"
 
 namespace jitcm {
 
@@ -131,6 +134,9 @@ class native_module {
   [[nodiscard]] std::uint32_t functions() const noexcept { return options_.functions; }
   [[nodiscard]] std::uint32_t imported() const noexcept { return options_.imported; }
   [[nodiscard]] jump_table::routing routing() const noexcept { return tables_.routing(); }
+  /// No code space of the module is larger: every slot reaches every
+  /// instruction of its space.
+  [[nodiscard]] std::size_t max_code_space_size() const noexcept { return max_code_space_size(options_); }
 
   /// The stable address callers call for function `index` (for an emitter
   /// without machine code, jump_table::portable, the address of the pointer
@@ -249,38 +255,27 @@ class native_module {
   explicit native_module(const host& services, const module_options& options) noexcept
       : host_{services},
         options_{options},
-        allocator_{allocator_options(services, options)},
+        allocator_{allocator_limits(services, options)},
         tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
         ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
 
   [[nodiscard]] static std::size_t code_header_bytes(const module_options& o) noexcept {
     return tables::code_header_bytes(o.functions - o.imported, o.lazy.function != nullptr);
   }
-  [[nodiscard]] static std::size_t max_code_space_size() noexcept {
-    return std::min<std::size_t>(typename Allocator::options{}.max_code_space_size, JumpTable::max_code_space_size);
+  [[nodiscard]] static std::size_t max_code_space_size(const module_options& o) noexcept {
+    return std::min<std::size_t>(o.max_code_space_size, jump_table::emitter_traits<JumpTable>::max_code_space_size);
   }
   [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
-  /// Whether the tiering policy knows tier `t` (an OPTIONAL member; without
-  /// it every tier is accepted).
-  [[nodiscard]] bool knows_tier(jitcm::tier t) const noexcept {
-    if constexpr (requires { { tiering_.knows_tier(t) } -> std::convertible_to<bool>; }) {
-      return tiering_.knows_tier(t);
-    } else {
-      return true;
-    }
-  }
   [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
 
-  [[nodiscard]] static typename Allocator::options allocator_options(const host& services,
-                                                                     const module_options& options) noexcept {
-    typename Allocator::options o{};
-    o.max_code_space_size = max_code_space_size();
-    o.max_committed = options.max_committed;
-    o.budget = services.budget;
-    o.space_code_header = code_header_bytes(options);
-    o.space_data_header = tables::data_header_bytes(options.functions - options.imported);
-    o.initial_reservation = options.initial_reservation;
-    return o;
+  [[nodiscard]] static allocator::module_limits allocator_limits(const host& services,
+                                                                  const module_options& options) noexcept {
+    return {.max_code_space_size = max_code_space_size(options),
+            .max_committed = options.max_committed,
+            .budget = services.budget,
+            .space_code_header = code_header_bytes(options),
+            .space_data_header = tables::data_header_bytes(options.functions - options.imported),
+            .initial_reservation = options.initial_reservation};
   }
 
   [[nodiscard]] bool declared(std::uint32_t index) const noexcept {
@@ -361,7 +356,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
   std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
-  const bool revokes = allocator_write_revokes_execute(module->allocator_);
+  const bool revokes = allocator::allocator_traits<A>::write_revokes_execute(module->allocator_);
   if (auto ok = module->tables_.choose_routing(options.routing, revokes); !ok) return forward_error(ok);
   if (auto ok = module->tables_.open_lazy_door(); !ok) return forward_error(ok);
 
@@ -391,16 +386,14 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
   const std::uint32_t slots = options.functions - options.imported;
   const bool has_callback = options.lazy.function != nullptr;
   if (slots > 0 && has_callback == (options.lazy_entry != 0)) return failure{errc::invalid_argument};
-  if (slots > 0 && has_callback && !(J::has_machine_code && tables::has_context_entry && jump_table::has_lazy_trampoline)) {
+  if (slots > 0 && has_callback && !(tables::has_context_entry && jump_table::has_lazy_trampoline)) {
     return failure{errc::unsupported};
   }
-  if constexpr (requires { J::max_functions; }) {
-    if (slots > J::max_functions) return failure{errc::limit_exceeded};
-  }
+  if (slots > jump_table::emitter_traits<J>::max_functions) return failure{errc::limit_exceeded};
   // The tables of every code space must fit in one, and in the limits, with
   // room for code: found now rather than after the code table is allocated.
   const std::size_t headers = code_header_bytes(options) + J::data_bytes(slots);
-  if (headers >= max_code_space_size()) return failure{errc::limit_exceeded};
+  if (headers >= max_code_space_size(options)) return failure{errc::limit_exceeded};
   if (options.max_committed != 0 && headers > options.max_committed) return failure{errc::limit_exceeded};
   if (services.budget != nullptr && services.budget->maximum() != 0 && headers > services.budget->maximum()) {
     return failure{errc::limit_exceeded};
@@ -411,7 +404,7 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) const noexcept {
   if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
-  if (desc.kind == code_kind::function && (!desc.index || !knows_tier(desc.tier))) {
+  if (desc.kind == code_kind::function && (!desc.index || !tiering::tiering_traits<T>::knows_tier(tiering_, desc.tier))) {
     return failure{errc::invalid_argument};
   }
   return {};

@@ -98,6 +98,9 @@ class basic_allocator {
   /// in max_code_space_size) make every allocate fail with their error.
   explicit basic_allocator(const options& o)
       : basic_allocator(placed(o), detail::space_layout::from(placed(o))) {}
+  /// A module's allocator (see code_allocator): the module's limits, this
+  /// allocator's defaults for everything else.
+  explicit basic_allocator(const module_limits& limits) : basic_allocator(limited(options{}, limits)) {}
 
   basic_allocator(const basic_allocator&) = delete;
   basic_allocator& operator=(const basic_allocator&) = delete;
@@ -236,6 +239,15 @@ class basic_allocator {
 
   // `o` with its alignment raised to a page when blocks get pages of their
   // own (an invalid alignment is left for space_layout to report).
+  [[nodiscard]] static options limited(options o, const module_limits& limits) noexcept {
+    o.max_code_space_size = limits.max_code_space_size;
+    o.max_committed = limits.max_committed;
+    o.budget = limits.budget;
+    o.space_code_header = limits.space_code_header;
+    o.space_data_header = limits.space_data_header;
+    o.initial_reservation = limits.initial_reservation;
+    return o;
+  }
   [[nodiscard]] static options placed(options o) noexcept {
     if (protection::strategy_traits<Protection>::exclusive_pages() && platform::is_power_of_two(o.alignment)) {
       o.alignment = std::max(o.alignment, platform::page_size());
