@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/assert.hpp"
 #include "address_region.hpp"
 #include "allocator/code_block.hpp"
 #include "allocator/allocator_traits.hpp"
@@ -374,7 +375,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   // holds while it may take mutex_ (see the lock order above).
   auto first = module->allocate_locked(1);
   if (!first) return forward_error(first);
-  (void)module->allocator_.free(*first);
+  JITCM_ASSERT_CLEANUP(module->allocator_.free(*first));
   module->committed_may_have_grown();
   return module;
 }
@@ -467,7 +468,7 @@ auto native_module<A, J, L, T, R>::allocate_locked(std::size_t bytes) -> result<
   auto memory = allocator_.allocate(bytes);
   if (!memory) return memory;
   if (auto ready = set_up_new_spaces_locked(); !ready) {
-    (void)allocator_.free(*memory);
+    JITCM_ASSERT_CLEANUP(allocator_.free(*memory));
     return forward_error(ready);
   }
   return memory;
@@ -518,7 +519,7 @@ auto native_module<A, J, L, T, R>::allocate(std::size_t bytes) -> result<pending
   auto scope = allocator_.begin_write(memory->region());
   if (!scope) {
     std::lock_guard lock{mutex_};
-    (void)allocator_.free(*memory);
+    JITCM_ASSERT_CLEANUP(allocator_.free(*memory));
     return forward_error(scope);
   }
   return pending_code{this, *memory, std::move(*scope)};
@@ -578,7 +579,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
       for (const finished_code& item : chunk) {
         auto room = allocate_locked(item.bytes.size());
         if (!room) {
-          for (const block& b : memory) (void)allocator_.free(b);
+          for (const block& b : memory) JITCM_ASSERT_CLEANUP(allocator_.free(b));
           return forward_error(room);
         }
         memory.push_back(*room);
@@ -590,7 +591,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
     // write locks). One outermost write scope per code space the chunk
     // touches: the nested scopes of one space only add pages to it.
     if (auto copied = detail::copy_batch(allocator_, chunk, memory, relocate); !copied) {
-      for (const block& b : memory) (void)allocator_.free(b);
+      for (const block& b : memory) JITCM_ASSERT_CLEANUP(allocator_.free(b));
       return forward_error(copied);
     }
     retire_list retired;
@@ -603,7 +604,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
         bool adopted = false;
         auto c = adopt_locked(desc, memory[i], retired, adopted);
         if (!c) {
-          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) (void)allocator_.free(memory[rest]);
+          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) JITCM_ASSERT_CLEANUP(allocator_.free(memory[rest]));
           outcome = forward_error(c);
           break;
         }
@@ -636,7 +637,7 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   bool stranded = false;
   if (install) installed = retarget_everywhere_locked(slot, c, stranded);
   if (!installed && !stranded) {
-    (void)host_.lookup->erase(c);
+    JITCM_ASSERT_CLEANUP(host_.lookup->erase(c));
     return forward_error(installed);
   }
   // From here on the module owns the memory.
@@ -689,7 +690,7 @@ removed_code native_module<A, J, L, T, R>::remove_code(const removal_filter& fil
     for (std::uint32_t slot = 0; slot < slots(); ++slot) {
       const code* c = code_table_[slot].load(std::memory_order_relaxed);
       if (c == nullptr || !tiering_.should_remove(*c, filter)) continue;
-      (void)take_out_locked(*owned_.find(c), removed, retired);
+      JITCM_ASSERT_CLEANUP(take_out_locked(*owned_.find(c), removed, retired));
     }
   }
   retire(retired);
@@ -723,9 +724,9 @@ void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
 template <class A, class J, class L, class T, class R>
 void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
   const code& c = *entry.object;
-  (void)host_.lookup->erase(&c);
+  JITCM_ASSERT_CLEANUP(host_.lookup->erase(&c));
   if (host_.observers != nullptr) host_.observers->freed(c);
-  (void)allocator_.free(entry.memory);
+  JITCM_ASSERT_CLEANUP(allocator_.free(entry.memory));
   ++freed_count_;
 }
 

@@ -184,3 +184,52 @@ TEST_CASE("an emitter made from a slot encoding runs code through its slots", "[
   CHECK(std::strcmp(my_cpu::name, "my_cpu") == 0);
 }
 #endif
+
+namespace {
+
+/// The minimal arena, remembering the limits its module built it with.
+struct recording_arena : minimal::arena {
+  static inline jitcm::allocator::module_limits last{};
+  explicit recording_arena(const jitcm::allocator::module_limits& limits) : arena{limits} { last = limits; }
+};
+
+}  // namespace
+
+TEST_CASE("a module builds its allocator from its own options", "[core][policies]") {
+  jitcm::basic_code_manager<recording_arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                            minimal::keep_everything>
+      manager;
+  auto module = manager.new_module({.functions = 3,
+                                    .lazy_entry = lazy_entry,
+                                    .max_committed = std::size_t{1} << 20,
+                                    .initial_reservation = 8192,
+                                    .max_code_space_size = std::size_t{1} << 19});
+  REQUIRE(module);
+  const auto& limits = recording_arena::last;
+  CHECK(limits.max_code_space_size == std::size_t{1} << 19);
+  CHECK(limits.max_committed == std::size_t{1} << 20);
+  CHECK(limits.initial_reservation == 8192);
+  CHECK(limits.budget != nullptr);  // the manager's
+  CHECK(limits.space_code_header == minimal::pointer_table::code_bytes(3));
+  CHECK(limits.space_data_header == minimal::pointer_table::data_bytes(3));
+  CHECK((*module)->max_code_space_size() == std::size_t{1} << 19);
+  CHECK((*module)->stats().memory.reserved == std::size_t{1} << 19);  // the arena takes the whole limit
+}
+
+TEST_CASE("a module's code-space limit is lowered to what the emitter's slots reach, and checked",
+          "[core][policies]") {
+  jitcm::code_manager manager;
+  const std::size_t reach = jitcm::jump_table::emitter_traits<jitcm::jump_table::host>::max_code_space_size;
+  auto wide = manager.new_module({.functions = 1, .lazy_entry = lazy_entry, .max_code_space_size = ~std::size_t{0}});
+  REQUIRE(wide);
+  CHECK((*wide)->max_code_space_size() == std::min(reach, ~std::size_t{0}));
+  auto narrow = manager.new_module({.functions = 1, .lazy_entry = lazy_entry, .max_code_space_size = 1 << 20});
+  REQUIRE(narrow);
+  auto room = (*narrow)->allocate(64);
+  REQUIRE(room);
+  CHECK((*narrow)->stats().memory.code_spaces == 1);
+  CHECK((*narrow)->stats().memory.reserved <= std::size_t{1} << 20);
+  // Tables that leave no room for code in a space are refused up front.
+  CHECK(manager.new_module({.functions = 1000, .lazy_entry = lazy_entry, .max_code_space_size = 64}).error() ==
+        jitcm::errc::limit_exceeded);
+}

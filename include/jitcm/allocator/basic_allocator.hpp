@@ -26,15 +26,18 @@ namespace jitcm::allocator {
 /// the allocator's alignment and starts aligned; the policy never touches
 /// code memory.
 ///
-/// | expression                        | result            | guarantees |
-/// |-----------------------------------|-------------------|------------|
-/// | `F{alignment}`                    |                   | empty: no space yet |
-/// | `f.add_space(code)`               | `bool`            | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed; the allocator gives the space back) |
-/// | `f.allocate(n)`                   | `address_region`  | `n` free bytes, now live; empty when no space has room |
-/// | `f.allocate_in_region(n, within)` | `address_region`  | as allocate, inside `within` only (so a free `within` of size `n` is taken whole: how a free the OS made fail is undone) |
-/// | `f.undo(r)`                       | `void`            | gives back `r`, the region just allocated, as if it never was |
-/// | `f.free(r)`                       | `std::error_code` | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
-/// | `F::returns_memory`               | `bool`            | whether freed pages may be decommitted |
+/// | expression                        | result            | OPTIONAL/default | guarantees |
+/// |-----------------------------------|-------------------|------------------|------------|
+/// | `F{alignment}`                    |                   | required | empty: no space yet |
+/// | `f.add_space(code)`               | `bool`            | required | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed; the allocator gives the space back) |
+/// | `f.allocate(n)`                   | `address_region`  | required | `n` free bytes, now live; empty when no space has room |
+/// | `f.allocate_in_region(n, within)` | `address_region`  | required | as allocate, inside `within` only (so a free `within` of size `n` is taken whole: how a free the OS made fail is undone) |
+/// | `f.undo(r)`                       | `void`            | required | gives back `r`, the region just allocated, as if it never was |
+/// | `f.free(r)`                       | `std::error_code` | required | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
+/// | `F::returns_memory`               | `bool`            | required | whether freed pages may be decommitted |
+///
+/// No member is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
+/// first-fit policy in examples/custom_policies.cpp):
 ///
 /// ```cpp
 /// struct first_space_only {  // hands out the first space once, never frees

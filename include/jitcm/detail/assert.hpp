@@ -55,11 +55,11 @@ template <class Result>
 #if !defined(NDEBUG) || defined(JITCM_ENABLE_ASSERTS)
 #define JITCM_ASSERT(cond) \
   (static_cast<bool>(cond) ? static_cast<void>(0) : ::jitcm::detail::assertion_failed(#cond, __FILE__, __LINE__))
-#define JITCM_ASSERT_CLEANUP(result)                                                                        \
-  (::jitcm::detail::contradicts_bookkeeping(::jitcm::detail::error_of(result))                              \
-       ? ::jitcm::detail::assertion_failed("cleanup succeeds: " #result, __FILE__, __LINE__)                \
+#define JITCM_ASSERT_CLEANUP(outcome)                                                                        \
+  (::jitcm::detail::contradicts_bookkeeping(::jitcm::detail::error_of(outcome))                              \
+       ? ::jitcm::detail::assertion_failed("cleanup succeeds: " #outcome, __FILE__, __LINE__)                \
        : static_cast<void>(0))
 #else
 #define JITCM_ASSERT(cond) static_cast<void>(0)
-#define JITCM_ASSERT_CLEANUP(result) static_cast<void>(result)
+#define JITCM_ASSERT_CLEANUP(outcome) static_cast<void>(outcome)
 #endif

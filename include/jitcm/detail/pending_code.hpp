@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "assert.hpp"
 #include "../module_options.hpp"
 #include "../result.hpp"
 
@@ -85,8 +86,8 @@ class pending_code {
       : module_{owner}, memory_{memory}, scope_{std::move(scope)} {}
 
   void abandon() noexcept {
-    (void)end_write();
-    if (module_ != nullptr && !published_) (void)module_->allocator_.free(memory_);
+    JITCM_ASSERT_CLEANUP(end_write());
+    if (module_ != nullptr && !published_) JITCM_ASSERT_CLEANUP(module_->allocator_.free(memory_));
     module_ = nullptr;
   }
 
