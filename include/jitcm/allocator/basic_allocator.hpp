@@ -40,14 +40,14 @@ namespace jitcm::allocator {
 /// first-fit policy in examples/custom_policies.cpp):
 ///
 /// ```cpp
-/// struct first_space_only {  // hands out the first space once, never frees
+/// struct first_space_only {  // hands out the first space once, never reuses room
 ///   static constexpr bool returns_memory = false;
 ///   explicit first_space_only(std::size_t) {}
 ///   bool add_space(jitcm::address_region code) { if (rest.empty()) rest = code; return true; }
 ///   jitcm::address_region allocate(std::size_t n) { return rest.size() < n ? jitcm::address_region{} : rest.take_front(n); }
 ///   jitcm::address_region allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
 ///   void undo(jitcm::address_region r) { rest = {r.begin(), rest.end() - r.begin()}; }
-///   std::error_code free(jitcm::address_region) { return make_error_code(jitcm::errc::double_free); }
+///   std::error_code free(jitcm::address_region) { return {}; }  // forgets the block, as bump does
 ///   jitcm::address_region rest;
 /// };
 /// ```
