@@ -22,7 +22,6 @@
 #include "fwd.hpp"
 #include "jump_table/host.hpp"
 #include "lookup/segment_map.hpp"
-#include "lookup/sorted_map.hpp"
 #include "native_module.hpp"
 #include "observe/environment.hpp"  // JITCM_PERF / JITCM_GDB
 #include "refcount/scoped.hpp"
@@ -111,13 +110,7 @@ class basic_code_manager {
   using code_ref_scope = typename RefCounting::scope;
 
   basic_code_manager() : basic_code_manager(code_manager_options{}) {}
-  explicit basic_code_manager(const code_manager_options& options)
-      : budget_{options.max_committed}, on_memory_pressure_{options.on_memory_pressure} {
-    std::size_t critical = options.critical_committed;
-    if (critical == 0) critical = options.max_committed / 2;
-    critical_.store(critical, std::memory_order_relaxed);
-    observe::attach_from_environment(observers_);  // tools the environment asks for
-  }
+  explicit basic_code_manager(const code_manager_options& options);
   basic_code_manager(const basic_code_manager&) = delete;
   basic_code_manager& operator=(const basic_code_manager&) = delete;
   ~basic_code_manager() {
@@ -296,6 +289,18 @@ class basic_code_manager {
   std::vector<module*> modules_;
   mutable std::size_t passes_ = 0;  // for_each_module passes under way
 };
+
+// Out of the class, so that an explicit instantiation declaration (see
+// README, "Compile time") keeps the environment's observers out of the TUs
+// that create managers.
+template <class A, class J, class L, class T, class R>
+basic_code_manager<A, J, L, T, R>::basic_code_manager(const code_manager_options& options)
+    : budget_{options.max_committed}, on_memory_pressure_{options.on_memory_pressure} {
+  std::size_t critical = options.critical_committed;
+  if (critical == 0) critical = options.max_committed / 2;
+  critical_.store(critical, std::memory_order_relaxed);
+  observe::attach_from_environment(observers_);  // tools the environment asks for
+}
 
 /// The host's defaults: the O(1) allocator with the host's W^X strategy
 /// (dual mapping where the process may use it, else mprotect with pages of

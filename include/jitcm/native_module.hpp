@@ -220,7 +220,7 @@ class native_module {
 
   /// Reports the code the embedder's stacks still run; retired code the
   /// ref-counting policy lets go is freed now. Returns how many were freed.
-  std::size_t collect(std::span<const code* const> live) { return ref_counting_->collect(live); }
+  std::size_t collect(std::span<const code* const> live);
 
   /// The state the tiering policy decides on (e.g. whether a debugger is attached).
   [[nodiscard]] tiering_state tiering() const {
@@ -728,6 +728,11 @@ void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
   if (host_.observers != nullptr) host_.observers->freed(c);
   JITCM_ASSERT_CLEANUP(allocator_.free(entry.memory));
   ++freed_count_;
+}
+
+template <class A, class J, class L, class T, class R>
+std::size_t native_module<A, J, L, T, R>::collect(std::span<const code* const> live) {
+  return ref_counting_->collect(live);
 }
 
 template <class A, class J, class L, class T, class R>

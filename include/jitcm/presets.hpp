@@ -19,6 +19,7 @@
 #include "allocator/pool.hpp"
 #include "code_manager.hpp"
 #include "jump_table/portable.hpp"
+#include "lookup/sorted_map.hpp"
 #include "protection/dual_mapping.hpp"
 #include "refcount/never.hpp"
 #include "tiering/v8.hpp"

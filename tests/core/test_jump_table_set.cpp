@@ -96,23 +96,31 @@ std::uintptr_t lazy_target_of(const jitcm::jump_table::table_view& view, std::ui
   }
 }
 
+/// A set over two fake spaces, with routing chosen as asked.
 template <class J>
-jitcm::result<void> add(set_of<J>& tables, const fake_space& space, recording_opener& open,
-                        const std::vector<std::uintptr_t>& installed = {}) {
-  return tables.add_space(space.layout(), space.base(), space.base() + header_area, open,
-                          [&](std::uint32_t slot) { return slot < installed.size() ? installed[slot] : 0; });
-}
+struct tables_fixture {
+  set_of<J> tables{slots, first_index, {}, raw_lazy_entry};
+  fake_space first, second;
+  recording_opener open;
+
+  explicit tables_fixture(std::optional<routing> route = std::nullopt, bool write_revokes_execute = false) {
+    REQUIRE(tables.choose_routing(route, write_revokes_execute));
+  }
+  /// Adds `space`'s table; slot i of it leads to installed[i] (0 or missing: its lazy slot).
+  jitcm::result<void> add(const fake_space& space, const std::vector<std::uintptr_t>& installed = {}) {
+    return tables.add_space(space.layout(), space.base(), space.base() + header_area, open,
+                            [&](std::uint32_t slot) { return slot < installed.size() ? installed[slot] : 0; });
+  }
+};
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("a new space's table leads every slot to its lazy slot", "[core][jump_table_set]",
                    jitcm::jump_table::host, jitcm::jump_table::portable) {
-  set_of<TestType> tables{slots, first_index, {}, raw_lazy_entry};
-  REQUIRE(tables.choose_routing(std::nullopt, false));
+  tables_fixture<TestType> f;
+  auto& [tables, space, unused, open] = f;
   CHECK(tables.routing() == routing::near);
-  fake_space space;
-  recording_opener open;
-  REQUIRE(add(tables, space, open));
+  REQUIRE(f.add(space));
 
   REQUIRE(tables.size() == 1);
   const auto view = tables.views().front();
@@ -137,12 +145,10 @@ TEMPLATE_TEST_CASE("a new space's table leads every slot to its lazy slot", "[co
 
 TEMPLATE_TEST_CASE("retargeting reaches every space's table and the lazy slot again", "[core][jump_table_set]",
                    jitcm::jump_table::host, jitcm::jump_table::portable) {
-  set_of<TestType> tables{slots, first_index, {}, raw_lazy_entry};
-  REQUIRE(tables.choose_routing(std::nullopt, false));
-  fake_space first, second;
-  recording_opener open;
-  REQUIRE(add(tables, first, open));
-  REQUIRE(add(tables, second, open));
+  tables_fixture<TestType> f;
+  auto& [tables, first, second, open] = f;
+  REQUIRE(f.add(first));
+  REQUIRE(f.add(second));
   REQUIRE(tables.size() == 2);
 
   const std::uintptr_t target = first.code_at(0x40);
@@ -162,13 +168,11 @@ TEMPLATE_TEST_CASE("retargeting reaches every space's table and the lazy slot ag
 
 TEMPLATE_TEST_CASE("a later space's table routes to the code installed before it", "[core][jump_table_set]",
                    jitcm::jump_table::host, jitcm::jump_table::portable) {
-  set_of<TestType> tables{slots, first_index, {}, raw_lazy_entry};
-  REQUIRE(tables.choose_routing(std::nullopt, false));
-  fake_space first, second;
-  recording_opener open;
-  REQUIRE(add(tables, first, open));
+  tables_fixture<TestType> f;
+  auto& [tables, first, second, open] = f;
+  REQUIRE(f.add(first));
   const std::vector<std::uintptr_t> installed{0, first.code_at(0x80), 0, 0, first.code_at(0x100), 0};
-  REQUIRE(add(tables, second, open, installed));
+  REQUIRE(f.add(second, installed));
 
   const auto view = tables.views().back();
   for (std::uint32_t slot = 0; slot < slots; ++slot) {
@@ -178,13 +182,10 @@ TEMPLATE_TEST_CASE("a later space's table routes to the code installed before it
 }
 
 TEST_CASE("a refused write scope leaves the set without the new table", "[core][jump_table_set]") {
-  using J = jitcm::jump_table::host;
-  set_of<J> tables{slots, first_index, {}, raw_lazy_entry};
-  REQUIRE(tables.choose_routing(std::nullopt, false));
-  fake_space space;
-  recording_opener open;
+  tables_fixture<jitcm::jump_table::host> f;
+  auto& [tables, space, unused, open] = f;
   open.refuse = space.layout().region;
-  const auto added = add(tables, space, open);
+  const auto added = f.add(space);
   REQUIRE_FALSE(added);
   CHECK(added.error() == std::errc::permission_denied);
   CHECK(tables.size() == 0);
@@ -192,7 +193,7 @@ TEST_CASE("a refused write scope leaves the set without the new table", "[core][
 
   open.refuse.reset();
   open.fail_end = true;
-  const auto ended = add(tables, space, open);
+  const auto ended = f.add(space);
   REQUIRE_FALSE(ended);
   CHECK(ended.error() == std::errc::permission_denied);
   CHECK(tables.size() == 0);
@@ -200,12 +201,10 @@ TEST_CASE("a refused write scope leaves the set without the new table", "[core][
 
 TEST_CASE("a retarget one table refuses is put back in every table", "[core][jump_table_set]") {
   using J = jitcm::jump_table::host;
-  set_of<J> tables{slots, first_index, {}, raw_lazy_entry};
-  REQUIRE(tables.choose_routing(routing::near, false));
-  fake_space first, second;
-  recording_opener open;
-  REQUIRE(add(tables, first, open));
-  REQUIRE(add(tables, second, open));
+  tables_fixture<J> f{routing::near};
+  auto& [tables, first, second, open] = f;
+  REQUIRE(f.add(first));
+  REQUIRE(f.add(second));
   const std::uintptr_t before = first.code_at(0x40);
   bool stranded = false;
   REQUIRE(tables.retarget(1, before, 0, open, stranded));
@@ -231,16 +230,13 @@ TEST_CASE("a retarget one table refuses is put back in every table", "[core][jum
 
 TEST_CASE("far-only routing retargets by data stores, with no write scope", "[core][jump_table_set]") {
   using J = jitcm::jump_table::host;
-  set_of<J> tables{slots, first_index, {}, raw_lazy_entry};
   // Write scopes that take execute permission away choose far-only routing,
   // and refuse near routing.
-  CHECK(tables.choose_routing(routing::near, true).error() == errc::invalid_argument);
-  REQUIRE(tables.choose_routing(std::nullopt, true));
+  tables_fixture<J> f{std::nullopt, true};
+  auto& [tables, space, unused, open] = f;
   REQUIRE(tables.routing() == routing::far_only);
-
-  fake_space space;
-  recording_opener open;
-  REQUIRE(add(tables, space, open));
+  CHECK(tables.choose_routing(routing::near, true).error() == errc::invalid_argument);
+  REQUIRE(f.add(space));
   const std::size_t scopes_for_setup = open.opened.size();
   const std::uintptr_t target = space.code_at(0x200);
   bool stranded = false;
@@ -267,7 +263,7 @@ TEST_CASE("a lazy-compile callback adds a context entry after the slots", "[core
     REQUIRE(tables.choose_routing(std::nullopt, false));
     fake_space space;
     recording_opener open;
-    REQUIRE(add(tables, space, open));
+    REQUIRE(tables.add_space(space.layout(), space.base(), space.base() + header_area, open, nothing_installed));
     const std::uintptr_t entry = space.base() + entry_offset;
     CHECK_FALSE(space.zero({entry, J::context_entry_size}));
     CHECK(space.zero({entry + J::context_entry_size, header_area - entry_offset - J::context_entry_size}));

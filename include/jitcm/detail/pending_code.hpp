@@ -72,24 +72,14 @@ class pending_code {
   /// end cannot be undone (the pages may not be executable): this pending
   /// code then refuses to be published with that error, and can only be
   /// dropped, which gives its memory back.
-  result<void> end_write() noexcept {
-    if (!scope_) return write_error_ ? result<void>{failure{write_error_}} : result<void>{};
-    auto ended = scope_->end();
-    scope_.reset();
-    if (!ended) write_error_ = ended.error();
-    return ended;
-  }
+  result<void> end_write() noexcept;
 
  private:
   friend Module;
   pending_code(Module* owner, const block& memory, typename Allocator::write_scope scope) noexcept
       : module_{owner}, memory_{memory}, scope_{std::move(scope)} {}
 
-  void abandon() noexcept {
-    JITCM_ASSERT_CLEANUP(end_write());
-    if (module_ != nullptr && !published_) JITCM_ASSERT_CLEANUP(module_->allocator_.free(memory_));
-    module_ = nullptr;
-  }
+  void abandon() noexcept;
 
   Module* module_ = nullptr;
   block memory_{};
@@ -97,6 +87,24 @@ class pending_code {
   std::error_code write_error_{};
   bool published_ = false;
 };
+
+// Out of the class, so that an explicit instantiation declaration (see
+// README, "Compile time") keeps them out of the TUs that use the module.
+template <class Module, class Allocator>
+result<void> pending_code<Module, Allocator>::end_write() noexcept {
+  if (!scope_) return write_error_ ? result<void>{failure{write_error_}} : result<void>{};
+  auto ended = scope_->end();
+  scope_.reset();
+  if (!ended) write_error_ = ended.error();
+  return ended;
+}
+
+template <class Module, class Allocator>
+void pending_code<Module, Allocator>::abandon() noexcept {
+  JITCM_ASSERT_CLEANUP(end_write());
+  if (module_ != nullptr && !published_) JITCM_ASSERT_CLEANUP(module_->allocator_.free(memory_));
+  module_ = nullptr;
+}
 
 /// Copies each item of `chunk` into its block of `memory` (same order) and
 /// runs `relocate(item, writable_bytes, final_address)` on it, inside one

@@ -1,0 +1,12 @@
+// The JIT's one manager type, compiled once: every TU that includes this
+// header uses jitcm::code_manager without compiling its out-of-line members
+// (code_manager.cpp does, once). See README, "Compile time".
+#pragma once
+
+#include <jitcm/explicit_instantiation.hpp>
+
+namespace example {
+using manager_type = jitcm::code_manager;
+}  // namespace example
+
+JITCM_EXTERN_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
