@@ -1,10 +1,15 @@
 // custom_policies: plug your own policies into basic_code_manager. Here a
-// tiering policy with three tiers and a lookup policy of our own; the
-// allocator, jump tables and ref counting stay the library's.
+// tiering policy with three tiers, a lookup policy, a ref-counting policy and
+// an allocator free-space policy of our own, each put into the default
+// manager with a `with_*` alias (<jitcm/presets.hpp>); the W^X strategy and
+// the jump tables stay the library's.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <span>
+#include <system_error>
 #include <vector>
 
 #include <jitcm/jitcm.hpp>
@@ -85,8 +90,92 @@ class counting_lookup {
   std::vector<const jitcm::code*> codes_;
 };
 
-using manager_type = jitcm::basic_code_manager<jitcm::allocator::default_allocator<>, jitcm::jump_table::host,
-                                               counting_lookup, three_tiers, jitcm::refcount::scoped>;
+/// A ref-counting policy for a VM that reclaims code at safepoints: retired
+/// code waits until the embedder calls collect with the code its stacks still
+/// run, at a point where no other thread runs JIT code or holds a code
+/// pointer (a stop-the-world safepoint), so scopes need to count nothing. It
+/// satisfies jitcm::ref_counting (see <jitcm/refcount/concept.hpp>).
+class safepoint_reclaim {
+ public:
+  struct scope {};
+  explicit safepoint_reclaim(jitcm::refcount::release_callback release) : release_{release} {}
+  bool hold(const jitcm::code&) { return true; }
+  void retire(const jitcm::code& c) {
+    std::lock_guard lock{mutex_};
+    retired_.push_back(&c);
+  }
+  std::size_t collect(std::span<const jitcm::code* const> live) {
+    std::lock_guard lock{mutex_};
+    const auto still_running = [live](const jitcm::code* c) { return std::ranges::find(live, c) != live.end(); };
+    const auto dead = std::ranges::partition(retired_, still_running).begin();
+    const auto released = static_cast<std::size_t>(retired_.end() - dead);
+    for (auto c = dead; c != retired_.end(); ++c) release_(**c);
+    retired_.erase(dead, retired_.end());
+    return released;
+  }
+  std::size_t retired_count() const {
+    std::lock_guard lock{mutex_};
+    return retired_.size();
+  }
+
+ private:
+  jitcm::refcount::release_callback release_;
+  mutable std::mutex mutex_;
+  std::vector<const jitcm::code*> retired_;
+};
+
+/// An allocator free-space policy: first fit over a list of free regions,
+/// without merging neighbours (fine for a JIT whose code comes and goes in
+/// few sizes). It satisfies jitcm::allocator::free_space_policy (see
+/// <jitcm/allocator/basic_allocator.hpp>); jitcm::allocator::basic_allocator
+/// adds code spaces, W^X and commit accounting around it.
+class first_fit {
+ public:
+  static constexpr bool returns_memory = false;  // freed pages stay committed
+  explicit first_fit(std::size_t /*alignment*/) {}
+  bool add_space(jitcm::address_region code) {
+    free_.push_back(code);
+    return true;
+  }
+  jitcm::address_region allocate(std::size_t bytes) { return allocate_in_region(bytes, {0, ~std::uintptr_t{0}}); }
+  jitcm::address_region allocate_in_region(std::size_t bytes, jitcm::address_region within) {
+    for (auto f = free_.begin(); f != free_.end(); ++f) {
+      const std::uintptr_t begin = std::max(f->begin(), within.begin());
+      const std::uintptr_t end = std::min(f->end(), within.end());
+      if (begin >= end || end - begin < bytes) continue;
+      const jitcm::address_region before{f->begin(), begin - f->begin()}, after{begin + bytes, f->end() - begin - bytes};
+      free_.erase(f);
+      for (const auto rest : {before, after}) {
+        if (!rest.empty()) free_.push_back(rest);
+      }
+      live_[begin] = bytes;
+      return {begin, bytes};
+    }
+    return {};
+  }
+  void undo(jitcm::address_region r) {
+    live_.erase(r.begin());
+    free_.push_back(r);
+  }
+  std::error_code free(jitcm::address_region r) {
+    const auto block = live_.find(r.begin());
+    if (block == live_.end()) return make_error_code(jitcm::errc::double_free);
+    if (block->second != r.size()) return make_error_code(jitcm::errc::invalid_argument);
+    undo(r);
+    return {};
+  }
+
+ private:
+  std::vector<jitcm::address_region> free_;
+  std::map<std::uintptr_t, std::size_t> live_;  // start -> size of every block handed out
+};
+
+// The default manager with four policies replaced, one alias each.
+using allocator_type = jitcm::allocator::basic_allocator<jitcm::protection::host_default, first_fit>;
+using manager_type = jitcm::with_ref_counting<
+    jitcm::with_tiering<jitcm::with_lookup<jitcm::with_allocator<jitcm::code_manager, allocator_type>, counting_lookup>,
+                        three_tiers>,
+    safepoint_reclaim>;
 using module_type = manager_type::module;
 
 std::uintptr_t not_compiled_yet(void*, std::uint32_t) noexcept {

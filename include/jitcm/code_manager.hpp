@@ -95,16 +95,8 @@ template <class Allocator = allocator::default_allocator<>, class JumpTable = ju
           class Lookup = lookup::segment_map, class Tiering = tiering::two_tier,
           class RefCounting = refcount::scoped>
 class basic_code_manager {
-  static_assert(detail::check_code_allocator<Allocator>(),
-                "jitcm: basic_code_manager's Allocator policy is not a jitcm::code_allocator");
-  static_assert(detail::check_jump_table_emitter<JumpTable>(),
-                "jitcm: basic_code_manager's JumpTable policy is not a jitcm::jump_table_emitter");
-  static_assert(detail::check_code_lookup<Lookup>(),
-                "jitcm: basic_code_manager's Lookup policy is not a jitcm::code_lookup");
-  static_assert(detail::check_tiering_filter<Tiering>(),
-                "jitcm: basic_code_manager's Tiering policy is not a jitcm::tiering_filter");
-  static_assert(detail::check_ref_counting<RefCounting>(),
-                "jitcm: basic_code_manager's RefCounting policy is not a jitcm::ref_counting");
+  static_assert(detail::diagnose_policies<Allocator, JumpTable, Lookup, Tiering, RefCounting>(),
+                "jitcm: basic_code_manager's policies do not conform; the sentences above name each missing member");
 
  public:
   using allocator_type = Allocator;

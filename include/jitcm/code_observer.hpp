@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "address_region.hpp"
+#include "jump_table/emitter_traits.hpp"
 #include "jump_table/table_view.hpp"
 
 namespace jitcm {
@@ -122,7 +123,7 @@ namespace detail {
 template <class J>
 [[nodiscard]] std::vector<stub> jump_table_stubs(const jump_table::table_view& view) {
   std::vector<stub> stubs;
-  if constexpr (J::has_machine_code) {
+  if constexpr (jump_table::emitter_traits<J>::has_machine_code) {
     stubs.reserve(std::size_t{view.functions} * 2);
     for (std::uint32_t slot = 0; slot < view.functions; ++slot) {
       const std::uintptr_t near = view.code_base + J::near_slot_offset(slot);

@@ -8,11 +8,22 @@
 // | `jitcm::tiering_filter`    | which new code is installed, which code is dropped | <jitcm/tiering/concept.hpp> |
 // | `jitcm::ref_counting`      | when code that left the table may be freed       | <jitcm/refcount/concept.hpp> |
 //
-// Each header has the table of required expressions and a minimal
-// conforming example. basic_code_manager checks its policies with the
-// detail::check_* helpers, which name the policy and the missing member in
-// one sentence; for instance
-//   "jitcm: the code_lookup policy must have find(std::uintptr_t) const returning const jitcm::code*".
+// Each header has the table of required and OPTIONAL expressions (with the
+// default an optional one takes, read through the family's traits) and a
+// minimal conforming example; tests/core/test_minimal_policies.cpp compiles
+// every example into one manager. Each concept is the conjunction of small
+// named requirement pieces (detail/requirement.hpp), and basic_code_manager
+// diagnoses its policies with the same pieces, one sentence per missing
+// member; for instance
+//   "jitcm: basic_code_manager's Lookup policy has no member `find(pc) const` returning const jitcm::code*".
+//
+// The other extension points, documented the same way:
+//
+// | concept                              | documented in |
+// |--------------------------------------|---------------|
+// | `jitcm::protection::strategy` (W^X)  | <jitcm/protection/strategy.hpp> |
+// | `jitcm::allocator::free_space_policy`| <jitcm/allocator/basic_allocator.hpp> |
+// | `jitcm::jump_table::slot_encoding`   | <jitcm/jump_table/slot_encoding.hpp> |
 #pragma once
 
 #include "allocator/concept.hpp"     // IWYU pragma: export
@@ -20,4 +31,6 @@
 #include "lookup/concept.hpp"        // IWYU pragma: export
 #include "refcount/concept.hpp"      // IWYU pragma: export
 #include "tiering/concept.hpp"       // IWYU pragma: export
-#include "detail/policy_checks.hpp"  // IWYU pragma: export
+#include "allocator/allocator_traits.hpp"  // IWYU pragma: export
+#include "jump_table/emitter_traits.hpp"   // IWYU pragma: export
+#include "detail/policy_checks.hpp"        // IWYU pragma: export

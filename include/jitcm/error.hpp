@@ -26,7 +26,6 @@ enum class errc {
   limit_exceeded,           ///< a configured maximum (code space, committed bytes) would be passed
   target_out_of_range,      ///< a branch target is beyond the instruction's reach
   unsupported,              ///< this platform or strategy cannot do what was asked
-  protection_failed,        ///< the OS refused a protection change
   busy,                     ///< the object is in use (a scope or thread still holds it)
   scope_required,           ///< code can be handed out only held, and the thread has no scope open
   not_committed,            ///< the pages are reserved but not committed as code (or are data pages)
@@ -54,7 +53,6 @@ class error_category_impl final : public std::error_category {
       case errc::limit_exceeded: return "configured limit exceeded";
       case errc::target_out_of_range: return "branch target out of range";
       case errc::unsupported: return "not supported";
-      case errc::protection_failed: return "protection change refused";
       case errc::busy: return "still in use";
       case errc::scope_required: return "no ref-counting scope open on this thread to hold the code";
       case errc::not_committed: return "pages not committed as code";

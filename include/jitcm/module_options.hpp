@@ -9,6 +9,7 @@
 #include <span>
 
 #include "allocator/code_block.hpp"
+#include "allocator/options.hpp"
 #include "code.hpp"
 #include "jump_table/lazy_trampoline.hpp"
 #include "jump_table/table_view.hpp"
@@ -44,6 +45,9 @@ struct module_options {
   std::size_t max_committed = 0;
   /// Size hint for the module's first code space.
   std::size_t initial_reservation = 0;
+  /// No code space of the module is larger; lowered to what the jump-table
+  /// emitter's slots reach (jump_table::emitter_traits::max_code_space_size).
+  std::size_t max_code_space_size = allocator::default_max_code_space_size;
   /// How jump-table slots are retargeted. Empty: jump_table::routing::far_only
   /// when the allocator's write scopes take execute permission away (what
   /// the allocator declares, `write_revokes_execute()`), so that retargeting

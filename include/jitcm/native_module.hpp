@@ -15,8 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "detail/assert.hpp"
 #include "address_region.hpp"
 #include "allocator/code_block.hpp"
+#include "allocator/allocator_traits.hpp"
 #include "allocator/concept.hpp"
 #include "code.hpp"
 #include "config.hpp"
@@ -26,11 +28,13 @@
 #include "detail/pending_code.hpp"
 #include "detail/size_chunks.hpp"
 #include "fwd.hpp"
+#include "jump_table/emitter_traits.hpp"
 #include "jump_table/table_view.hpp"
 #include "module_options.hpp"
 #include "platform/fault_injection.hpp"
 #include "refcount/release_callback.hpp"
 #include "result.hpp"
+#include "tiering/concept.hpp"
 
 namespace jitcm {
 
@@ -131,6 +135,9 @@ class native_module {
   [[nodiscard]] std::uint32_t functions() const noexcept { return options_.functions; }
   [[nodiscard]] std::uint32_t imported() const noexcept { return options_.imported; }
   [[nodiscard]] jump_table::routing routing() const noexcept { return tables_.routing(); }
+  /// No code space of the module is larger: every slot reaches every
+  /// instruction of its space.
+  [[nodiscard]] std::size_t max_code_space_size() const noexcept { return max_code_space_size(options_); }
 
   /// The stable address callers call for function `index` (for an emitter
   /// without machine code, jump_table::portable, the address of the pointer
@@ -249,39 +256,28 @@ class native_module {
   explicit native_module(const host& services, const module_options& options) noexcept
       : host_{services},
         options_{options},
-        allocator_{allocator_options(services, options)},
+        allocator_{allocator_limits(services, options)},
         tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
         ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
 
   [[nodiscard]] static std::size_t code_header_bytes(const module_options& o) noexcept {
     return tables::code_header_bytes(o.functions - o.imported, o.lazy.function != nullptr);
   }
-  [[nodiscard]] static std::size_t max_code_space_size() noexcept {
-    return std::min<std::size_t>(typename Allocator::options{}.max_code_space_size, JumpTable::max_code_space_size);
+  [[nodiscard]] static std::size_t max_code_space_size(const module_options& o) noexcept {
+    return std::min<std::size_t>(o.max_code_space_size, jump_table::emitter_traits<JumpTable>::max_code_space_size);
   }
   [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
-  /// Whether the tiering policy knows tier `t` (an OPTIONAL member; without
-  /// it every tier is accepted).
-  [[nodiscard]] bool knows_tier(jitcm::tier t) const noexcept {
-    if constexpr (requires { { tiering_.knows_tier(t) } -> std::convertible_to<bool>; }) {
-      return tiering_.knows_tier(t);
-    } else {
-      return true;
-    }
-  }
   [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
 
-  [[nodiscard]] static typename Allocator::options allocator_options(const host& services,
-                                                                     const module_options& options) noexcept {
-    typename Allocator::options o{};
-    o.max_code_space_size = max_code_space_size();
-    o.max_committed = options.max_committed;
-    o.budget = services.budget;
-    o.space_code_header = code_header_bytes(options);
-    o.space_data_header = tables::data_header_bytes(options.functions - options.imported);
-    o.initial_reservation = options.initial_reservation;
-    if constexpr (requires { o.preferred_range; }) o.preferred_range = options.preferred_range;
-    return o;
+  [[nodiscard]] static allocator::module_limits allocator_limits(const host& services,
+                                                                  const module_options& options) noexcept {
+    return {.max_code_space_size = max_code_space_size(options),
+            .max_committed = options.max_committed,
+            .budget = services.budget,
+            .space_code_header = code_header_bytes(options),
+            .space_data_header = tables::data_header_bytes(options.functions - options.imported),
+            .initial_reservation = options.initial_reservation,
+            .preferred_range = options.preferred_range};
   }
 
   [[nodiscard]] bool declared(std::uint32_t index) const noexcept {
@@ -362,7 +358,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
   std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
-  const bool revokes = allocator_write_revokes_execute(module->allocator_);
+  const bool revokes = allocator::allocator_traits<A>::write_revokes_execute(module->allocator_);
   if (auto ok = module->tables_.choose_routing(options.routing, revokes); !ok) return forward_error(ok);
   if (auto ok = module->tables_.open_lazy_door(); !ok) return forward_error(ok);
 
@@ -380,7 +376,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   // holds while it may take mutex_ (see the lock order above).
   auto first = module->allocate_locked(1);
   if (!first) return forward_error(first);
-  (void)module->allocator_.free(*first);
+  JITCM_ASSERT_CLEANUP(module->allocator_.free(*first));
   module->committed_may_have_grown();
   return module;
 }
@@ -392,16 +388,14 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
   const std::uint32_t slots = options.functions - options.imported;
   const bool has_callback = options.lazy.function != nullptr;
   if (slots > 0 && has_callback == (options.lazy_entry != 0)) return failure{errc::invalid_argument};
-  if (slots > 0 && has_callback && !(J::has_machine_code && tables::has_context_entry && jump_table::has_lazy_trampoline)) {
+  if (slots > 0 && has_callback && !(tables::has_context_entry && jump_table::has_lazy_trampoline)) {
     return failure{errc::unsupported};
   }
-  if constexpr (requires { J::max_functions; }) {
-    if (slots > J::max_functions) return failure{errc::limit_exceeded};
-  }
+  if (slots > jump_table::emitter_traits<J>::max_functions) return failure{errc::limit_exceeded};
   // The tables of every code space must fit in one, and in the limits, with
   // room for code: found now rather than after the code table is allocated.
   const std::size_t headers = code_header_bytes(options) + J::data_bytes(slots);
-  if (headers >= max_code_space_size()) return failure{errc::limit_exceeded};
+  if (headers >= max_code_space_size(options)) return failure{errc::limit_exceeded};
   if (options.max_committed != 0 && headers > options.max_committed) return failure{errc::limit_exceeded};
   if (services.budget != nullptr && services.budget->maximum() != 0 && headers > services.budget->maximum()) {
     return failure{errc::limit_exceeded};
@@ -412,7 +406,7 @@ result<void> native_module<A, J, L, T, R>::check_options(const host& services, c
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) const noexcept {
   if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
-  if (desc.kind == code_kind::function && (!desc.index || !knows_tier(desc.tier))) {
+  if (desc.kind == code_kind::function && (!desc.index || !tiering::tiering_traits<T>::knows_tier(tiering_, desc.tier))) {
     return failure{errc::invalid_argument};
   }
   return {};
@@ -475,7 +469,7 @@ auto native_module<A, J, L, T, R>::allocate_locked(std::size_t bytes) -> result<
   auto memory = allocator_.allocate(bytes);
   if (!memory) return memory;
   if (auto ready = set_up_new_spaces_locked(); !ready) {
-    (void)allocator_.free(*memory);
+    JITCM_ASSERT_CLEANUP(allocator_.free(*memory));
     return forward_error(ready);
   }
   return memory;
@@ -526,7 +520,7 @@ auto native_module<A, J, L, T, R>::allocate(std::size_t bytes) -> result<pending
   auto scope = allocator_.begin_write(memory->region());
   if (!scope) {
     std::lock_guard lock{mutex_};
-    (void)allocator_.free(*memory);
+    JITCM_ASSERT_CLEANUP(allocator_.free(*memory));
     return forward_error(scope);
   }
   return pending_code{this, *memory, std::move(*scope)};
@@ -586,7 +580,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
       for (const finished_code& item : chunk) {
         auto room = allocate_locked(item.bytes.size());
         if (!room) {
-          for (const block& b : memory) (void)allocator_.free(b);
+          for (const block& b : memory) JITCM_ASSERT_CLEANUP(allocator_.free(b));
           return forward_error(room);
         }
         memory.push_back(*room);
@@ -598,7 +592,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
     // write locks). One outermost write scope per code space the chunk
     // touches: the nested scopes of one space only add pages to it.
     if (auto copied = detail::copy_batch(allocator_, chunk, memory, relocate); !copied) {
-      for (const block& b : memory) (void)allocator_.free(b);
+      for (const block& b : memory) JITCM_ASSERT_CLEANUP(allocator_.free(b));
       return forward_error(copied);
     }
     retire_list retired;
@@ -611,7 +605,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
         bool adopted = false;
         auto c = adopt_locked(desc, memory[i], retired, adopted);
         if (!c) {
-          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) (void)allocator_.free(memory[rest]);
+          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) JITCM_ASSERT_CLEANUP(allocator_.free(memory[rest]));
           outcome = forward_error(c);
           break;
         }
@@ -644,7 +638,7 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   bool stranded = false;
   if (install) installed = retarget_everywhere_locked(slot, c, stranded);
   if (!installed && !stranded) {
-    (void)host_.lookup->erase(c);
+    JITCM_ASSERT_CLEANUP(host_.lookup->erase(c));
     return forward_error(installed);
   }
   // From here on the module owns the memory.
@@ -697,7 +691,7 @@ removed_code native_module<A, J, L, T, R>::remove_code(const removal_filter& fil
     for (std::uint32_t slot = 0; slot < slots(); ++slot) {
       const code* c = code_table_[slot].load(std::memory_order_relaxed);
       if (c == nullptr || !tiering_.should_remove(*c, filter)) continue;
-      (void)take_out_locked(*owned_.find(c), removed, retired);
+      JITCM_ASSERT_CLEANUP(take_out_locked(*owned_.find(c), removed, retired));
     }
   }
   retire(retired);
@@ -731,9 +725,9 @@ void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
 template <class A, class J, class L, class T, class R>
 void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
   const code& c = *entry.object;
-  (void)host_.lookup->erase(&c);
+  JITCM_ASSERT_CLEANUP(host_.lookup->erase(&c));
   if (host_.observers != nullptr) host_.observers->freed(c);
-  (void)allocator_.free(entry.memory);
+  JITCM_ASSERT_CLEANUP(allocator_.free(entry.memory));
   ++freed_count_;
 }
 

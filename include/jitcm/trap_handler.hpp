@@ -68,6 +68,7 @@
 #include <thread>
 #include <utility>
 
+#include "detail/assert.hpp"
 #include "address_region.hpp"
 #include "code.hpp"
 #include "config.hpp"
@@ -249,8 +250,8 @@ class alternate_stack {
         active_{std::exchange(other.active_, false)} {}
   alternate_stack& operator=(alternate_stack&&) = delete;
   ~alternate_stack() {
-    if (active_) (void)platform::restore_alternate_signal_stack(previous_);
-    if (!memory_.empty()) (void)platform::release(memory_);
+    if (active_) JITCM_ASSERT_CLEANUP(platform::restore_alternate_signal_stack(previous_));
+    if (!memory_.empty()) JITCM_ASSERT_CLEANUP(platform::release(memory_));
   }
 
   /// The stack, guard page included.

@@ -1,5 +1,5 @@
-// expect: jitcm: the code_allocator policy must have an options type
-// A type that is no allocator at all is refused with the first thing it lacks.
+// expect: jitcm: basic_code_manager's Allocator policy has no member type `block` with rx(), rw(), size() and region()
+// A type that is no allocator at all is refused with a sentence for each member it lacks.
 #include <jitcm/code_manager.hpp>
 
 jitcm::basic_code_manager<int> manager;

@@ -1,10 +1,10 @@
-// expect: jitcm: the code_lookup policy must have find(std::uintptr_t) const returning const jitcm::code*
-// A lookup policy without find is refused by name when a manager uses it.
-#include <jitcm/presets.hpp>
+// expect: jitcm: basic_code_manager's Lookup policy has no member `find(pc) const` returning const jitcm::code*
+// The minimal Lookup policy without `find` is refused with that sentence.
+#define OMIT_LOOKUP_FIND
+#include "../core/minimal_policies.hpp"
 
-struct lookup_without_find {
-  jitcm::result<void> insert(const jitcm::code*) { return {}; }
-  jitcm::result<void> erase(const jitcm::code*) { return {}; }
-};
+#include <jitcm/code_manager.hpp>
 
-jitcm::with_lookup<jitcm::code_manager, lookup_without_find> manager;
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

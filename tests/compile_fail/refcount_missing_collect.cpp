@@ -1,15 +1,10 @@
-// expect: jitcm: the ref_counting policy must have collect(std::span<const code* const>) returning std::size_t
-// A ref-counting policy without collect is refused by name when a manager uses it.
-#include <cstddef>
+// expect: jitcm: basic_code_manager's RefCounting policy has no member `collect(live)` returning std::size_t
+// The minimal RefCounting policy without `collect` is refused with that sentence.
+#define OMIT_REFCOUNT_COLLECT
+#include "../core/minimal_policies.hpp"
 
-#include <jitcm/presets.hpp>
+#include <jitcm/code_manager.hpp>
 
-struct refcount_without_collect {
-  struct scope {};
-  explicit refcount_without_collect(jitcm::refcount::release_callback) {}
-  bool hold(const jitcm::code&) { return true; }
-  void retire(const jitcm::code&) {}
-  std::size_t retired_count() const { return 0; }
-};
-
-jitcm::with_ref_counting<jitcm::code_manager, refcount_without_collect> manager;
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

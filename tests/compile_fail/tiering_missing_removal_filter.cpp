@@ -1,10 +1,10 @@
-// expect: jitcm: the tiering_filter policy must have a removal_filter type
-// A tiering policy that cannot name what to remove is refused by name.
-#include <jitcm/tiering/concept.hpp>
+// expect: jitcm: basic_code_manager's Tiering policy has no copyable member type `removal_filter`
+// The minimal Tiering policy without `removal_filter` is refused with that sentence.
+#define OMIT_TIERING_REMOVAL_FILTER
+#include "../core/minimal_policies.hpp"
 
-struct tiering_without_removal_filter {
-  struct module_state {};
-  bool should_install(const jitcm::code&, const jitcm::code*, const module_state&) const { return true; }
-};
+#include <jitcm/code_manager.hpp>
 
-static_assert(jitcm::detail::check_tiering_filter<tiering_without_removal_filter>());
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

@@ -1,12 +1,10 @@
-// expect: jitcm: the tiering_filter policy must have should_remove(const code&, const removal_filter&) const returning bool
-// A tiering policy without should_remove is refused by name when a manager uses it.
-#include <jitcm/presets.hpp>
+// expect: jitcm: basic_code_manager's Tiering policy has no member `should_remove(code, filter) const` returning bool
+// The minimal Tiering policy without `should_remove` is refused with that sentence.
+#define OMIT_TIERING_SHOULD_REMOVE
+#include "../core/minimal_policies.hpp"
 
-struct tiering_without_should_remove {
-  struct module_state {};
-  struct removal_filter {};
-  bool should_install(const jitcm::code&, const jitcm::code*, const module_state&) const { return true; }
-  removal_filter memory_pressure_filter() const { return {}; }
-};
+#include <jitcm/code_manager.hpp>
 
-jitcm::with_tiering<jitcm::code_manager, tiering_without_should_remove> manager;
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

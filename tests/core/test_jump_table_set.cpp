@@ -63,7 +63,7 @@ struct recording_opener {
   struct scope {
     bool fail_end = false;
     jitcm::result<void> end() const {
-      if (fail_end) return jitcm::failure{errc::protection_failed};
+      if (fail_end) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
       return {};
     }
   };
@@ -72,7 +72,7 @@ struct recording_opener {
   bool fail_end = false;
 
   jitcm::result<scope> operator()(address_region r) {
-    if (refuse && refuse->contains(r)) return jitcm::failure{errc::protection_failed};
+    if (refuse && refuse->contains(r)) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     opened.push_back(r);
     return scope{fail_end};
   }
@@ -187,7 +187,7 @@ TEST_CASE("a refused write scope leaves the set without the new table", "[core][
   open.refuse = space.layout().region;
   const auto added = f.add(space);
   REQUIRE_FALSE(added);
-  CHECK(added.error() == errc::protection_failed);
+  CHECK(added.error() == std::errc::permission_denied);
   CHECK(tables.size() == 0);
   CHECK(space.zero(space.layout().code_header));  // nothing was written outside a scope
 
@@ -195,7 +195,7 @@ TEST_CASE("a refused write scope leaves the set without the new table", "[core][
   open.fail_end = true;
   const auto ended = f.add(space);
   REQUIRE_FALSE(ended);
-  CHECK(ended.error() == errc::protection_failed);
+  CHECK(ended.error() == std::errc::permission_denied);
   CHECK(tables.size() == 0);
 }
 
@@ -214,7 +214,7 @@ TEST_CASE("a retarget one table refuses is put back in every table", "[core][jum
   open.refuse = second.layout().region;
   const auto moved = tables.retarget(1, first.code_at(0x400), before, open, stranded);
   REQUIRE_FALSE(moved);
-  CHECK(moved.error() == errc::protection_failed);
+  CHECK(moved.error() == std::errc::permission_denied);
   CHECK_FALSE(stranded);
   for (const auto& view : tables.views()) CHECK(J::current_target(view, 1) == before);
 
@@ -224,7 +224,7 @@ TEST_CASE("a retarget one table refuses is put back in every table", "[core][jum
   open.fail_end = true;
   const auto unended = tables.retarget(1, first.code_at(0x400), before, open, stranded);
   REQUIRE_FALSE(unended);
-  CHECK(unended.error() == errc::protection_failed);
+  CHECK(unended.error() == std::errc::permission_denied);
   CHECK(stranded);
 }
 

@@ -330,18 +330,18 @@ struct flaky_jump_table : jitcm::jump_table::host {
   static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& view, std::uint32_t i,
                                        std::uintptr_t target) noexcept {
     const patch_failure mode = next_patch_failure();
-    if (mode == patch_failure::before) return jitcm::failure{errc::protection_failed};
+    if (mode == patch_failure::before) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     auto stored = jitcm::jump_table::host::patch_far(view, i, target);
-    if (stored && mode == patch_failure::after_store) return jitcm::failure{errc::protection_failed};
+    if (stored && mode == patch_failure::after_store) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     return stored;
   }
   template <jitcm::jump_table::write_scope_opener Opener>
   static jitcm::result<void> patch(const jitcm::jump_table::table_view& view, std::uint32_t i, std::uintptr_t target,
                                    Opener&& open) noexcept {
     const patch_failure mode = next_patch_failure();
-    if (mode == patch_failure::before) return jitcm::failure{errc::protection_failed};
+    if (mode == patch_failure::before) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     auto stored = jitcm::jump_table::host::patch(view, i, target, std::forward<Opener>(open));
-    if (stored && mode == patch_failure::after_store) return jitcm::failure{errc::protection_failed};
+    if (stored && mode == patch_failure::after_store) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     return stored;
   }
 };
@@ -367,7 +367,7 @@ TEST_CASE("a refused jump-table patch leaves the old code installed, the slot on
       failing_patch.store(mode);
       auto refused = module.publish(room, {.index = 0, .tier = two_tier::optimized});
       failing_patch.store(patch_failure::none);
-      CHECK(refused.error() == make_error_code(errc::protection_failed));
+      CHECK(refused.error() == std::make_error_code(std::errc::permission_denied));
       CHECK_FALSE(room.published());  // the block is still the pending code's alone
       CHECK(call(module, 0) == 1);     // every table back on the old code
       CHECK(module.stats().published == before.published);
@@ -402,7 +402,7 @@ TEST_CASE("when putting a slot back is refused too, the new code is kept, never 
   failing_patch.store(patch_failure::after_store);  // every patch stores, then reports failure
   auto refused = module.publish(room, {.index = 0, .tier = two_tier::optimized});
   failing_patch.store(patch_failure::none);
-  CHECK(refused.error() == make_error_code(errc::protection_failed));
+  CHECK(refused.error() == std::make_error_code(std::errc::permission_denied));
   CHECK(room.published());  // the module owns the block now: dropping the pending frees nothing
   const int value = call(module, 0);
   CHECK((value == 1 || value == 2));  // wherever the slot leads, that code is alive

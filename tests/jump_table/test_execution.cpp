@@ -110,13 +110,13 @@ TEST_CASE("a write scope that cannot be opened leaves the slot running its old t
 
   const auto previous = jitcm::platform::set_protection_hook(
       [](jitcm::address_region, jitcm::platform::access a) noexcept -> std::error_code {
-        return jitcm::platform::is_writable(a) ? make_error_code(errc::protection_failed) : std::error_code{};
+        return jitcm::platform::is_writable(a) ? std::make_error_code(std::errc::permission_denied) : std::error_code{};
       });
   const auto refused = table.patch(0, table.near_thunk(0, 1));
   jitcm::platform::set_protection_hook(previous);
 
   REQUIRE_FALSE(refused);
-  CHECK(refused.error() == errc::protection_failed);
+  CHECK(refused.error() == std::errc::permission_denied);
   CHECK(jt::host::current_target(table.view(), 0) == table.near_thunk(0, 0));
   CHECK(call(table.call_target(0)) == 0);
 }

@@ -141,7 +141,7 @@ template <class Module>
 [[nodiscard]] result<published_code> publish(Module& module, typename Module::pending_code& room,
                                              ::asmjit::CodeHolder& code, const code_desc& desc) {
   detail::call_fixups calls;
-  auto set = detail::prepare(code, calls, detail::code_space_span<Module>());
+  auto set = detail::prepare(code, calls, detail::code_space_span(module));
   if (!set) return forward_error(set);
   if (code.hasBaseAddress() && code.baseAddress() != room.address()) return failure{errc::invalid_argument};
   if (calls.size_with_veneers(code.codeSize()) > room.size()) return failure{errc::limit_exceeded};
@@ -173,7 +173,7 @@ template <class Module>
 [[nodiscard]] result<published_code> publish(Module& module, ::asmjit::CodeHolder& code, const code_desc& desc) {
   if (code.hasBaseAddress()) return failure{errc::invalid_argument};  // no room can be at an address fixed before allocating
   detail::call_fixups calls;
-  auto set = detail::prepare(code, calls, detail::code_space_span<Module>());
+  auto set = detail::prepare(code, calls, detail::code_space_span(module));
   if (!set) return forward_error(set);
   auto room = module.allocate(std::max<std::size_t>(calls.size_with_veneers(code.codeSize()), 1));
   if (!room) return forward_error(room);

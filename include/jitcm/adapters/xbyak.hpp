@@ -181,7 +181,7 @@ result<published_code> xbyak_generator<Module>::publish(const code_desc& desc) {
   if (published_) return failure{errc::invalid_argument};
   if (const int error = Xbyak::GetError(); error != 0) return failure{std::error_code{error, xbyak_category()}};
   if (hasUndefinedLabel()) return failure{errc::invalid_argument};
-  calls_.plan_veneers(detail::code_space_span<Module>());
+  calls_.plan_veneers(detail::code_space_span(*this->module_));
   const std::size_t code_bytes = getSize();
   const std::size_t total = calls_.size_with_veneers(code_bytes);
   if (auto settled = settle(total == 0 ? 1 : total); !settled) return forward_error(settled);

@@ -26,25 +26,28 @@ namespace jitcm::allocator {
 /// the allocator's alignment and starts aligned; the policy never touches
 /// code memory.
 ///
-/// | expression                        | result            | guarantees |
-/// |-----------------------------------|-------------------|------------|
-/// | `F{alignment}`                    |                   | empty: no space yet |
-/// | `f.add_space(code)`               | `bool`            | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed; the allocator gives the space back) |
-/// | `f.allocate(n)`                   | `address_region`  | `n` free bytes, now live; empty when no space has room |
-/// | `f.allocate_in_region(n, within)` | `address_region`  | as allocate, inside `within` only (so a free `within` of size `n` is taken whole: how a free the OS made fail is undone) |
-/// | `f.undo(r)`                       | `void`            | gives back `r`, the region just allocated, as if it never was |
-/// | `f.free(r)`                       | `std::error_code` | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
-/// | `F::returns_memory`               | `bool`            | whether freed pages may be decommitted |
+/// | expression                        | result            | OPTIONAL/default | guarantees |
+/// |-----------------------------------|-------------------|------------------|------------|
+/// | `F{alignment}`                    |                   | required | empty: no space yet |
+/// | `f.add_space(code)`               | `bool`            | required | `code` (a new space's code area) is free; false if the policy could not allocate its own bookkeeping (then nothing changed; the allocator gives the space back) |
+/// | `f.allocate(n)`                   | `address_region`  | required | `n` free bytes, now live; empty when no space has room |
+/// | `f.allocate_in_region(n, within)` | `address_region`  | required | as allocate, inside `within` only (so a free `within` of size `n` is taken whole: how a free the OS made fail is undone) |
+/// | `f.undo(r)`                       | `void`            | required | gives back `r`, the region just allocated, as if it never was |
+/// | `f.free(r)`                       | `std::error_code` | required | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
+/// | `F::returns_memory`               | `bool`            | required | whether freed pages may be decommitted |
+///
+/// No member is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
+/// first-fit policy in examples/custom_policies.cpp):
 ///
 /// ```cpp
-/// struct first_space_only {  // hands out the first space once, never frees
+/// struct first_space_only {  // hands out the first space once, never reuses room
 ///   static constexpr bool returns_memory = false;
 ///   explicit first_space_only(std::size_t) {}
 ///   bool add_space(jitcm::address_region code) { if (rest.empty()) rest = code; return true; }
 ///   jitcm::address_region allocate(std::size_t n) { return rest.size() < n ? jitcm::address_region{} : rest.take_front(n); }
 ///   jitcm::address_region allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
 ///   void undo(jitcm::address_region r) { rest = {r.begin(), rest.end() - r.begin()}; }
-///   std::error_code free(jitcm::address_region) { return make_error_code(jitcm::errc::double_free); }
+///   std::error_code free(jitcm::address_region) { return {}; }  // forgets the block, as bump does
 ///   jitcm::address_region rest;
 /// };
 /// ```
@@ -98,6 +101,9 @@ class basic_allocator {
   /// in max_code_space_size) make every allocate fail with their error.
   explicit basic_allocator(const options& o)
       : basic_allocator(placed(o), detail::space_layout::from(placed(o))) {}
+  /// A module's allocator (see code_allocator): the module's limits, this
+  /// allocator's defaults for everything else.
+  explicit basic_allocator(const module_limits& limits) : basic_allocator(limited(options{}, limits)) {}
 
   basic_allocator(const basic_allocator&) = delete;
   basic_allocator& operator=(const basic_allocator&) = delete;
@@ -236,6 +242,16 @@ class basic_allocator {
 
   // `o` with its alignment raised to a page when blocks get pages of their
   // own (an invalid alignment is left for space_layout to report).
+  [[nodiscard]] static options limited(options o, const module_limits& limits) noexcept {
+    o.max_code_space_size = limits.max_code_space_size;
+    o.max_committed = limits.max_committed;
+    o.budget = limits.budget;
+    o.space_code_header = limits.space_code_header;
+    o.space_data_header = limits.space_data_header;
+    o.initial_reservation = limits.initial_reservation;
+    o.preferred_range = limits.preferred_range;
+    return o;
+  }
   [[nodiscard]] static options placed(options o) noexcept {
     if (protection::strategy_traits<Protection>::exclusive_pages() && platform::is_power_of_two(o.alignment)) {
       o.alignment = std::max(o.alignment, platform::page_size());

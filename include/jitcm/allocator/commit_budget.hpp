@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstddef>
 
+#include "../detail/assert.hpp"
+
 namespace jitcm {
 
 /// A maximum of committed code memory shared by every allocator that points
@@ -40,7 +42,10 @@ class commit_budget {
     } while (!committed_.compare_exchange_weak(current, current + bytes, std::memory_order_relaxed));
     return true;
   }
-  void release(std::size_t bytes) noexcept { committed_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void release(std::size_t bytes) noexcept {
+    JITCM_ASSERT(bytes <= committed());  // only what was charged goes back
+    committed_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
 
   [[nodiscard]] std::size_t committed() const noexcept { return committed_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t maximum() const noexcept { return maximum_.load(std::memory_order_relaxed); }

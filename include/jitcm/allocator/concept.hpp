@@ -1,48 +1,47 @@
-// The code_allocator concept: what native_module needs from an allocator.
+// The code_allocator concept: what native_module needs from an allocator,
+// and the limits a module hands the allocator it creates.
 //
-// | expression                     | result                         | guarantees |
-// |--------------------------------|--------------------------------|------------|
-// | `typename A::options`          | aggregate                      | defaults for everything; `alignment`, `max_code_space_size`, `max_committed`, `budget`, `space_code_header`, `space_data_header`, `initial_reservation` |
-// | `A{}`, `A{opts}`               |                                | no memory reserved until the first allocate |
-// | `typename A::block`            | `code_block`-like              | `rx()`, `rw()`, `size()`, `region()` |
-// | `a.allocate(n)`                | `result<A::block>`             | aligned, in committed pages; reserves a code space when none has room. Errors: invalid_argument (n == 0), size_overflow, limit_exceeded, address_space_exhausted, the OS's error; nothing changed on error |
-// | `a.allocate_in_region(n, r)`   | `result<A::block>`             | as allocate, inside `r` only; never reserves. Error out_of_memory when `r` has no room |
-// | `a.free(b)`                    | `result<void>`                 | gives `b` back; wholly free pages are decommitted (bump keeps them). Errors: not_owned (foreign or null), double_free, invalid_argument (size differs from the block handed out), the OS's error of a refused decommit (the block stays live); nothing changed on error |
-// | `a.begin_write(r)`             | `result<A::write_scope>`       | the W^X write scope of the code space holding `r`; out_of_range when no single space holds it, not_committed when its pages are not committed; nothing changed on error |
-// | `a.writable(rx)`               | `std::uintptr_t`               | where to write what executes at `rx` |
-// | `a.code_spaces()`              | sized range of `code_space`    | every space in creation order; only grows |
-// | `a.contains(p)`                | `bool`                         | `p` lies in one of the code spaces |
-// | `a.stats()`                    | `allocator_stats`              | reserved, committed, live, freed, code_spaces |
+// `a` is an `A&`, `ca` a `const A&`, `n` a size, `r` an address_region, `b`
+// a `const A::block&`, `p` an address, `limits` an allocator::module_limits.
 //
-// One OPTIONAL member, read through `allocator_write_revokes_execute(a)`:
+// | expression             | result                   | OPTIONAL/default | guarantees |
+// |------------------------|--------------------------|------------------|------------|
+// | `A a{limits}`          |                          | required | no memory reserved until the first allocate; every code space `limits.max_code_space_size` at most, with `space_code_header` executable and `space_data_header` read-write bytes at its start; committed bytes within `max_committed` and `budget` |
+// | `typename A::block`    | `code_block`-like        | required | `rx()`, `rw()`, `size()`, `region()` |
+// | `typename A::write_scope` | movable, `end()` returning `result<void>` | required | while it lives the thread may write its region through `writable()`; `end()` reports a failed protection change |
+// | `a.allocate(n)`        | `result<A::block>`       | required | aligned, in committed pages; reserves a code space when none has room. Errors: invalid_argument (n == 0), size_overflow, limit_exceeded, address_space_exhausted, the OS's error; nothing changed on error |
+// | `a.free(b)`            | `result<void>`           | required | gives `b` back. Errors: not_owned, double_free, invalid_argument, the OS's error of a refused decommit (the block stays live); nothing changed on error |
+// | `a.begin_write(r)`     | `result<A::write_scope>` | required | the W^X write scope of the code space holding `r`; out_of_range when no single space holds it, not_committed when its pages are not committed; nothing changed on error |
+// | `ca.writable(p)`       | `std::uintptr_t`         | required | where to write what executes at `p` |
+// | `ca.code_spaces()`     | sized range of `code_space` | required | every space in creation order; only grows |
+// | `ca.contains(p)`       | `bool`                   | required | `p` lies in one of the code spaces |
+// | `ca.stats()`           | `allocator_stats`        | required | reserved, committed, live, freed, code_spaces |
+// | `ca.write_revokes_execute()` | `bool`             | OPTIONAL: defaults to: `true` | true: while a write scope is open, its pages are not executable for any thread (the W^X strategy's trait, protection::strategy_traits); modules then retarget slots without writing code pages (far-only routing). Never changes during the allocator's life |
 //
-// | expression                  | result | guarantees | when A lacks it |
-// |-----------------------------|--------|------------|-----------------|
-// | `a.write_revokes_execute()` | `bool` | true: while a write scope is open, its pages are not executable for any thread (the W^X strategy's trait, protection::strategy_traits); code managers then retarget jump-table slots without writing code pages (far-only routing). Never changes during the allocator's life | OPTIONAL: defaults to: `true` |
+// The core reads the optional member only through
+// `allocator::allocator_traits<A>` (allocator_traits.hpp). What else an
+// allocator offers (allocate_in_region, its own options) is its own
+// business: the core never calls it.
 //
-// Thread safety: allocate, allocate_in_region, free, contains, writable and
-// stats may be called concurrently (the allocator holds a mutex);
-// begin_write follows the W^X strategy; code_spaces() must not race with a
-// call that may reserve a space (allocate).
+// Thread safety: allocate, free, contains, writable and stats may be called
+// concurrently; begin_write follows the W^X strategy; code_spaces() must
+// not race with a call that may reserve a space (allocate).
 //
-// A minimal conforming allocator is any jitcm::allocator::basic_allocator;
-// the shape is:
+// Every jitcm::allocator::basic_allocator conforms. A minimal conforming
+// allocator (one fixed buffer, never freeing; compiled in
+// tests/core/test_minimal_policies.cpp) has this shape:
 //
-//   struct my_allocator {
-//     using options = jitcm::allocator::options;
+//   struct arena {
 //     using block = jitcm::code_block;
 //     using write_scope = jitcm::protection::rwx::write_scope;
-//     my_allocator();
-//     explicit my_allocator(const options&);
+//     explicit arena(const jitcm::allocator::module_limits&);
 //     jitcm::result<block> allocate(std::size_t);
-//     jitcm::result<block> allocate_in_region(std::size_t, jitcm::address_region);
 //     jitcm::result<void> free(const block&);
 //     jitcm::result<write_scope> begin_write(jitcm::address_region);
 //     std::uintptr_t writable(std::uintptr_t) const;
 //     std::span<const jitcm::code_space> code_spaces() const;
 //     bool contains(std::uintptr_t) const;
 //     jitcm::allocator_stats stats() const;
-//     bool write_revokes_execute() const noexcept { return false; }  // optional
 //   };
 #pragma once
 
@@ -52,6 +51,7 @@
 #include <ranges>
 
 #include "../address_region.hpp"
+#include "../detail/requirement.hpp"
 #include "../result.hpp"
 #include "code_block.hpp"
 #include "commit_budget.hpp"
@@ -67,42 +67,87 @@ concept code_block_like = std::copyable<B> && requires(const B& b) {
   { b.region() } -> std::same_as<address_region>;
 };
 
-template <class A>
-concept code_allocator =
-    std::default_initializable<A> && std::constructible_from<A, const typename A::options&> &&
-    code_block_like<typename A::block> &&
-    requires(A& a, const A& const_a, std::size_t bytes, address_region region, const typename A::block& block,
-             std::uintptr_t address) {
-      typename A::write_scope;
-      { a.allocate(bytes) } -> std::same_as<result<typename A::block>>;
-      { a.allocate_in_region(bytes, region) } -> std::same_as<result<typename A::block>>;
-      { a.free(block) } -> std::same_as<result<void>>;
-      { a.begin_write(region) } -> std::same_as<result<typename A::write_scope>>;
-      { const_a.writable(address) } -> std::same_as<std::uintptr_t>;
-      { const_a.code_spaces() } -> std::ranges::sized_range;
-      { *std::ranges::begin(const_a.code_spaces()) } -> std::convertible_to<const code_space&>;
-      { const_a.contains(address) } -> std::same_as<bool>;
-      { const_a.stats() } -> std::same_as<allocator_stats>;
-    } &&
-    requires(typename A::options o) {
-      { o.alignment } -> std::convertible_to<std::size_t>;
-      { o.max_code_space_size } -> std::convertible_to<std::size_t>;
-      { o.max_committed } -> std::convertible_to<std::size_t>;
-      { o.budget } -> std::convertible_to<commit_budget*>;
-      { o.space_code_header } -> std::convertible_to<std::size_t>;
-      { o.space_data_header } -> std::convertible_to<std::size_t>;
-      { o.initial_reservation } -> std::convertible_to<std::size_t>;
-    };
+namespace allocator {
 
-/// `a.write_revokes_execute()` if A has it, else true (the safe assumption:
-/// a write scope may take execute permission away).
-template <code_allocator A>
-[[nodiscard]] bool allocator_write_revokes_execute(const A& a) noexcept {
-  if constexpr (requires { { a.write_revokes_execute() } -> std::convertible_to<bool>; }) {
-    return a.write_revokes_execute();
-  } else {
-    return true;
-  }
-}
+/// What a module decides about the code spaces of the allocator it creates:
+/// the module's own options, its jump tables' sizes, and the manager's budget.
+struct module_limits {
+  /// No code space is larger (the module's limit, lowered to what its
+  /// jump-table slots reach).
+  std::size_t max_code_space_size = 0;
+  /// Committed bytes of this allocator, headers included; 0 is unlimited.
+  std::size_t max_committed = 0;
+  /// Committed bytes shared with other allocators; nullptr for none.
+  commit_budget* budget = nullptr;
+  /// Executable bytes at the start of every code space (jump-table slots).
+  std::size_t space_code_header = 0;
+  /// Read-write bytes after them, on pages of their own (jump-table data).
+  std::size_t space_data_header = 0;
+  /// Size hint for the first code space.
+  std::size_t initial_reservation = 0;
+  /// Where code spaces should lie (module_options::preferred_range); empty:
+  /// anywhere.
+  address_region preferred_range{};
+};
+
+/// The pieces of jitcm::code_allocator, one per required member.
+namespace requirement {
+
+JITCM_REQUIREMENT(block, "Allocator",
+                  "has no member type `block` with rx(), rw(), size() and region()",
+                  code_block_like<typename Policy::block>);
+JITCM_REQUIREMENT(write_scope, "Allocator",
+                  "has no movable member type `write_scope` with `end()` returning jitcm::result<void>",
+                  std::movable<typename Policy::write_scope> && requires(typename Policy::write_scope& s) {
+                    { s.end() } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(constructible_from_limits, "Allocator",
+                  "cannot be constructed from `const jitcm::allocator::module_limits&`",
+                  std::constructible_from<Policy, const module_limits&>);
+JITCM_REQUIREMENT(allocate, "Allocator", "has no member `allocate(bytes)` returning jitcm::result<block>",
+                  requires(Policy& a, std::size_t n) {
+                    { a.allocate(n) } -> std::same_as<result<typename Policy::block>>;
+                  });
+JITCM_REQUIREMENT(free, "Allocator", "has no member `free(block)` returning jitcm::result<void>",
+                  requires(Policy& a, const typename Policy::block& b) {
+                    { a.free(b) } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(begin_write, "Allocator",
+                  "has no member `begin_write(region)` returning jitcm::result<write_scope>",
+                  requires(Policy& a, address_region r) {
+                    { a.begin_write(r) } -> std::same_as<result<typename Policy::write_scope>>;
+                  });
+JITCM_REQUIREMENT(writable, "Allocator", "has no member `writable(address) const` returning std::uintptr_t",
+                  requires(const Policy& a, std::uintptr_t p) {
+                    { a.writable(p) } -> std::same_as<std::uintptr_t>;
+                  });
+JITCM_REQUIREMENT(code_spaces, "Allocator",
+                  "has no member `code_spaces() const` returning a sized range of jitcm::code_space",
+                  requires(const Policy& a) {
+                    { a.code_spaces() } -> std::ranges::sized_range;
+                    { *std::ranges::begin(a.code_spaces()) } -> std::convertible_to<const code_space&>;
+                  });
+JITCM_REQUIREMENT(contains, "Allocator", "has no member `contains(address) const` returning bool",
+                  requires(const Policy& a, std::uintptr_t p) {
+                    { a.contains(p) } -> std::same_as<bool>;
+                  });
+JITCM_REQUIREMENT(stats, "Allocator", "has no member `stats() const` returning jitcm::allocator_stats",
+                  requires(const Policy& a) {
+                    { a.stats() } -> std::same_as<allocator_stats>;
+                  });
+
+}  // namespace requirement
+
+using allocator_requirements =
+    jitcm::detail::requirement_list<requirement::block_piece, requirement::write_scope_piece,
+                                    requirement::constructible_from_limits_piece, requirement::allocate_piece,
+                                    requirement::free_piece, requirement::begin_write_piece,
+                                    requirement::writable_piece, requirement::code_spaces_piece,
+                                    requirement::contains_piece, requirement::stats_piece>;
+
+}  // namespace allocator
+
+template <class A>
+concept code_allocator = allocator::allocator_requirements::satisfied_by<A>;
 
 }  // namespace jitcm

@@ -11,6 +11,7 @@
 
 #include "../address_region.hpp"
 #include "../allocator/code_block.hpp"
+#include "../jump_table/emitter_traits.hpp"
 #include "../jump_table/lazy_trampoline.hpp"
 #include "../jump_table/table_view.hpp"
 #include "../result.hpp"
@@ -62,15 +63,13 @@ class jump_table_set {
   jump_table_set(const jump_table_set&) = delete;
   jump_table_set& operator=(const jump_table_set&) = delete;
 
+  using emitter = jump_table::emitter_traits<J>;
   /// Whether the emitter can write a context entry (lazy_compile_callback support).
-  static constexpr bool has_context_entry = requires(std::uintptr_t a) {
-    J::context_entry_size;
-    J::encode_context_entry(a, a, a);
-  };
+  static constexpr bool has_context_entry = emitter::has_context_entry;
 
   [[nodiscard]] static std::size_t code_header_bytes(std::uint32_t slots, bool lazy_callback) noexcept {
     if constexpr (has_context_entry) {
-      if (slots > 0 && lazy_callback) return context_entry_offset(slots) + J::context_entry_size;
+      if (slots > 0 && lazy_callback) return context_entry_offset(slots) + emitter::context_entry_size;
     }
     return J::code_bytes(slots);
   }
@@ -170,29 +169,17 @@ class jump_table_set {
     if constexpr (has_context_entry) {
       if (!has_lazy_callback()) return {};
       const std::uintptr_t entry = lazy_entry_of(view);
-      auto bytes = J::encode_context_entry(entry, reinterpret_cast<std::uintptr_t>(&lazy_), lazy_door_);
+      auto bytes = emitter::encode_context_entry(entry, reinterpret_cast<std::uintptr_t>(&lazy_), lazy_door_);
       if (!bytes) return forward_error(bytes);
       std::memcpy(reinterpret_cast<void*>(view.code_writable_for(entry)), bytes->data(), bytes->size());
     }
     return {};
   }
   [[nodiscard]] std::uintptr_t lazy_target(const jump_table::table_view& view, std::uint32_t slot) const noexcept {
-    if constexpr (J::has_machine_code) {
-      return view.code_base + J::lazy_slot_offset(slot);
-    } else {
-      (void)slot;
-      return lazy_entry_of(view);
-    }
+    return emitter::lazy_target(view, slot, lazy_entry_of(view));
   }
-  /// Emitters that take no routing argument route near only.
   [[nodiscard]] result<void> initialize_table(const jump_table::table_view& view) const noexcept {
-    const std::uintptr_t entry = lazy_entry_of(view);
-    if constexpr (requires { J::initialize(view, entry, routing_); }) {
-      return J::initialize(view, entry, routing_);
-    } else {
-      if (routing_ != jump_table::routing::near) return failure{errc::unsupported};
-      return J::initialize(view, entry);
-    }
+    return emitter::initialize(view, lazy_entry_of(view), routing_);
   }
   template <class Opener>
   [[nodiscard]] result<void> retarget_one(const jump_table::table_view& view, std::uint32_t slot, std::uintptr_t target,

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "assert.hpp"
 #include "../module_options.hpp"
 #include "../result.hpp"
 
@@ -100,8 +101,8 @@ result<void> pending_code<Module, Allocator>::end_write() noexcept {
 
 template <class Module, class Allocator>
 void pending_code<Module, Allocator>::abandon() noexcept {
-  (void)end_write();
-  if (module_ != nullptr && !published_) (void)module_->allocator_.free(memory_);
+  JITCM_ASSERT_CLEANUP(end_write());
+  if (module_ != nullptr && !published_) JITCM_ASSERT_CLEANUP(module_->allocator_.free(memory_));
   module_ = nullptr;
 }
 

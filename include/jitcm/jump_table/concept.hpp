@@ -1,54 +1,60 @@
 // The jump_table_emitter concept: what native_module needs of a jump-table
 // policy to lay out, initialise and retarget the per-function slots of a
-// code space.
+// code space, and nothing more.
 //
 // All members are static; an emitter has no state (it costs no bytes as a
-// policy). `v` is a table_view, `i` a function index, `t` a code address,
-// `open` a write_scope_opener.
+// policy). `v` is a table_view, `i` a function's slot (std::uint32_t), `t` a
+// code address, `entry` the lazy-compile entry, `open` a write_scope_opener.
 //
-// | expression                   | result           | guarantees |
-// |------------------------------|------------------|------------|
-// | `E::name`                    | `const char*`    | for diagnostics |
-// | `E::has_machine_code`        | `bool` constexpr | false: call_target is a cell holding a code address (portable) |
-// | `E::near_slot_size`          | `size_t` constexpr | code bytes of one near slot |
-// | `E::far_slot_size`           | `size_t` constexpr | code bytes of one far slot |
-// | `E::lazy_slot_size`          | `size_t` constexpr | code bytes of one lazy slot |
-// | `E::far_target_size`         | `size_t` constexpr | 8: bytes of one far target cell in the data area |
-// | `E::near_range`              | `size_t` constexpr | a near slot reaches any target with abs(target - slot) <= near_range |
-// | `E::max_code_space_size`     | `size_t` constexpr | in a code space no larger, every near slot reaches every instruction |
-// | `E::code_bytes(n)`           | `size_t` constexpr | code-area bytes the tables of n functions need |
-// | `E::data_bytes(n)`           | `size_t` constexpr | data-area bytes (far targets, lazy entry, portable cells) |
-// | `E::near_slot_offset(i)`, `E::far_slot_offset(i)`, `E::lazy_slot_offset(i)` | `size_t` constexpr | offsets of function i's slots in the code area |
-// | `E::far_target_offset(i)`    | `size_t` constexpr | offset of function i's cell in the data area (8-aligned) |
-// | `E::initialize(v, entry)`    | `result<void>`   | every lazy slot hands its index to `entry`; every call target leads to its lazy slot. Code area writable (inside a write scope); nothing written on error |
-// | `E::call_target(v, i)`       | `uintptr_t`      | the stable address callers call for i (0 if i is out of range) |
-// | `E::current_target(v, i)`    | `uintptr_t`      | where a call through i goes now |
-// | `E::patch(v, i, t, open)`    | `result<void>`   | calls through i go to t; safe while other threads run the slot; flush and cross-core sync done |
-// | `E::patch_far(v, i, t)`      | `result<void>`   | the same by one data store, when i routes through its far slot; no write scope |
+// | expression               | result           | OPTIONAL/default | guarantees |
+// |--------------------------|------------------|------------------|------------|
+// | `E::code_bytes(n)`       | `size_t`, constant expression | required | code-area bytes (executable, at the start of every code space) the tables of n functions need; 0: no machine code, no write scope is ever opened for the table |
+// | `E::data_bytes(n)`       | `size_t`, constant expression | required | data-area bytes (read-write, never executable) they need |
+// | `E::initialize(v, entry)`| `result<void>`   | required | every slot leads to lazy compilation of its function through `entry`. Code area writable (inside a write scope); nothing written on error |
+// | `E::call_target(v, i)`   | `uintptr_t`      | required | the stable address callers call for slot i (0 if i is out of range) |
+// | `E::patch(v, i, t, open)`| `result<void>`   | required | calls through i go to t; safe while other threads run the slot; flush and cross-core sync done; opens write scopes only through `open` |
+// | `E::patch_far(v, i, t)`  | `result<void>`   | required | the same by data stores only (no write scope), when i routes through the data area (routing::far_only) |
+// | `E::initialize(v, entry, routing)` | `result<void>` | OPTIONAL: defaults to: the two-argument form (errc::unsupported for far_only when `has_machine_code`) | as initialize, near slots wired as `routing` says |
+// | `E::max_code_space_size` | `size_t` constant | OPTIONAL: defaults to: no limit | in a code space no larger, every slot reaches every instruction |
+// | `E::max_functions`       | `uint32_t` constant | OPTIONAL: defaults to: 2^32 - 1 | largest table; a module declaring more slots is refused (limit_exceeded) |
+// | `E::has_machine_code`    | `bool` constant  | OPTIONAL: defaults to: false | true: the code area holds slots, and then `E::near_slot_offset(i)`, `E::lazy_slot_offset(i)` and `E::lazy_slot_size` are required (removed code is sent back to slot i's lazy stub; tools are told where the slots are). False: removed code's slot gets `entry` itself |
+// | `E::context_entry_size`, `E::encode_context_entry(at, context, trampoline)` | `size_t` constant; `result<bytes>` | OPTIONAL: defaults to: none (modules with a lazy_compile_callback are refused with unsupported) | the per-module lazy entry that passes `context` to the shared trampoline (see lazy_trampoline.hpp) |
 //
-// Errors are errc values (out_of_range, invalid_argument, misaligned,
-// target_out_of_range, limit_exceeded, unsupported) or the write scope's.
+// The core reads the optional members only through
+// `jump_table::emitter_traits<E>` (emitter_traits.hpp). Errors are errc
+// values (out_of_range, invalid_argument, misaligned, target_out_of_range,
+// limit_exceeded, unsupported) or the write scope's.
 //
-// A minimal conforming emitter (a pointer table, like jump_table::portable):
+// The shipped emitters add members of their own (current_target, slot
+// sizes and offsets, encode_* helpers): the core needs none of them. A CPU
+// is added by writing its jump_table::slot_encoding (slot_encoding.hpp);
+// jump_table::detail::machine_code_emitter turns it into an emitter.
+//
+// A minimal conforming emitter (a pointer table, as tests/core/test_minimal_policies.cpp compiles it):
 //
 //   struct pointer_table {
-//     static constexpr const char* name = "pointer_table";
-//     static constexpr bool has_machine_code = false;
-//     static constexpr std::size_t near_slot_size = 0, far_slot_size = 0, lazy_slot_size = 0;
-//     static constexpr std::size_t far_target_size = 8;
-//     static constexpr std::size_t near_range = SIZE_MAX, max_code_space_size = SIZE_MAX;
 //     static constexpr std::size_t code_bytes(std::size_t) { return 0; }
 //     static constexpr std::size_t data_bytes(std::size_t n) { return 8 * n; }
-//     static constexpr std::size_t near_slot_offset(std::size_t) { return 0; }
-//     static constexpr std::size_t far_slot_offset(std::size_t) { return 0; }
-//     static constexpr std::size_t lazy_slot_offset(std::size_t) { return 0; }
-//     static constexpr std::size_t far_target_offset(std::size_t i) { return 8 * i; }
-//     static result<void> initialize(const table_view& v, std::uintptr_t entry, routing = routing::near);
-//     static std::uintptr_t call_target(const table_view& v, std::uint32_t i) { return v.data_base + 8 * i; }
-//     static std::uintptr_t current_target(const table_view& v, std::uint32_t i);
-//     template <write_scope_opener O>
-//     static result<void> patch(const table_view& v, std::uint32_t i, std::uintptr_t t, O&&);
-//     static result<void> patch_far(const table_view& v, std::uint32_t i, std::uintptr_t t);
+//     static jitcm::result<void> initialize(const jitcm::jump_table::table_view& v, std::uintptr_t entry) {
+//       for (std::uint32_t i = 0; i < v.functions; ++i) store(v, i, entry);
+//       return {};
+//     }
+//     static std::uintptr_t call_target(const jitcm::jump_table::table_view& v, std::uint32_t i) {
+//       return i < v.functions ? v.data_base + 8 * i : 0;
+//     }
+//     template <jitcm::jump_table::write_scope_opener Open>
+//     static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t, Open&&) {
+//       return patch_far(v, i, t);
+//     }
+//     static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t) {
+//       if (i >= v.functions) return jitcm::failure{jitcm::errc::out_of_range};
+//       store(v, i, t);
+//       return {};
+//     }
+//     static void store(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t) {
+//       std::atomic_ref{*reinterpret_cast<std::uintptr_t*>(v.data_writable_for(v.data_base + 8 * i))}
+//           .store(t, std::memory_order_release);
+//     }
 //   };
 #pragma once
 
@@ -56,46 +62,79 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../detail/requirement.hpp"
 #include "../result.hpp"
 #include "table_view.hpp"
 #include "write_scope_opener.hpp"
 
-namespace jitcm {
+namespace jitcm::jump_table {
 
-namespace jump_table::detail {
+namespace detail {
 
 template <std::size_t>
 struct constant_expression {};
 
-}  // namespace jump_table::detail
+}  // namespace detail
+
+/// The pieces of jitcm::jump_table_emitter, one per required member.
+namespace requirement {
+
+JITCM_REQUIREMENT(code_bytes, "JumpTable",
+                  "has no static constexpr member `code_bytes(n)` returning std::size_t",
+                  requires(std::size_t n) {
+                    { Policy::code_bytes(n) } -> std::same_as<std::size_t>;
+                    typename detail::constant_expression<Policy::code_bytes(1)>;
+                  });
+JITCM_REQUIREMENT(data_bytes, "JumpTable",
+                  "has no static constexpr member `data_bytes(n)` returning std::size_t",
+                  requires(std::size_t n) {
+                    { Policy::data_bytes(n) } -> std::same_as<std::size_t>;
+                    typename detail::constant_expression<Policy::data_bytes(1)>;
+                  });
+JITCM_REQUIREMENT(initialize, "JumpTable",
+                  "has no static member `initialize(view, entry)` returning jitcm::result<void>",
+                  requires(const table_view& v, std::uintptr_t entry) {
+                    { Policy::initialize(v, entry) } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(call_target, "JumpTable",
+                  "has no static member `call_target(view, index)` returning std::uintptr_t",
+                  requires(const table_view& v, std::uint32_t i) {
+                    { Policy::call_target(v, i) } -> std::same_as<std::uintptr_t>;
+                  });
+JITCM_REQUIREMENT(patch, "JumpTable",
+                  "has no static member `patch(view, index, target, open)` returning jitcm::result<void>",
+                  requires(const table_view& v, std::uint32_t i, std::uintptr_t t, already_writable open) {
+                    { Policy::patch(v, i, t, open) } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(patch_far, "JumpTable",
+                  "has no static member `patch_far(view, index, target)` returning jitcm::result<void>",
+                  requires(const table_view& v, std::uint32_t i, std::uintptr_t t) {
+                    { Policy::patch_far(v, i, t) } -> std::same_as<result<void>>;
+                  });
+/// Only an emitter that declares machine code must say where its slots are.
+JITCM_REQUIREMENT(slot_layout, "JumpTable",
+                  "says `has_machine_code` but has no static members `near_slot_offset(i)`, "
+                  "`lazy_slot_offset(i)` and `lazy_slot_size`",
+                  !requires { requires bool{Policy::has_machine_code}; } ||
+                      requires(std::size_t i) {
+                        { Policy::near_slot_offset(i) } -> std::convertible_to<std::size_t>;
+                        { Policy::lazy_slot_offset(i) } -> std::convertible_to<std::size_t>;
+                        { Policy::lazy_slot_size } -> std::convertible_to<std::size_t>;
+                      });
+
+}  // namespace requirement
+
+using emitter_requirements =
+    jitcm::detail::requirement_list<requirement::code_bytes_piece, requirement::data_bytes_piece,
+                                    requirement::initialize_piece, requirement::call_target_piece,
+                                    requirement::patch_piece, requirement::patch_far_piece,
+                                    requirement::slot_layout_piece>;
+
+}  // namespace jitcm::jump_table
+
+namespace jitcm {
 
 template <class E>
-concept jump_table_emitter =
-    requires(const jump_table::table_view& view, std::uint32_t index, std::uintptr_t address, std::size_t count,
-             jump_table::already_writable open) {
-      { E::name } -> std::convertible_to<const char*>;
-      { E::has_machine_code } -> std::convertible_to<bool>;
-      // Sizes and offsets must be usable in constant expressions, so that
-      // code spaces are laid out at compile time.
-      typename jump_table::detail::constant_expression<E::near_slot_size>;
-      typename jump_table::detail::constant_expression<E::far_slot_size>;
-      typename jump_table::detail::constant_expression<E::lazy_slot_size>;
-      typename jump_table::detail::constant_expression<E::far_target_size>;
-      typename jump_table::detail::constant_expression<E::near_range>;
-      typename jump_table::detail::constant_expression<E::max_code_space_size>;
-      typename jump_table::detail::constant_expression<E::code_bytes(1)>;
-      typename jump_table::detail::constant_expression<E::data_bytes(1)>;
-      typename jump_table::detail::constant_expression<E::near_slot_offset(1)>;
-      typename jump_table::detail::constant_expression<E::far_slot_offset(1)>;
-      typename jump_table::detail::constant_expression<E::lazy_slot_offset(1)>;
-      typename jump_table::detail::constant_expression<E::far_target_offset(1)>;
-      { E::code_bytes(count) } -> std::same_as<std::size_t>;
-      { E::data_bytes(count) } -> std::same_as<std::size_t>;
-      { E::initialize(view, address) } -> std::same_as<result<void>>;
-      { E::call_target(view, index) } -> std::same_as<std::uintptr_t>;
-      { E::current_target(view, index) } -> std::same_as<std::uintptr_t>;
-      { E::patch(view, index, address, open) } -> std::same_as<result<void>>;
-      { E::patch_far(view, index, address) } -> std::same_as<result<void>>;
-    } && (E::far_target_size == 8);
+concept jump_table_emitter = jump_table::emitter_requirements::satisfied_by<E>;
 
 }  // namespace jitcm

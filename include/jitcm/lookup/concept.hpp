@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../code.hpp"
+#include "../detail/requirement.hpp"
 #include "../result.hpp"
 
 namespace jitcm {
@@ -13,13 +14,13 @@ namespace jitcm {
 /// `basic_code_manager` holds one, inserts every code object it registers and
 /// erases it before the code is freed.
 ///
-/// | expression            | result         | guarantees |
-/// |-----------------------|----------------|------------|
-/// | `L l;`                |                | an empty set |
-/// | `l.insert(c)`         | `result<void>` | `c` (non-null, alive until erased) becomes findable; errors: `invalid_argument` for null, `overlapping_region` if its instructions overlap code already inserted, `out_of_memory`/`limit_exceeded`; on error the set is unchanged |
-/// | `l.erase(c)`          | `result<void>` | `c` is no longer found once this returns; `not_owned` if it was not inserted; on error the set is unchanged |
-/// | `cl.find(pc)`         | `const code*`  | the inserted code whose instructions contain `pc`, else nullptr (also for null and one-past-the-end); never dereferences erased code after `erase` returned |
-/// | `L::async_signal_safe` | `static constexpr bool` | optional (false when absent): true promises that `find` takes no lock, allocates nothing, never blocks and may interrupt any other member on the same thread, so a signal handler may call it; read it through `lookup_traits<L>` |
+/// | expression            | result         | OPTIONAL/default | guarantees |
+/// |-----------------------|----------------|------------------|------------|
+/// | `L l;`                |                | required | an empty set |
+/// | `l.insert(c)`         | `result<void>` | required | `c` (non-null, alive until erased) becomes findable; errors: `invalid_argument` for null, `overlapping_region` if its instructions overlap code already inserted, `out_of_memory`/`limit_exceeded`; on error the set is unchanged |
+/// | `l.erase(c)`          | `result<void>` | required | `c` is no longer found once this returns; `not_owned` if it was not inserted; on error the set is unchanged |
+/// | `cl.find(pc)`         | `const code*`  | required | the inserted code whose instructions contain `pc`, else nullptr (also for null and one-past-the-end); never dereferences erased code after `erase` returned |
+/// | `L::async_signal_safe` | `static constexpr bool` | OPTIONAL: defaults to: false | true promises that `find` takes no lock, allocates nothing, never blocks and may interrupt any other member on the same thread, so a signal handler may call it; read it through `lookup_traits<L>` |
 ///
 /// (`l` is an `L&`, `cl` a `const L&`, `c` a `const code*`, `pc` a
 /// `std::uintptr_t`.) Every operation may be called from any thread
@@ -59,13 +60,33 @@ namespace jitcm {
 ///       std::vector<const jitcm::code*> codes_;
 ///     };
 ///     static_assert(jitcm::code_lookup<list_lookup>);
+namespace lookup::requirement {
+
+JITCM_REQUIREMENT(default_constructible, "Lookup", "is not default-constructible",
+                  std::default_initializable<Policy>);
+JITCM_REQUIREMENT(insert, "Lookup", "has no member `insert(code)` returning jitcm::result<void>",
+                  requires(Policy& l, const code* c) {
+                    { l.insert(c) } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(erase, "Lookup", "has no member `erase(code)` returning jitcm::result<void>",
+                  requires(Policy& l, const code* c) {
+                    { l.erase(c) } -> std::same_as<result<void>>;
+                  });
+JITCM_REQUIREMENT(find, "Lookup", "has no member `find(pc) const` returning const jitcm::code*",
+                  requires(const Policy& l, std::uintptr_t pc) {
+                    { l.find(pc) } -> std::same_as<const code*>;
+                  });
+
+}  // namespace lookup::requirement
+
+namespace lookup {
+using lookup_requirements =
+    jitcm::detail::requirement_list<requirement::default_constructible_piece, requirement::insert_piece,
+                                    requirement::erase_piece, requirement::find_piece>;
+}  // namespace lookup
+
 template <class L>
-concept code_lookup = std::default_initializable<L> &&
-    requires(L& l, const L& cl, const code* c, std::uintptr_t pc) {
-      { l.insert(c) } -> std::same_as<result<void>>;
-      { l.erase(c) } -> std::same_as<result<void>>;
-      { cl.find(pc) } -> std::same_as<const code*>;
-    };
+concept code_lookup = lookup::lookup_requirements::satisfied_by<L>;
 
 /// What a lookup policy promises beyond the concept, with the defaults of
 /// the optional members filled in: `lookup_traits<L>::async_signal_safe`.
@@ -80,23 +101,4 @@ struct lookup_traits {
   }();
 };
 
-namespace detail {
-
-/// Checks a lookup policy member by member, so that a policy that does not
-/// conform is reported in one plain sentence naming what it lacks.
-/// `basic_code_manager` does `static_assert(detail::check_code_lookup<L>());`.
-template <class L>
-consteval bool check_code_lookup() {
-  static_assert(std::default_initializable<L>,
-                "jitcm: the code_lookup policy must be default-constructible");
-  static_assert(requires(L& l, const code* c) { { l.insert(c) } -> std::same_as<result<void>>; },
-                "jitcm: the code_lookup policy must have insert(const code*) returning jitcm::result<void>");
-  static_assert(requires(L& l, const code* c) { { l.erase(c) } -> std::same_as<result<void>>; },
-                "jitcm: the code_lookup policy must have erase(const code*) returning jitcm::result<void>");
-  static_assert(requires(const L& l, std::uintptr_t pc) { { l.find(pc) } -> std::same_as<const code*>; },
-                "jitcm: the code_lookup policy must have find(std::uintptr_t) const returning const jitcm::code*");
-  return code_lookup<L>;
-}
-
-}  // namespace detail
 }  // namespace jitcm

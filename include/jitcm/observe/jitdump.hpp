@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "../detail/assert.hpp"
 #include "../code.hpp"
 #include "../code_observer.hpp"
 #include "../config.hpp"
@@ -102,7 +103,7 @@ class jitdump final : public code_observer {
   ~jitdump() {
     std::lock_guard lock{mutex_};
     begin_record(jitdump_format::code_close, jitdump_format::record_header_size);
-    (void)flush_locked();
+    JITCM_ASSERT_CLEANUP(flush_locked());
   }
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -133,7 +134,7 @@ class jitdump final : public code_observer {
     std::lock_guard lock{mutex_};
     for (const stub& s : stubs) write_code_load(s.instructions, stub_name{s}.view());
   }
-  void on_batch_end() noexcept override { (void)flush(); }
+  void on_batch_end() noexcept override { JITCM_ASSERT_CLEANUP(flush()); }
 
  private:
   jitdump(platform::tool_file file, std::string path, source_lines lines) noexcept

@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "../detail/assert.hpp"
 #include "../code.hpp"
 #include "../code_observer.hpp"
 #include "../platform/tool_files.hpp"
@@ -60,7 +61,7 @@ class perf_map final : public code_observer {
 
   perf_map(const perf_map&) = delete;
   perf_map& operator=(const perf_map&) = delete;
-  ~perf_map() { (void)flush(); }
+  ~perf_map() { JITCM_ASSERT_CLEANUP(flush()); }
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
@@ -85,7 +86,7 @@ class perf_map final : public code_observer {
     std::lock_guard lock{mutex_};
     for (const stub& s : stubs) append_locked(s.instructions, stub_name{s}.view());
   }
-  void on_batch_end() noexcept override { (void)flush(); }
+  void on_batch_end() noexcept override { JITCM_ASSERT_CLEANUP(flush()); }
 
  private:
   static constexpr std::size_t flush_threshold = 64 * 1024;
@@ -106,7 +107,7 @@ class perf_map final : public code_observer {
     for (char ch : name) buffer_.put(ch == '\n' ? ' ' : ch);
     buffer_.put('\n');
     ++lines_buffered_;
-    if (buffer_.size() >= flush_threshold) (void)flush_locked();
+    if (buffer_.size() >= flush_threshold) JITCM_ASSERT_CLEANUP(flush_locked());
   }
   [[nodiscard]] result<void> flush_locked() {
     if (buffer_.empty()) return {};

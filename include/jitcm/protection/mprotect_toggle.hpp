@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "../detail/assert.hpp"
 #include "../platform/instruction_cache.hpp"
 #include "../platform/reservation.hpp"
 #include "detail/page_set.hpp"
@@ -61,12 +62,12 @@ struct mprotect_toggle {
     write_scope(write_scope&& other) noexcept : writers_{std::exchange(other.writers_, nullptr)} {}
     write_scope& operator=(write_scope&& other) noexcept {
       if (this != &other) {
-        (void)end();
+        JITCM_ASSERT_CLEANUP(end());
         writers_ = std::exchange(other.writers_, nullptr);
       }
       return *this;
     }
-    ~write_scope() { (void)end(); }
+    ~write_scope() { JITCM_ASSERT_CLEANUP(end()); }
 
     /// Errors: the OS error when a page could not be made RX again. The
     /// scope still ends and releases the space; those pages stay RW and the

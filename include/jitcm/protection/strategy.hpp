@@ -2,18 +2,18 @@
 // its pages and opens it for writing without a page ever being writable and
 // executable at one address (unless the strategy is protection::rwx).
 //
-// | expression                        | result                    | guarantees |
-// |-----------------------------------|---------------------------|------------|
-// | `S::name`                         | `const char*`             | a name for diagnostics |
-// | `S::reserve(bytes, hint, align)`  | `result<S::space>`        | address space only; nothing committed |
-// | `sp.region()`                     | `address_region`          | the executable addresses of the space |
-// | `sp.commit(r)`                    | `result<void>`            | page-aligned `r` inside the space becomes usable in its at-rest protection (RX; RWX for rwx), zero-filled |
-// | `sp.commit_data(r)`               | `result<void>`            | page-aligned `r` becomes read-write data, never executable, never toggled by write scopes; read at its executable address, written at `writable()` |
-// | `sp.decommit(r)`                  | `result<void>`            | the pages' memory goes back to the OS; the range stays reserved |
-// | `sp.writable(a)`                  | `std::uintptr_t`          | where to write the byte that executes at `a` (`a` itself unless dual-mapped) |
-// | `sp.begin_write(r)`               | `result<S::write_scope>`  | while the scope lives, this thread may write `r` through `writable()`; when the outermost scope ends, protection is back at rest and the instruction cache is flushed for what was written |
-// | `scope.end()`                     | `result<void>`            | ends the scope early and reports a failed protection change (the destructor ends it otherwise) |
-// | `sp.ready()` (optional)           | `result<void>`            | no error when code may be placed in the space; allocators ask before handing out a block and pass the error on (mprotect_toggle: space_unusable while pages a failed scope left RW cannot be made RX) |
+// | expression                        | result                    | OPTIONAL/default | guarantees |
+// |-----------------------------------|---------------------------|------------------|------------|
+// | `S::name`                         | `const char*`             | required | a name for diagnostics |
+// | `S::reserve(bytes, hint, align)`  | `result<S::space>`        | required | address space only; nothing committed |
+// | `sp.region()`                     | `address_region`          | required | the executable addresses of the space |
+// | `sp.commit(r)`                    | `result<void>`            | required | page-aligned `r` inside the space becomes usable in its at-rest protection (RX; RWX for rwx), zero-filled |
+// | `sp.commit_data(r)`               | `result<void>`            | required | page-aligned `r` becomes read-write data, never executable, never toggled by write scopes; read at its executable address, written at `writable()` |
+// | `sp.decommit(r)`                  | `result<void>`            | required | the pages' memory goes back to the OS; the range stays reserved |
+// | `sp.writable(a)`                  | `std::uintptr_t`          | required | where to write the byte that executes at `a` (`a` itself unless dual-mapped) |
+// | `sp.begin_write(r)`               | `result<S::write_scope>`  | required | while the scope lives, this thread may write `r` through `writable()`; when the outermost scope ends, protection is back at rest and the instruction cache is flushed for what was written |
+// | `scope.end()`                     | `result<void>`            | required | ends the scope early and reports a failed protection change (the destructor ends it otherwise) |
+// | `sp.ready()`                      | `result<void>`            | OPTIONAL: defaults to: no error | no error when code may be placed in the space; allocators ask before handing out a block and pass the error on (mprotect_toggle: space_unusable while pages a failed scope left RW cannot be made RX) |
 //
 // Two OPTIONAL traits, read only through `strategy_traits<S>` (never from S
 // directly, never by comparing type names). Each may be a
@@ -38,22 +38,40 @@
 // scope whose end fails has still ended, and its strategy says what the
 // space does about the pages it could not restore.
 //
-// A minimal conforming strategy (no W^X at all, for illustration only):
+// A minimal conforming strategy (no W^X at all, for illustration only;
+// tests/core/test_minimal_policies.cpp compiles it and runs a manager on it):
 //
 //   struct everything_rwx {
 //     static constexpr const char* name = "everything_rwx";
-//     struct write_scope { result<void> end() { return {}; } };
+//     static constexpr bool write_revokes_execute = false;  // pages never lose X
+//     struct write_scope {
+//       jitcm::address_region written;
+//       jitcm::result<void> end() {
+//         jitcm::platform::flush_instruction_cache(written.begin(), written.size());
+//         written = {};
+//         return {};
+//       }
+//     };
 //     class space {
 //      public:
-//       address_region region() const;
-//       result<void> commit(address_region);
-//       result<void> commit_data(address_region);
-//       result<void> decommit(address_region);
+//       explicit space(jitcm::platform::reservation memory) : memory_{std::move(memory)} {}
+//       jitcm::address_region region() const { return memory_.region(); }
+//       jitcm::result<void> commit(jitcm::address_region r) { return memory_.commit(r, access::read_write_execute); }
+//       jitcm::result<void> commit_data(jitcm::address_region r) { return memory_.commit(r, access::read_write); }
+//       jitcm::result<void> decommit(jitcm::address_region r) { return memory_.decommit(r); }
 //       std::uintptr_t writable(std::uintptr_t a) const { return a; }
-//       result<write_scope> begin_write(address_region) { return write_scope{}; }
+//       jitcm::result<write_scope> begin_write(jitcm::address_region r) {
+//         if (!region().contains(r)) return jitcm::failure{jitcm::errc::out_of_range};
+//         return write_scope{r};
+//       }
+//      private:
+//       jitcm::platform::reservation memory_;
 //     };
-//     static result<space> reserve(std::size_t, std::uintptr_t = 0, std::size_t = 0);
-//     static constexpr bool write_revokes_execute = false;  // pages never lose X
+//     static jitcm::result<space> reserve(std::size_t bytes, std::uintptr_t hint = 0, std::size_t alignment = 0) {
+//       auto memory = jitcm::platform::reservation::reserve(bytes, hint, alignment);
+//       if (!memory) return jitcm::forward_error(memory);
+//       return space{std::move(*memory)};
+//     }
 //   };
 #pragma once
 

@@ -2,6 +2,7 @@
 // that switched write protection off and executable for every other thread.
 #pragma once
 
+#include "../detail/assert.hpp"
 #include "../config.hpp"
 
 #if defined(JITCM_OS_MACOS) && defined(JITCM_ARCH_ARM64)
@@ -38,12 +39,12 @@ struct thread_toggle {
     write_scope(write_scope&& other) noexcept : executable_{std::exchange(other.executable_, {})} {}
     write_scope& operator=(write_scope&& other) noexcept {
       if (this != &other) {
-        (void)end();
+        JITCM_ASSERT_CLEANUP(end());
         executable_ = std::exchange(other.executable_, {});
       }
       return *this;
     }
-    ~write_scope() { (void)end(); }
+    ~write_scope() { JITCM_ASSERT_CLEANUP(end()); }
 
     result<void> end() noexcept {
       if (executable_.empty()) return {};
@@ -71,13 +72,13 @@ struct thread_toggle {
     space(space&& other) noexcept : region_{std::exchange(other.region_, {})} {}
     space& operator=(space&& other) noexcept {
       if (this != &other) {
-        if (!region_.empty()) (void)platform::release(region_);
+        if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::release(region_));
         region_ = std::exchange(other.region_, {});
       }
       return *this;
     }
     ~space() {
-      if (!region_.empty()) (void)platform::release(region_);
+      if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::release(region_));
     }
 
     [[nodiscard]] address_region region() const noexcept { return region_; }

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "../code.hpp"
+#include "../detail/requirement.hpp"
 #include "release_callback.hpp"
 
 namespace jitcm {
@@ -16,14 +17,16 @@ namespace jitcm {
 /// installed) is *retired* and handed to the policy, which calls the release
 /// callback once no thread can still be running or using it.
 ///
-/// | expression          | result        | guarantees |
-/// |---------------------|---------------|------------|
-/// | `R r{release};`     |               | `release` is a `refcount::release_callback` |
-/// | `typename R::scope` |               | RAII, default-constructible: while an object lives on a thread, code that thread `hold`s is not freed (`refcount::code_ref_scope` for the counting policies) |
-/// | `r.hold(c)`         | `bool`        | `c` (alive: installed, or already held by this thread) cannot be freed before the calling thread's innermost scope ends; false (nothing held) if the policy needs a scope and the thread has none open |
-/// | `r.retire(c)`       | `void`        | `c` left the code table; the reference its creator held passes to the policy. Called once per code object |
-/// | `r.collect(live)`   | `std::size_t` | the embedder reports the code its stacks still run (`live`); every retired code the policy's rule now allows to go is released through the callback, on the calling thread, before `collect` returns; returns how many |
-/// | `cr.retired_count()`| `std::size_t` | retired code not released yet |
+/// | expression          | result        | OPTIONAL/default | guarantees |
+/// |---------------------|---------------|------------------|------------|
+/// | `R r{release};`     |               | required | `release` is a `refcount::release_callback` |
+/// | `typename R::scope` |               | required | RAII, default-constructible: while an object lives on a thread, code that thread `hold`s is not freed (`refcount::code_ref_scope` for the counting policies) |
+/// | `r.hold(c)`         | `bool`        | required | `c` (alive: installed, or already held by this thread) cannot be freed before the calling thread's innermost scope ends; false (nothing held) if the policy needs a scope and the thread has none open |
+/// | `r.retire(c)`       | `void`        | required | `c` left the code table; the reference its creator held passes to the policy. Called once per code object |
+/// | `r.collect(live)`   | `std::size_t` | required | the embedder reports the code its stacks still run (`live`); every retired code the policy's rule now allows to go is released through the callback, on the calling thread, before `collect` returns; returns how many |
+/// | `cr.retired_count()`| `std::size_t` | required | retired code not released yet |
+///
+/// No member is optional, so there are no ref-counting traits.
 ///
 /// (`r` is an `R&`, `cr` a `const R&`, `c` a `const code&`, `live` a
 /// `std::span<const code* const>`.) Every operation may be called from any
@@ -47,46 +50,40 @@ namespace jitcm {
 ///       std::atomic<std::size_t> retired_{0};
 ///     };
 ///     static_assert(jitcm::ref_counting<keep_everything>);
+namespace refcount::requirement {
+
+JITCM_REQUIREMENT(release_constructor, "RefCounting",
+                  "cannot be constructed from a jitcm::refcount::release_callback",
+                  std::constructible_from<Policy, release_callback>);
+JITCM_REQUIREMENT(scope, "RefCounting", "has no default-constructible member type `scope`",
+                  std::default_initializable<typename Policy::scope>);
+JITCM_REQUIREMENT(hold, "RefCounting", "has no member `hold(code)` returning bool",
+                  requires(Policy& r, const code& c) {
+                    { r.hold(c) } -> std::same_as<bool>;
+                  });
+JITCM_REQUIREMENT(retire, "RefCounting", "has no member `retire(code)` returning void",
+                  requires(Policy& r, const code& c) {
+                    { r.retire(c) } -> std::same_as<void>;
+                  });
+JITCM_REQUIREMENT(collect, "RefCounting", "has no member `collect(live)` returning std::size_t",
+                  requires(Policy& r, std::span<const code* const> live) {
+                    { r.collect(live) } -> std::same_as<std::size_t>;
+                  });
+JITCM_REQUIREMENT(retired_count, "RefCounting", "has no member `retired_count() const` returning std::size_t",
+                  requires(const Policy& r) {
+                    { r.retired_count() } -> std::same_as<std::size_t>;
+                  });
+
+}  // namespace refcount::requirement
+
+namespace refcount {
+using ref_counting_requirements =
+    jitcm::detail::requirement_list<requirement::release_constructor_piece, requirement::scope_piece,
+                                    requirement::hold_piece, requirement::retire_piece, requirement::collect_piece,
+                                    requirement::retired_count_piece>;
+}  // namespace refcount
+
 template <class R>
-concept ref_counting =
-    std::constructible_from<R, refcount::release_callback> &&
-    requires { typename R::scope; } &&
-    std::default_initializable<typename R::scope> &&
-    requires(R& r, const R& cr, const code& c, std::span<const code* const> live) {
-      { r.hold(c) } -> std::same_as<bool>;
-      { r.retire(c) } -> std::same_as<void>;
-      { r.collect(live) } -> std::same_as<std::size_t>;
-      { cr.retired_count() } -> std::same_as<std::size_t>;
-    };
+concept ref_counting = refcount::ref_counting_requirements::satisfied_by<R>;
 
-namespace detail {
-
-/// Checks a ref-counting policy member by member, so that a policy that does
-/// not conform is reported in one plain sentence naming what it lacks.
-/// `basic_code_manager` does `static_assert(detail::check_ref_counting<R>());`.
-template <class R>
-consteval bool check_ref_counting() {
-  static_assert(std::constructible_from<R, refcount::release_callback>,
-                "jitcm: the ref_counting policy must be constructible from a refcount::release_callback");
-  static_assert(requires { typename R::scope; },
-                "jitcm: the ref_counting policy must have a scope type");
-  if constexpr (requires { typename R::scope; }) {
-    static_assert(std::default_initializable<typename R::scope>,
-                  "jitcm: the ref_counting policy's scope must be default-constructible");
-  }
-  static_assert(requires(R& r, const code& c) { { r.hold(c) } -> std::same_as<bool>; },
-                "jitcm: the ref_counting policy must have hold(const code&) returning bool");
-  static_assert(requires(R& r, const code& c) { { r.retire(c) } -> std::same_as<void>; },
-                "jitcm: the ref_counting policy must have retire(const code&) returning void");
-  static_assert(requires(R& r, std::span<const code* const> live) {
-                  { r.collect(live) } -> std::same_as<std::size_t>;
-                },
-                "jitcm: the ref_counting policy must have collect(std::span<const code* const>) "
-                "returning std::size_t");
-  static_assert(requires(const R& r) { { r.retired_count() } -> std::same_as<std::size_t>; },
-                "jitcm: the ref_counting policy must have retired_count() const returning std::size_t");
-  return ref_counting<R>;
-}
-
-}  // namespace detail
 }  // namespace jitcm

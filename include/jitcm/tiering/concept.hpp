@@ -5,20 +5,23 @@
 #include <concepts>
 
 #include "../code.hpp"
+#include "../detail/requirement.hpp"
+#include "../tier.hpp"
 
 namespace jitcm {
 
 /// A tiering policy: pure decisions over code objects, made by a
 /// native_module while it holds its own lock.
 ///
-/// | expression                                   | result                 | guarantees |
-/// |----------------------------------------------|------------------------|------------|
-/// | `typename T::module_state`                   |                        | default-constructible per-module state the policy decides on (the shipped policies: `tiering::debug_state`, whether a debugger is attached); each module holds one and lets the embedder change it |
-/// | `typename T::removal_filter`                 |                        | a copyable value naming a set of code objects (`remove_code(filter)`) |
-/// | `t.should_install(candidate, installed, s)`  | `bool`                 | true if `candidate` (new code for a function) replaces `installed` (the code in the table, or nullptr) in the code table and jump table, given module state `s` |
-/// | `t.should_remove(installed, filter)`         | `bool`                 | true if code in the code table matches `filter` |
-/// | `t.memory_pressure_filter()`                 | `T::removal_filter`    | what a memory-pressure flush removes from every module |
-/// | `t.knows_tier(x)` (OPTIONAL)                 | `bool`                 | whether `x` names one of the policy's tiers; a module refuses function code of another tier with invalid_argument. OPTIONAL: defaults to true (every tier accepted) |
+/// | expression                                   | result                 | OPTIONAL/default | guarantees |
+/// |----------------------------------------------|------------------------|------------------|------------|
+/// | `T t;`                                       |                        | required | each module holds one |
+/// | `typename T::module_state`                   |                        | required | default-constructible per-module state the policy decides on (the shipped policies: `tiering::debug_state`, whether a debugger is attached); each module holds one and lets the embedder change it |
+/// | `typename T::removal_filter`                 |                        | required | a copyable value naming a set of code objects (`remove_code(filter)`) |
+/// | `t.should_install(candidate, installed, s)`  | `bool`                 | required | true if `candidate` (new code for a function) replaces `installed` (the code in the table, or nullptr) in the code table and jump table, given module state `s` |
+/// | `t.should_remove(installed, filter)`         | `bool`                 | required | true if code in the code table matches `filter` |
+/// | `t.memory_pressure_filter()`                 | `T::removal_filter`    | required | what a memory-pressure flush removes from every module |
+/// | `t.knows_tier(x)`                            | `bool`                 | OPTIONAL: defaults to: true (every tier accepted) | whether `x` names one of the policy's tiers; a module refuses function code of another tier with invalid_argument. Read through `tiering::tiering_traits<T>` |
 ///
 /// (`t` is a `const T&`, `x` a `jitcm::tier`, `candidate` a `const code&`, `installed` a
 /// `const code*`, `s` a `const T::module_state&`, `filter` a
@@ -36,80 +39,57 @@ namespace jitcm {
 ///       removal_filter memory_pressure_filter() const { return {}; }
 ///     };
 ///     static_assert(jitcm::tiering_filter<newest_wins>);
+namespace tiering::requirement {
+
+JITCM_REQUIREMENT(default_constructible, "Tiering", "is not default-constructible",
+                  std::default_initializable<Policy>);
+JITCM_REQUIREMENT(module_state, "Tiering", "has no default-constructible member type `module_state`",
+                  std::default_initializable<typename Policy::module_state>);
+JITCM_REQUIREMENT(removal_filter, "Tiering", "has no copyable member type `removal_filter`",
+                  std::copy_constructible<typename Policy::removal_filter>);
+JITCM_REQUIREMENT(should_install, "Tiering",
+                  "has no member `should_install(candidate, installed, state) const` returning bool",
+                  requires(const Policy& t, const code& candidate, const code* installed,
+                           const typename Policy::module_state& state) {
+                    { t.should_install(candidate, installed, state) } -> std::same_as<bool>;
+                  });
+JITCM_REQUIREMENT(should_remove, "Tiering", "has no member `should_remove(code, filter) const` returning bool",
+                  requires(const Policy& t, const code& c, const typename Policy::removal_filter& filter) {
+                    { t.should_remove(c, filter) } -> std::same_as<bool>;
+                  });
+JITCM_REQUIREMENT(memory_pressure_filter, "Tiering",
+                  "has no member `memory_pressure_filter() const` returning removal_filter",
+                  requires(const Policy& t) {
+                    { t.memory_pressure_filter() } -> std::same_as<typename Policy::removal_filter>;
+                  });
+
+}  // namespace tiering::requirement
+
+namespace tiering {
+using tiering_requirements =
+    jitcm::detail::requirement_list<requirement::default_constructible_piece, requirement::module_state_piece,
+                                    requirement::removal_filter_piece, requirement::should_install_piece,
+                                    requirement::should_remove_piece, requirement::memory_pressure_filter_piece>;
+}  // namespace tiering
+
 template <class T>
-concept tiering_filter =
-    std::default_initializable<T> &&
-    requires {
-      typename T::module_state;
-      typename T::removal_filter;
-    } &&
-    std::default_initializable<typename T::module_state> &&
-    std::copy_constructible<typename T::removal_filter> &&
-    requires(const T& t, const code& candidate, const code* installed,
-             const typename T::module_state& state, const typename T::removal_filter& filter) {
-      { t.should_install(candidate, installed, state) } -> std::same_as<bool>;
-      { t.should_remove(candidate, filter) } -> std::same_as<bool>;
-      { t.memory_pressure_filter() } -> std::same_as<typename T::removal_filter>;
-    };
+concept tiering_filter = tiering::tiering_requirements::satisfied_by<T>;
 
-namespace detail {
+namespace tiering {
 
-template <class T>
-concept has_tiering_types = requires {
-  typename T::module_state;
-  typename T::removal_filter;
-};
-
-template <class T, bool = has_tiering_types<T>>
-struct tiering_members {
-  static constexpr bool install = false;
-  static constexpr bool remove = false;
-  static constexpr bool pressure = false;
-};
-
-template <class T>
-struct tiering_members<T, true> {
-  using state = typename T::module_state;
-  using filter = typename T::removal_filter;
-  static constexpr bool install = requires(const T& t, const code& c, const code* i, const state& s) {
-    { t.should_install(c, i, s) } -> std::same_as<bool>;
-  };
-  static constexpr bool remove = requires(const T& t, const code& c, const filter& f) {
-    { t.should_remove(c, f) } -> std::same_as<bool>;
-  };
-  static constexpr bool pressure = requires(const T& t) {
-    { t.memory_pressure_filter() } -> std::same_as<filter>;
-  };
-};
-
-/// Checks a tiering policy member by member, so that a policy that does not
-/// conform is reported in one plain sentence naming what it lacks.
-/// `basic_code_manager` does `static_assert(detail::check_tiering_filter<T>());`.
-template <class T>
-consteval bool check_tiering_filter() {
-  static_assert(std::default_initializable<T>,
-                "jitcm: the tiering_filter policy must be default-constructible");
-  static_assert(requires { typename T::module_state; },
-                "jitcm: the tiering_filter policy must have a module_state type");
-  static_assert(requires { typename T::removal_filter; },
-                "jitcm: the tiering_filter policy must have a removal_filter type");
-  if constexpr (has_tiering_types<T>) {
-    static_assert(std::default_initializable<typename T::module_state>,
-                  "jitcm: the tiering_filter policy's module_state must be default-constructible");
-    static_assert(std::copy_constructible<typename T::removal_filter>,
-                  "jitcm: the tiering_filter policy's removal_filter must be copyable");
-    static_assert(tiering_members<T>::install,
-                  "jitcm: the tiering_filter policy must have should_install(const code&, const code*, "
-                  "const module_state&) const returning bool");
-    static_assert(tiering_members<T>::remove,
-                  "jitcm: the tiering_filter policy must have should_remove(const code&, "
-                  "const removal_filter&) const returning bool");
-    static_assert(tiering_members<T>::pressure,
-                  "jitcm: the tiering_filter policy must have memory_pressure_filter() const "
-                  "returning removal_filter");
+/// What a tiering policy says beyond the required members (the OPTIONAL row
+/// above), with the default filled in. Specialise it to describe a policy
+/// you cannot change. Thread safety: as the policy's (pure) members.
+template <tiering_filter T>
+struct tiering_traits {
+  [[nodiscard]] static bool knows_tier(const T& policy, jitcm::tier x) noexcept {
+    if constexpr (requires { { policy.knows_tier(x) } -> std::convertible_to<bool>; }) {
+      return policy.knows_tier(x);
+    } else {
+      return true;
+    }
   }
-  return tiering_filter<T>;
-}
+};
 
-}  // namespace detail
+}  // namespace tiering
 }  // namespace jitcm

@@ -123,13 +123,12 @@ inline void write_veneer(isa set, std::byte* writable, std::uintptr_t address, s
   }
 }
 
-/// The widest span of one code space of `Module`: every slot reaches every
+/// The widest span of one code space of `module`: every slot reaches every
 /// instruction of its space, so a call site reaching this far needs no
 /// veneer.
 template <class Module>
-[[nodiscard]] constexpr std::uint64_t code_space_span() noexcept {
-  return std::min<std::uint64_t>(typename Module::allocator_type::options{}.max_code_space_size,
-                                 Module::jump_table_type::max_code_space_size);
+[[nodiscard]] std::uint64_t code_space_span(const Module& module) noexcept {
+  return module.max_code_space_size();
 }
 
 /// A call from new code to a function of its module: the displacement field

@@ -11,6 +11,7 @@
 #include "../../address_region.hpp"
 #include "../../platform/instruction_cache.hpp"
 #include "../../result.hpp"
+#include "../slot_encoding.hpp"
 #include "../table_view.hpp"
 #include "../write_scope_opener.hpp"
 #include "instruction_bytes.hpp"
@@ -61,7 +62,7 @@ void atomic_store(std::uintptr_t address, T value) noexcept {
 /// Stateless: every member is static. The layout and encode_* members are
 /// pure functions, callable from any thread; the others state their own
 /// thread safety.
-template <class Encoding>
+template <slot_encoding Encoding>
 struct machine_code_emitter {
   using encoding = Encoding;
   using patch_word = typename Encoding::patch_word;

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "../../detail/assert.hpp"
 #include "../../address_region.hpp"
 #include "../../platform/instruction_cache.hpp"
 #include "../../result.hpp"
@@ -17,12 +18,12 @@ class flushing_write_scope {
   flushing_write_scope(flushing_write_scope&& other) noexcept : executable_{std::exchange(other.executable_, {})} {}
   flushing_write_scope& operator=(flushing_write_scope&& other) noexcept {
     if (this != &other) {
-      (void)end();
+      JITCM_ASSERT_CLEANUP(end());
       executable_ = std::exchange(other.executable_, {});
     }
     return *this;
   }
-  ~flushing_write_scope() { (void)end(); }
+  ~flushing_write_scope() { JITCM_ASSERT_CLEANUP(end()); }
 
   result<void> end() noexcept {
     if (!executable_.empty()) platform::flush_instruction_cache(executable_.begin(), executable_.size());

@@ -1,0 +1,10 @@
+// expect: jitcm: basic_code_manager's JumpTable policy has no static member `patch(view, index, target, open)` returning jitcm::result<void>
+// The minimal JumpTable policy without `patch` is refused with that sentence.
+#define OMIT_JUMP_TABLE_PATCH
+#include "../core/minimal_policies.hpp"
+
+#include <jitcm/code_manager.hpp>
+
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

@@ -1,0 +1,10 @@
+// expect: jitcm: basic_code_manager's Lookup policy has no member `insert(code)` returning jitcm::result<void>
+// The minimal Lookup policy without `insert` is refused with that sentence.
+#define OMIT_LOOKUP_INSERT
+#include "../core/minimal_policies.hpp"
+
+#include <jitcm/code_manager.hpp>
+
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;

@@ -1,0 +1,10 @@
+// expect: jitcm: basic_code_manager's RefCounting policy has no member `hold(code)` returning bool
+// The minimal RefCounting policy without `hold` is refused with that sentence.
+#define OMIT_REFCOUNT_HOLD
+#include "../core/minimal_policies.hpp"
+
+#include <jitcm/code_manager.hpp>
+
+jitcm::basic_code_manager<minimal::arena, minimal::pointer_table, minimal::list_lookup, minimal::newest_wins,
+                          minimal::keep_everything>
+    manager;
