@@ -7,12 +7,12 @@
 // | `typename A::block`            | `code_block`-like              | `rx()`, `rw()`, `size()`, `region()` |
 // | `a.allocate(n)`                | `result<A::block>`             | aligned, in committed pages; reserves a code space when none has room. Errors: invalid_argument (n == 0), size_overflow, limit_exceeded, address_space_exhausted, the OS's error; nothing changed on error |
 // | `a.allocate_in_region(n, r)`   | `result<A::block>`             | as allocate, inside `r` only; never reserves. Error out_of_memory when `r` has no room |
-// | `a.free(b)`                    | `result<void>`                 | gives `b` back; wholly free pages are decommitted (bump keeps them). Errors: not_owned (foreign or null), double_free, invalid_argument (size differs from the block handed out), the OS's error of a refused decommit (the block stays live); nothing changed on error |
+// | `a.free(b)`                    | `result<void>`                 | gives `b` back; wholly free pages are decommitted, at once or later (basic_allocator keeps up to options::max_spare_committed bytes; bump keeps them). Errors: not_owned (foreign or null), double_free, invalid_argument (size differs from the block handed out), for an allocator that decommits within free the OS's error of a refused decommit (the block stays live); nothing changed on error |
 // | `a.begin_write(r)`             | `result<A::write_scope>`       | the W^X write scope of the code space holding `r`; out_of_range when no single space holds it, not_committed when its pages are not committed; nothing changed on error |
 // | `a.writable(rx)`               | `std::uintptr_t`               | where to write what executes at `rx` |
 // | `a.code_spaces()`              | sized range of `code_space`    | every space in creation order; only grows |
 // | `a.contains(p)`                | `bool`                         | `p` lies in one of the code spaces |
-// | `a.stats()`                    | `allocator_stats`              | reserved, committed, live, freed, code_spaces |
+// | `a.stats()`                    | `allocator_stats`              | reserved, committed, live, freed, code_spaces, spare |
 //
 // One OPTIONAL member, read through `allocator_write_revokes_execute(a)`:
 //

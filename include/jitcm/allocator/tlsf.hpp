@@ -103,7 +103,7 @@ class tlsf_free_space {
     if (space == nullptr) return make_error_code(errc::double_free);
     const std::size_t g = granule(*space, r.begin());
     // A live block's first granule has a start bit and is no free block's end.
-    if (!space->table.is_start(g) || free_block_at(*space, g) != none) return make_error_code(errc::double_free);
+    if (!space->table.is_start(g) || space->table.is_free_end(g)) return make_error_code(errc::double_free);
     if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
     release(*space, r);
     return {};
@@ -219,8 +219,9 @@ class tlsf_free_space {
   void release(space_entry& space, address_region r) {
     const std::size_t g = granule(space, r.begin());
     const std::size_t end = granule(space, r.end());
-    const std::uint32_t below = g > 0 ? free_block_at(space, g - 1) : none;
-    const std::uint32_t above = end < space.table.granules() ? free_block_at(space, end) : none;
+    const std::uint32_t below = g > 0 && space.table.is_free_end(g - 1) ? free_block_at(space, g - 1) : none;
+    const std::uint32_t above =
+        end < space.table.granules() && space.table.is_free_end(end) ? free_block_at(space, end) : none;
     if (below == none && above == none) {
       attach(space, r.begin(), r.size());
       return;
