@@ -192,17 +192,11 @@ class tlsf_free_space {
     const std::uintptr_t taken_end = begin + bytes;
     space.table.set_start(granule(space, begin));
     if (begin == block_begin && taken_end < block_end) {
-      const size_class before = class_of(n.size >> shift_);
-      const size_class after = class_of((block_end - taken_end) >> shift_);
-      const bool same_class = before.first == after.first && before.second == after.second;
-      if (!same_class) remove_free(index);
       // At least two granules: the first is not also the last.
       space.table.set_free_end(granule(space, block_begin), 0);
-      n.begin = taken_end;
-      n.size = block_end - taken_end;
+      resize(index, taken_end, block_end - taken_end);
       space.table.set_start(granule(space, taken_end));
       set_free_end(space, granule(space, taken_end), index);
-      if (!same_class) insert_free(index);
       return {begin, bytes};
     }
     detach(space, index);
@@ -228,34 +222,43 @@ class tlsf_free_space {
     }
     if (above == none) {
       // The block below grows upwards: its last granule moves.
-      remove_free(below);
       space.table.clear_start(g);
       forget_last(space, below);
-      nodes_[below].size += r.size();
+      resize(below, nodes_[below].begin, nodes_[below].size + r.size());
       set_free_end(space, end - 1, below);
-      insert_free(below);
       return;
     }
-    remove_free(above);
     space.table.clear_start(end);
     if (below == none) {
       // The block above grows downwards: its first granule moves.
       forget_first(space, above);
-      nodes_[above].begin = r.begin();
-      nodes_[above].size += r.size();
+      resize(above, r.begin(), nodes_[above].size + r.size());
       set_free_end(space, g, above);
-      insert_free(above);
       return;
     }
     // Both: the block below swallows this one and the one above.
-    remove_free(below);
+    remove_free(above);
     space.table.clear_start(g);
     forget_last(space, below);
     forget_first(space, above);
-    nodes_[below].size = nodes_[above].begin + nodes_[above].size - nodes_[below].begin;
-    set_free_end(space, last_granule(space, nodes_[above]), below);
+    const std::size_t last = last_granule(space, nodes_[above]);
+    resize(below, nodes_[below].begin, nodes_[above].begin + nodes_[above].size - nodes_[below].begin);
+    set_free_end(space, last, below);
     recycle(above);
-    insert_free(below);
+  }
+
+  // Gives free block `index` a new extent; it moves to another class list
+  // only if its class changes (a list move touches its neighbours in both
+  // lists: cache misses when blocks are freed in random order).
+  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) noexcept {
+    node& n = nodes_[index];
+    const size_class before = class_of(n.size >> shift_);
+    const size_class after = class_of(size >> shift_);
+    const bool same_class = before.first == after.first && before.second == after.second;
+    if (!same_class) remove_free(index);
+    n.begin = begin;
+    n.size = size;
+    if (!same_class) insert_free(index);
   }
 
   // Clears the table entry of a free block's last (first) granule, unless it
