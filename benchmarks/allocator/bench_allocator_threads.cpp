@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "report.hpp"
 #include "subjects.hpp"
 
 namespace {
@@ -125,24 +126,18 @@ void register_case(const std::string& name, bool shared) {
       ->Arg(1)->Arg(2)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 void print_summary() {
   std::printf("\n%-40s %14s %14s %10s %16s\n", "ns per op (all threads)", "1 thread", "2 threads", "speed-up",
               "asmjit shared/us");
-  const double peer = median(results()["asmjit, one shared/2"]);
+  const double peer = bench::median(results()["asmjit, one shared/2"]);
   std::vector<std::string> names;
   for (const auto& [key, values] : results()) {
     const std::string name = key.substr(0, key.size() - 2);
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   }
   for (const std::string& name : names) {
-    const double one = median(results()[name + "/1"]);
-    const double two = median(results()[name + "/2"]);
+    const double one = bench::median(results()[name + "/1"]);
+    const double two = bench::median(results()[name + "/2"]);
     std::printf("%-40s %14.1f %14.1f %9.2fx %15.2fx\n", name.c_str(), one, two, two > 0 ? one / two : 0.0,
                 two > 0 && peer > 0 ? peer / two : 0.0);
   }
@@ -157,10 +152,5 @@ int main(int argc, char** argv) {
   register_case<bench::asmjit_default>("asmjit, one per thread", false);
   register_case<bench::asmjit_default>("asmjit, one shared", true);
 #endif
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  print_summary();
-  return 0;
+  return bench::run_then(argc, argv, print_summary);
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "report.hpp"
 #include "subjects.hpp"
 #include "workload.hpp"
 
@@ -111,17 +112,11 @@ void register_subject(const char* name) {
 
 constexpr const char* measures[] = {"allocate", "free", "churn", "committed/live"};
 
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 double median_of(const std::string& subject, const char* measure) {
   auto row = results().find(subject);
   if (row == results().end()) return 0;
   auto cell = row->second.find(measure);
-  return cell == row->second.end() ? 0 : median(cell->second);
+  return cell == row->second.end() ? 0 : bench::median(cell->second);
 }
 
 // asmjit's time over ours (higher is better for us), and committed/live
@@ -171,10 +166,5 @@ int main(int argc, char** argv) {
   register_subject<bench::asmjit_default>("asmjit");
   register_subject<bench::asmjit_dual_mapping>("asmjit<dual_mapping>");
 #endif
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  print_summary();
-  return 0;
+  return bench::run_then(argc, argv, print_summary);
 }

@@ -8,8 +8,9 @@
 // inclusive count of `counted_allocate<S>` divided by block_count, of
 // `counted_free<S>` by block_count and of `counted_churn<S>` by counted_churn_steps
 // is the count per operation, with nothing else collected. Churn runs the
-// first tenth of the benchmark's steps (asmjit's churn is slow under
-// valgrind).
+// first hundredth of the benchmark's steps (asmjit's churn is slow under
+// valgrind). noipa: identical instantiations (asmjit's two subjects differ
+// only in their constructor) must not be folded into one symbol.
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -19,20 +20,20 @@
 
 namespace {
 
-constexpr std::size_t counted_churn_steps = bench::churn_steps / 10;
+constexpr std::size_t counted_churn_steps = bench::churn_steps / 100;
 
 template <class Subject>
-[[gnu::noinline]] void counted_allocate(Subject& subject, std::vector<typename Subject::handle>& blocks) {
+[[gnu::noipa]] void counted_allocate(Subject& subject, std::vector<typename Subject::handle>& blocks) {
   bench::allocate_blocks(subject, blocks, bench::script::get());
 }
 
 template <class Subject>
-[[gnu::noinline]] void counted_free(Subject& subject, const std::vector<typename Subject::handle>& blocks) {
+[[gnu::noipa]] void counted_free(Subject& subject, const std::vector<typename Subject::handle>& blocks) {
   bench::free_blocks(subject, blocks, bench::script::get());
 }
 
 template <class Subject>
-[[gnu::noinline]] void counted_churn(Subject& subject, std::vector<typename Subject::handle>& blocks,
+[[gnu::noipa]] void counted_churn(Subject& subject, std::vector<typename Subject::handle>& blocks,
                                      std::vector<std::size_t>& sizes) {
   bench::churn_blocks(subject, blocks, sizes, bench::script::get(), counted_churn_steps);
 }

@@ -514,21 +514,34 @@ TEMPLATE_TEST_CASE("begin_write over uncommitted units fails and changes nothing
   CHECK(a.begin_write(b->region()));
 }
 
+namespace {
+
+// Allocates `count` one-page blocks into `model` (and `live`), checking the
+// committed pages after each.
+template <class A>
+void allocate_pages(A& a, allocator_model& model, std::vector<code_block>& live, int count) {
+  for (int i = 0; i < count; ++i) {
+    auto b = a.allocate(page);
+    REQUIRE(b);
+    model.add(*b);
+    live.push_back(*b);
+    check_pages(a, model);
+  }
+}
+
+}  // namespace
+
 TEMPLATE_TEST_CASE("a growing allocator commits ahead in steps of half the spare limit", "[allocator][spare]",
                    fake_pool, fake_tlsf) {
   alloc::options o = small_spaces();
   o.max_spare_committed = 16 * page;
   TestType a{o};
   allocator_model model;
+  std::vector<code_block> live;
   auto& calls = fake_protection::control().commit_calls;
   const long before = calls.load();
-  for (int i = 0; i < 64; ++i) {
-    auto b = a.allocate(page);
-    REQUIRE(b);
-    model.add(*b);
-    REQUIRE(a.stats().spare <= o.max_spare_committed / 2);
-    check_pages(a, model);
-  }
+  allocate_pages(a, model, live, 64);
+  REQUIRE(a.stats().spare <= o.max_spare_committed / 2);
   // 64 units in steps of 1 + 8: 8 calls, and each space's headers (two
   // calls: code and data).
   const long made = calls.load() - before;
@@ -552,12 +565,7 @@ TEMPLATE_TEST_CASE("freeing many blocks decommits spare units in runs once they 
   TestType a{o};
   allocator_model model;
   std::vector<code_block> live;
-  for (int i = 0; i < 120; ++i) {
-    auto b = a.allocate(page);
-    REQUIRE(b);
-    model.add(*b);
-    live.push_back(*b);
-  }
+  allocate_pages(a, model, live, 120);
   std::mt19937_64 rng{7};
   std::shuffle(live.begin(), live.end(), rng);
   auto& decommits = fake_protection::control().decommit_calls;

@@ -15,22 +15,14 @@
 #include <vector>
 
 #include "../allocator/fake_protection.hpp"
+#include "fuzz_input.hpp"
 
 namespace {
 
 using fake_tlsf = jitcm::allocator::tlsf<jitcm::testing::fake_protection>;
 
-struct reader {
-  const std::uint8_t* data;
-  std::size_t size;
-  std::size_t at = 0;
-  bool done() const { return at >= size; }
-  std::size_t next() { return at < size ? data[at++] : 0; }
-};
-
-void expect(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using jitcm::fuzz::expect;
+using jitcm::fuzz::reader;
 
 const std::size_t page = jitcm::platform::page_size();
 
