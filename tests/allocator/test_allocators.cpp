@@ -516,40 +516,47 @@ TEMPLATE_TEST_CASE("begin_write over uncommitted units fails and changes nothing
 
 namespace {
 
-// Allocates `count` one-page blocks into `model` (and `live`), checking the
-// committed pages after each.
+// An allocator with page units and up to 16 spare pages, after `count`
+// one-page blocks were allocated (the committed pages checked after each).
 template <class A>
-void allocate_pages(A& a, allocator_model& model, std::vector<code_block>& live, int count) {
-  for (int i = 0; i < count; ++i) {
-    auto b = a.allocate(page);
-    REQUIRE(b);
-    model.add(*b);
-    live.push_back(*b);
-    check_pages(a, model);
+struct spare_fixture {
+  alloc::options o = [] {
+    alloc::options spare = small_spaces();
+    spare.max_spare_committed = 16 * page;
+    return spare;
+  }();
+  A a{o};
+  allocator_model model;
+  std::vector<code_block> live;
+
+  explicit spare_fixture(int count, long& commit_calls_before) {
+    commit_calls_before = fake_protection::control().commit_calls.load();
+    for (int i = 0; i < count; ++i) {
+      auto b = a.allocate(page);
+      REQUIRE(b);
+      model.add(*b);
+      live.push_back(*b);
+      check_pages(a, model);
+    }
   }
-}
+};
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("a growing allocator commits ahead in steps of half the spare limit", "[allocator][spare]",
                    fake_pool, fake_tlsf) {
-  alloc::options o = small_spaces();
-  o.max_spare_committed = 16 * page;
-  TestType a{o};
-  allocator_model model;
-  std::vector<code_block> live;
+  long before = 0;
+  spare_fixture<TestType> f{64, before};
   auto& calls = fake_protection::control().commit_calls;
-  const long before = calls.load();
-  allocate_pages(a, model, live, 64);
-  REQUIRE(a.stats().spare <= o.max_spare_committed / 2);
+  REQUIRE(f.a.stats().spare <= f.o.max_spare_committed / 2);
   // 64 units in steps of 1 + 8: 8 calls, and each space's headers (two
   // calls: code and data).
   const long made = calls.load() - before;
-  INFO("commit calls: " << made << ", spaces: " << a.code_spaces().size());
-  REQUIRE(made <= static_cast<long>(64 / 8 + 1 + 3 * a.code_spaces().size()));
+  INFO("commit calls: " << made << ", spaces: " << f.a.code_spaces().size());
+  REQUIRE(made <= static_cast<long>(64 / 8 + 1 + 3 * f.a.code_spaces().size()));
 
   // Without a spare limit, a call per unit.
-  alloc::options exact = o;
+  alloc::options exact = f.o;
   exact.max_spare_committed = 0;
   TestType b{exact};
   const long exact_before = calls.load();
@@ -560,12 +567,9 @@ TEMPLATE_TEST_CASE("a growing allocator commits ahead in steps of half the spare
 
 TEMPLATE_TEST_CASE("freeing many blocks decommits spare units in runs once they pass the limit", "[allocator][spare]",
                    fake_pool, fake_tlsf) {
-  alloc::options o = small_spaces();
-  o.max_spare_committed = 16 * page;
-  TestType a{o};
-  allocator_model model;
-  std::vector<code_block> live;
-  allocate_pages(a, model, live, 120);
+  long commit_calls = 0;
+  spare_fixture<TestType> f{120, commit_calls};
+  auto& [o, a, model, live] = f;
   std::mt19937_64 rng{7};
   std::shuffle(live.begin(), live.end(), rng);
   auto& decommits = fake_protection::control().decommit_calls;
