@@ -58,9 +58,10 @@ struct options {
   /// keeps (statistics: allocator_stats::spare) instead of decommitting: it
   /// commits up to half of this ahead of need when a block needs new units,
   /// and keeps units that blocks leave until spare bytes pass this, then
-  /// decommits all of them, a run of adjacent units per system call. Larger
-  /// values cost fewer system calls, smaller ones hold less memory; 0
-  /// commits and decommits exactly per unit. Default: 2 MiB.
+  /// decommits all of them, a run of adjacent units per system call (bump,
+  /// which never decommits, keeps them all). Larger values cost fewer system
+  /// calls, smaller ones hold less memory; 0 commits and decommits exactly
+  /// per unit. Default: 2 MiB.
   std::size_t max_spare_committed = std::size_t{2} << 20;
 };
 
