@@ -1,72 +1,55 @@
 // Issue 3's allocator benchmarks: (a) allocate 100,000 blocks of 8-1031
 // bytes, (b) free them in random order, (c) churn: 50,000 live blocks, free
 // and reallocate a random one 1,000,000 times, (d) committed / live bytes at
-// the end of (c). Every jitcm allocator and asmjit's JitAllocator (default
-// options) run the same precomputed script; a table of ns per operation and
-// the ratio to asmjit follows Google Benchmark's output.
-#include <jitcm/allocator/all.hpp>
-
+// the end of (c). Every jitcm allocator and asmjit's JitAllocator run the
+// same precomputed script, timed in thread CPU time. Tables of ns per
+// operation (the median over --benchmark_repetitions) follow Google
+// Benchmark's output: every subject against asmjit's default, and like with
+// like (dual mapping against asmjit's kUseDualMapping, mprotect toggling
+// against asmjit's default).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
+#include <algorithm>
+#include <ctime>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "report.hpp"
+#include "subjects.hpp"
 #include "workload.hpp"
-
-#if defined(JITCM_BENCH_ASMJIT)
-#include <asmjit/core.h>
-#endif
 
 namespace {
 
-/// One allocator behind the interface the workloads need.
-template <class Allocator>
-struct jitcm_subject {
-  using handle = jitcm::code_block;
-  Allocator allocator;
-  handle allocate(std::size_t bytes) {
-    auto b = allocator.allocate(bytes);
-    if (!b) std::abort();  // a benchmark cannot go on without its blocks
-    return *b;
-  }
-  void free(const handle& h) {
-    if (!allocator.free(h)) std::abort();
-  }
-  std::size_t committed() const { return allocator.stats().committed; }
-};
-
-#if defined(JITCM_BENCH_ASMJIT)
-struct asmjit_subject {
-  using handle = void*;
-  asmjit::JitAllocator allocator;
-  handle allocate(std::size_t bytes) {
-    void* rx = nullptr;
-    void* rw = nullptr;
-    if (allocator.alloc(&rx, &rw, bytes) != asmjit::kErrorOk) std::abort();
-    return rx;
-  }
-  void free(handle h) {
-    if (allocator.release(h) != asmjit::kErrorOk) std::abort();
-  }
-  // asmjit maps (commits) whole blocks: what it has reserved is committed.
-  std::size_t committed() const { return allocator.statistics().reservedSize(); }
-};
-#endif
-
-/// ns per operation of each (subject, workload), and committed/live after churn.
-std::map<std::string, std::map<std::string, double>>& results() {
-  static std::map<std::string, std::map<std::string, double>> r;
+/// ns per operation of each (subject, measure), one entry per repetition.
+std::map<std::string, std::map<std::string, std::vector<double>>>& results() {
+  static std::map<std::string, std::map<std::string, std::vector<double>>> r;
   return r;
 }
 
-using clock_type = std::chrono::steady_clock;
+// CPU time of this thread, system calls included: on a machine shared with
+// other work, wall time mostly measures how long the thread waited for a
+// core.
+struct thread_cpu_clock {
+  using time_point = double;  // ns
+  static time_point now() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+  }
+};
+using clock_type = thread_cpu_clock;
 
 double ns_since(clock_type::time_point start, std::size_t ops) {
-  return std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / static_cast<double>(ops);
+  return (clock_type::now() - start) / static_cast<double>(ops);
+}
+
+// Records the best of a repetition's iterations.
+void record(benchmark::State& state, const char* name, const char* measure, double value) {
+  state.counters[measure] = value;
+  results()[name][measure].push_back(value);
 }
 
 template <class Subject>
@@ -79,14 +62,13 @@ void allocate_all(benchmark::State& state, const char* name) {
     // benchmark's own vector must not count (handles differ in size).
     std::vector<typename Subject::handle> blocks(bench::block_count);
     const auto start = clock_type::now();
-    for (std::size_t i = 0; i < bench::block_count; ++i) blocks[i] = subject->allocate(s.sizes[i]);
+    bench::allocate_blocks(*subject, blocks, s);
     const double ns = ns_since(start, bench::block_count);
     state.SetIterationTime(ns * bench::block_count * 1e-9);
     best = std::min(best, ns);
     benchmark::DoNotOptimize(blocks.data());
   }
-  state.counters["ns_per_op"] = best;
-  results()[name]["allocate"] = best;
+  record(state, name, "allocate", best);
 }
 
 template <class Subject>
@@ -95,17 +77,15 @@ void free_random(benchmark::State& state, const char* name) {
   double best = 1e300;
   for (auto _ : state) {
     auto subject = std::make_unique<Subject>();
-    std::vector<typename Subject::handle> blocks;
-    blocks.reserve(bench::block_count);
-    for (std::size_t size : s.sizes) blocks.push_back(subject->allocate(size));
+    std::vector<typename Subject::handle> blocks(bench::block_count);
+    bench::allocate_blocks(*subject, blocks, s);
     const auto start = clock_type::now();
-    for (std::size_t i : s.free_order) subject->free(blocks[i]);
+    bench::free_blocks(*subject, blocks, s);
     const double ns = ns_since(start, bench::block_count);
     state.SetIterationTime(ns * bench::block_count * 1e-9);
     best = std::min(best, ns);
   }
-  state.counters["ns_per_op"] = best;
-  results()[name]["free"] = best;
+  record(state, name, "free", best);
 }
 
 template <class Subject>
@@ -115,17 +95,11 @@ void churn(benchmark::State& state, const char* name) {
   double ratio = 0;
   for (auto _ : state) {
     auto subject = std::make_unique<Subject>();
-    std::vector<typename Subject::handle> blocks;
+    std::vector<typename Subject::handle> blocks(bench::churn_live);
     std::vector<std::size_t> sizes(s.sizes.begin(), s.sizes.begin() + bench::churn_live);
-    blocks.reserve(bench::churn_live);
-    for (std::size_t size : sizes) blocks.push_back(subject->allocate(size));
+    bench::allocate_blocks(*subject, blocks, s);
     const auto start = clock_type::now();
-    for (std::size_t i = 0; i < bench::churn_steps; ++i) {
-      const std::size_t slot = s.churn_slot[i];
-      subject->free(blocks[slot]);
-      blocks[slot] = subject->allocate(s.churn_size[i]);
-      sizes[slot] = s.churn_size[i];
-    }
+    bench::churn_blocks(*subject, blocks, sizes, s);
     const double ns = ns_since(start, bench::churn_steps);
     state.SetIterationTime(ns * bench::churn_steps * 1e-9);
     best = std::min(best, ns);
@@ -133,10 +107,8 @@ void churn(benchmark::State& state, const char* name) {
     for (std::size_t size : sizes) live += size;
     ratio = static_cast<double>(subject->committed()) / static_cast<double>(live);
   }
-  state.counters["ns_per_op"] = best;
-  state.counters["committed_per_live"] = ratio;
-  results()[name]["churn"] = best;
-  results()[name]["committed/live"] = ratio;
+  record(state, name, "churn", best);
+  record(state, name, "committed/live", ratio);
 }
 
 template <class Subject>
@@ -150,49 +122,61 @@ void register_subject(const char* name) {
       ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 }
 
+constexpr const char* measures[] = {"allocate", "free", "churn", "committed/live"};
+
+double median_of(const std::string& subject, const char* measure) {
+  auto row = results().find(subject);
+  if (row == results().end()) return 0;
+  auto cell = row->second.find(measure);
+  return cell == row->second.end() ? 0 : bench::median(cell->second);
+}
+
+// asmjit's time over ours (higher is better for us), and committed/live
+// ours over asmjit's (lower is better).
+void print_ratio_row(const std::string& ours, const std::string& peer) {
+  std::printf("%-52s", (ours + " vs " + peer).c_str());
+  for (const char* m : measures) {
+    const double mine = median_of(ours, m);
+    const double theirs = median_of(peer, m);
+    const bool have = mine > 0 && theirs > 0;
+    if (std::string(m) == "committed/live") std::printf(" %15.3f", have ? mine / theirs : 0.0);
+    else std::printf(" %11.2fx", have ? theirs / mine : 0.0);
+  }
+  std::printf("\n");
+}
+
 void print_summary() {
-  auto& r = results();
-  const char* columns[] = {"allocate", "free", "churn", "committed/live"};
-  std::printf("\n%-22s %12s %12s %12s %15s\n", "ns per operation", "allocate", "free", "churn", "committed/live");
-  for (const auto& [name, row] : r) {
-    std::printf("%-22s", name.c_str());
-    for (const char* c : columns) {
-      auto it = row.find(c);
-      std::printf(std::string(c) == "committed/live" ? " %15.3f" : " %12.1f", it == row.end() ? 0.0 : it->second);
+  std::printf("\n%-52s %12s %12s %12s %15s\n", "median ns per operation", "allocate", "free", "churn",
+              "committed/live");
+  for (const auto& [name, row] : results()) {
+    std::printf("%-52s", name.c_str());
+    for (const char* m : measures) {
+      std::printf(std::string(m) == "committed/live" ? " %15.3f" : " %12.1f", median_of(name, m));
     }
     std::printf("\n");
   }
-  auto peer = r.find("asmjit");
-  if (peer == r.end()) return;
-  std::printf("\n%-22s %12s %12s %12s %15s\n", "asmjit time / ours", "allocate", "free", "churn", "ours/asmjit");
-  for (const auto& [name, row] : r) {
-    if (name == "asmjit") continue;
-    std::printf("%-22s", name.c_str());
-    for (const char* c : columns) {
-      auto mine = row.find(c);
-      auto theirs = peer->second.find(c);
-      const bool have = mine != row.end() && theirs != peer->second.end() && mine->second > 0;
-      if (std::string(c) == "committed/live") std::printf(" %15.3f", have ? mine->second / theirs->second : 0.0);
-      else std::printf(" %11.2fx", have ? theirs->second / mine->second : 0.0);
-    }
-    std::printf("\n");
+  if (results().count("asmjit") == 0) return;
+  std::printf("\n%-52s %12s %12s %12s %15s\n", "asmjit time / ours", "allocate", "free", "churn", "ours/asmjit");
+  for (const auto& [name, row] : results()) {
+    if (name.rfind("asmjit", 0) != 0) print_ratio_row(name, "asmjit");
   }
+  std::printf("\nlike with like:\n");
+  print_ratio_row("jitcm::tlsf<dual_mapping>", "asmjit<dual_mapping>");
+  print_ratio_row("jitcm::tlsf<mprotect>", "asmjit");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace alloc = jitcm::allocator;
-  register_subject<jitcm_subject<alloc::tlsf<>>>("jitcm::tlsf");
-  register_subject<jitcm_subject<alloc::pool<>>>("jitcm::pool");
-  register_subject<jitcm_subject<alloc::bump<>>>("jitcm::bump");
+  register_subject<bench::tlsf_default>("jitcm::tlsf");
+  register_subject<bench::tlsf_dual_mapping>("jitcm::tlsf<dual_mapping>");
+  register_subject<bench::tlsf_mprotect>("jitcm::tlsf<mprotect>");
+  register_subject<bench::jitcm_subject<alloc::pool<>>>("jitcm::pool");
+  register_subject<bench::jitcm_subject<alloc::bump<>>>("jitcm::bump");
 #if defined(JITCM_BENCH_ASMJIT)
-  register_subject<asmjit_subject>("asmjit");
+  register_subject<bench::asmjit_default>("asmjit");
+  register_subject<bench::asmjit_dual_mapping>("asmjit<dual_mapping>");
 #endif
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  print_summary();
-  return 0;
+  return bench::run_then(argc, argv, print_summary);
 }

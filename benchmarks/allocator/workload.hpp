@@ -1,4 +1,6 @@
-// The allocator workloads of issue 3, written once for every allocator.
+// The allocator workloads of issue 3, written once for every allocator: the
+// script of sizes and orders, and the three phases the benchmark times and
+// the instruction counter counts.
 #pragma once
 
 #include <algorithm>
@@ -46,5 +48,31 @@ struct script {
     return s;
   }
 };
+
+/// Phase (a): allocates block i with script size i, into `blocks` (sized by
+/// the caller).
+template <class Subject, class Handles>
+void allocate_blocks(Subject& subject, Handles& blocks, const script& s) {
+  for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i] = subject.allocate(s.sizes[i]);
+}
+
+/// Phase (b): frees every block of phase (a) in the script's random order.
+template <class Subject, class Handles>
+void free_blocks(Subject& subject, const Handles& blocks, const script& s) {
+  for (std::size_t i : s.free_order) subject.free(blocks[i]);
+}
+
+/// Phase (c): frees a random one of churn_live blocks and allocates another
+/// in its slot, `steps` times; `sizes` follows what is live.
+template <class Subject, class Handles>
+void churn_blocks(Subject& subject, Handles& blocks, std::vector<std::size_t>& sizes, const script& s,
+                  std::size_t steps = churn_steps) {
+  for (std::size_t i = 0; i < steps; ++i) {
+    const std::size_t slot = s.churn_slot[i];
+    subject.free(blocks[slot]);
+    blocks[slot] = subject.allocate(s.churn_size[i]);
+    sizes[slot] = s.churn_size[i];
+  }
+}
 
 }  // namespace bench

@@ -66,16 +66,19 @@ alloc::options small_spaces(std::size_t commit_granularity = jitcm::platform::pa
   o.min_code_space_size = 256 << 10;
   o.space_code_header = 100;
   o.space_data_header = 10;
+  o.max_spare_committed = 0;  // exact commit and decommit per unit; tests of the spare units set it
   return o;
 }
 
 // Committed pages the strategy reports, against what the model says must be:
 // every commit unit under a live block and every unit holding headers
-// committed; for allocators that return memory, nothing else.
+// committed; the others committed are the spare ones the statistics report,
+// for allocators that return memory no more than max_spare_committed.
 template <class A>
 void check_pages(const A& a, const allocator_model& model) {
   const std::size_t unit = std::bit_ceil(std::max(a.config().commit_granularity, page));
   std::size_t committed = 0;
+  std::size_t spare = 0;
   for (std::size_t i = 0; i < a.code_spaces().size(); ++i) {
     const jitcm::code_space& s = a.code_spaces()[i];
     const fake_protection::space& memory = a.space(i);
@@ -91,12 +94,12 @@ void check_pages(const A& a, const allocator_model& model) {
       const std::size_t unit_size = std::min<std::size_t>(unit, s.region.end() - unit_begin);
       const bool used = p < pinned_end || model.page_in_use(unit_begin, unit_size);
       if (used) REQUIRE(memory.committed_code(p));
-      if constexpr (reuses_memory<A>) {
-        if (!used) REQUIRE_FALSE(memory.committed_code(p));
-      }
+      else if (memory.committed_code(p)) spare += page;
     }
   }
   REQUIRE(a.stats().committed == committed);
+  REQUIRE(a.stats().spare == spare);
+  if constexpr (reuses_memory<A>) REQUIRE(spare <= a.config().max_spare_committed);
 }
 
 }  // namespace
@@ -106,7 +109,10 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
   // Page-sized units, 16-page units, and units larger than a space.
   const std::size_t granularity = GENERATE(std::size_t{0}, std::size_t{16} << 12, std::size_t{4} << 20);
   const bool headers = GENERATE(true, false);  // without headers, code areas of touching spaces touch too
+  // Units decommitted as they empty, or kept spare up to 24 pages.
+  const std::size_t spare_limit = GENERATE(std::size_t{0}, std::size_t{24} << 12);
   alloc::options o = small_spaces(granularity);
+  o.max_spare_committed = spare_limit;
   if (!headers) {
     o.space_code_header = 0;
     o.space_data_header = 0;
@@ -205,13 +211,13 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
   jitcm::testing::check_stats(a, model);
   check_pages(a, model);
   if constexpr (reuses_memory<TestType>) {
-    // Only the units holding headers are left.
+    // Only the units holding headers are left, and spare ones.
     const std::size_t unit = std::bit_ceil(std::max(a.config().commit_granularity, page));
     std::size_t headers = 0;
     for (const jitcm::code_space& s : a.code_spaces()) {
       headers += std::min(s.region.size(), (headers_end_offset(a) + unit - 1) & ~(unit - 1));
     }
-    REQUIRE(a.stats().committed == headers);
+    REQUIRE(a.stats().committed == headers + a.stats().spare);
     const std::size_t spaces = a.code_spaces().size();
     for (std::size_t i = 0; i < spaces; ++i) {
       const address_region code = a.code_spaces()[i].code;
@@ -341,6 +347,8 @@ TEMPLATE_TEST_CASE("max_committed is enforced and memory comes back", "[allocato
   o.space_code_header = 0;
   o.space_data_header = 0;
   o.max_committed = 16 * page;
+  // Commit ahead must stop at the limit, not fail the allocation.
+  o.max_spare_committed = GENERATE(std::size_t{0}, 8 * page);
   TestType a{o};
   std::vector<code_block> blocks;
   for (;;) {
@@ -359,8 +367,11 @@ TEMPLATE_TEST_CASE("max_committed is enforced and memory comes back", "[allocato
   REQUIRE(a.free(blocks.back()));
   blocks.pop_back();
   if constexpr (reuses_memory<TestType>) {
-    REQUIRE(a.stats().committed == 15 * page);
+    // Decommitted at once, or kept spare (and then reused).
+    REQUIRE(a.stats().committed == (o.max_spare_committed == 0 ? 15 * page : 16 * page));
+    REQUIRE(a.stats().spare == (o.max_spare_committed == 0 ? 0 : page));
     REQUIRE(a.allocate(page));
+    REQUIRE(a.stats().spare == 0);
   } else {
     // bump keeps its pages: the limit still holds.
     auto again = a.allocate(page);
@@ -507,4 +518,76 @@ TEMPLATE_TEST_CASE("begin_write over uncommitted units fails and changes nothing
   CHECK_FALSE(a.is_committed(far_away.begin()));
   CHECK(a.stats() == before);
   CHECK(a.begin_write(b->region()));
+}
+
+namespace {
+
+// An allocator with page units and up to 16 spare pages, after `count`
+// one-page blocks were allocated (the committed pages checked after each).
+template <class A>
+struct spare_fixture {
+  alloc::options o = [] {
+    alloc::options spare = small_spaces();
+    spare.max_spare_committed = 16 * page;
+    return spare;
+  }();
+  A a{o};
+  allocator_model model;
+  std::vector<code_block> live;
+
+  explicit spare_fixture(int count, long& commit_calls_before) {
+    commit_calls_before = fake_protection::control().commit_calls.load();
+    for (int i = 0; i < count; ++i) {
+      auto b = a.allocate(page);
+      REQUIRE(b);
+      model.add(*b);
+      live.push_back(*b);
+      check_pages(a, model);
+    }
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a growing allocator commits ahead in steps of half the spare limit", "[allocator][spare]",
+                   fake_pool, fake_tlsf) {
+  long before = 0;
+  spare_fixture<TestType> f{64, before};
+  auto& calls = fake_protection::control().commit_calls;
+  REQUIRE(f.a.stats().spare <= f.o.max_spare_committed / 2);
+  // 64 units in steps of 1 + 8: 8 calls, and each space's headers (two
+  // calls: code and data).
+  const long made = calls.load() - before;
+  INFO("commit calls: " << made << ", spaces: " << f.a.code_spaces().size());
+  REQUIRE(made <= static_cast<long>(64 / 8 + 1 + 3 * f.a.code_spaces().size()));
+
+  // Without a spare limit, a call per unit.
+  alloc::options exact = f.o;
+  exact.max_spare_committed = 0;
+  TestType b{exact};
+  const long exact_before = calls.load();
+  for (int i = 0; i < 64; ++i) REQUIRE(b.allocate(page));
+  REQUIRE(calls.load() - exact_before >= 64);
+  REQUIRE(b.stats().spare == 0);
+}
+
+TEMPLATE_TEST_CASE("freeing many blocks decommits spare units in runs once they pass the limit", "[allocator][spare]",
+                   fake_pool, fake_tlsf) {
+  long commit_calls = 0;
+  spare_fixture<TestType> f{120, commit_calls};
+  auto& [o, a, model, live] = f;
+  std::mt19937_64 rng{7};
+  std::shuffle(live.begin(), live.end(), rng);
+  auto& decommits = fake_protection::control().decommit_calls;
+  const long before = decommits.load();
+  for (const code_block& b : live) {
+    REQUIRE(a.free(b));
+    model.remove(b);
+    check_pages(a, model);  // spare bytes match the pages, within the limit
+  }
+  const long made = decommits.load() - before;
+  INFO("decommit calls for 120 units: " << made);
+  REQUIRE(made > 0);
+  REQUIRE(made < 120);  // fewer calls than units: neighbours go in one call
+  REQUIRE(a.stats().spare <= o.max_spare_committed);
 }

@@ -99,6 +99,7 @@ inline allocator::options fault_test_options(commit_budget& budget) {
   o.space_code_header = 64;
   o.space_data_header = 16;
   o.commit_granularity = 2 * platform::page_size();
+  o.max_spare_committed = 2 * o.commit_granularity;  // commit ahead by a unit; decommit past two spare units
   o.budget = &budget;
   return o;
 }
@@ -185,15 +186,17 @@ class allocator_fixture {
     for (const tracked_block& t : blocks_) check_code(t);
   }
 
-  /// Frees every block, checks that only header pages stay committed (for
-  /// allocators that return memory), destroys the allocator and checks that
-  /// its spaces and budget are gone.
+  /// Frees every block, checks that only header pages and spare units stay
+  /// committed (for allocators that return memory), destroys the allocator
+  /// and checks that its spaces and budget are gone.
   void finish() {
     if (allocator_) {
       while (!blocks_.empty()) REQUIRE(free(blocks_.size() - 1));
       check();
       if constexpr (A::free_space_type::returns_memory) {
-        REQUIRE(allocator_->stats().committed == header_bytes());
+        const allocator_stats stats = allocator_->stats();
+        REQUIRE(stats.spare <= allocator_->config().max_spare_committed);
+        REQUIRE(stats.committed == header_bytes() + stats.spare);
       }
       fault_injector observe{0};
       destroy();

@@ -9,24 +9,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "fuzz_input.hpp"
+
 namespace {
 
 constexpr std::size_t granules = 256;
 constexpr std::size_t unit = 8;
 constexpr std::uintptr_t base = 0x4000;
 
-struct reader {
-  const std::uint8_t* data;
-  std::size_t size;
-  std::size_t at = 0;
-  bool done() const { return at >= size; }
-  std::size_t next() { return at < size ? data[at++] : 0; }
-};
-
-[[noreturn]] void mismatch() { __builtin_trap(); }
-void expect(bool ok) {
-  if (!ok) mismatch();
-}
+using jitcm::fuzz::expect;
+using jitcm::fuzz::reader;
 
 std::uintptr_t address_of(std::size_t g) { return base + g * unit; }
 

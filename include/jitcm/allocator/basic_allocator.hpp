@@ -144,8 +144,9 @@ class basic_allocator {
   }
 
   /// Errors: not_owned, double_free, invalid_argument (see code_allocator);
-  /// the OS error of a refused decommit of the pages the block leaves free
-  /// (the block stays live: free it again later). Nothing changed on error.
+  /// nothing changed on error. Units the block leaves empty become spare
+  /// (options::max_spare_committed); a refused decommit of spare units keeps
+  /// them committed and spare, and fails no free.
   result<void> free(const block& b) {
     std::lock_guard guard{lock_};
     const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
@@ -156,10 +157,7 @@ class basic_allocator {
                          : errc::invalid_argument};
     }
     if (const std::error_code refused = free_.free(b.region())) return failure{refused};
-    if (auto released = spaces_.release(index, b.region(), FreeSpace::returns_memory); !released) {
-      (void)free_.allocate_in_region(b.size(), b.region());
-      return released;
-    }
+    spaces_.release(index, b.region(), FreeSpace::returns_memory);
     live_bytes_ -= b.size();
     freed_bytes_ += b.size();
     return {};
@@ -214,7 +212,7 @@ class basic_allocator {
 
   [[nodiscard]] allocator_stats stats() const {
     std::lock_guard guard{lock_};
-    return {spaces_.reserved(), spaces_.committed(), live_bytes_, freed_bytes_, spaces_.count()};
+    return {spaces_.reserved(), spaces_.committed(), live_bytes_, freed_bytes_, spaces_.count(), spaces_.spare()};
   }
 
   /// Whether a write scope takes execute permission from its pages for

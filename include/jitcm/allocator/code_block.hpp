@@ -56,6 +56,7 @@ struct allocator_stats {
   std::size_t live = 0;         ///< sizes of the blocks handed out and not freed
   std::size_t freed = 0;        ///< sizes of all blocks freed so far
   std::size_t code_spaces = 0;  ///< number of code spaces
+  std::size_t spare = 0;        ///< committed bytes (in `committed`) of units holding no block; see options::max_spare_committed
 
   friend constexpr bool operator==(const allocator_stats&, const allocator_stats&) noexcept = default;
 };

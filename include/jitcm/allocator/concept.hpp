@@ -10,12 +10,12 @@
 // | `typename A::block`    | `code_block`-like        | required | `rx()`, `rw()`, `size()`, `region()` |
 // | `typename A::write_scope` | movable, `end()` returning `result<void>` | required | while it lives the thread may write its region through `writable()`; `end()` reports a failed protection change |
 // | `a.allocate(n)`        | `result<A::block>`       | required | aligned, in committed pages; reserves a code space when none has room. Errors: invalid_argument (n == 0), size_overflow, limit_exceeded, address_space_exhausted, the OS's error; nothing changed on error |
-// | `a.free(b)`            | `result<void>`           | required | gives `b` back. Errors: not_owned, double_free, invalid_argument, the OS's error of a refused decommit (the block stays live); nothing changed on error |
+// | `a.free(b)`            | `result<void>`           | required | gives `b` back; wholly free pages are decommitted, at once or later (basic_allocator keeps up to options::max_spare_committed bytes). Errors: not_owned (foreign or null), double_free, invalid_argument (size differs from the block handed out), for an allocator that decommits within free the OS's error of a refused decommit (the block stays live); nothing changed on error |
 // | `a.begin_write(r)`     | `result<A::write_scope>` | required | the W^X write scope of the code space holding `r`; out_of_range when no single space holds it, not_committed when its pages are not committed; nothing changed on error |
 // | `ca.writable(p)`       | `std::uintptr_t`         | required | where to write what executes at `p` |
 // | `ca.code_spaces()`     | sized range of `code_space` | required | every space in creation order; only grows |
 // | `ca.contains(p)`       | `bool`                   | required | `p` lies in one of the code spaces |
-// | `ca.stats()`           | `allocator_stats`        | required | reserved, committed, live, freed, code_spaces |
+// | `ca.stats()`           | `allocator_stats`        | required | reserved, committed, live, freed, code_spaces, spare |
 // | `ca.write_revokes_execute()` | `bool`             | OPTIONAL: defaults to: `true` | true: while a write scope is open, its pages are not executable for any thread (the W^X strategy's trait, protection::strategy_traits); modules then retarget slots without writing code pages (far-only routing). Never changes during the allocator's life |
 //
 // The core reads the optional member only through

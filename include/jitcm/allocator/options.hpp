@@ -49,8 +49,9 @@ struct options {
   /// Pages are committed and decommitted in aligned runs of this many bytes
   /// (rounded up to a power-of-two number of pages): larger runs cost fewer
   /// system calls, smaller ones hold less memory in partly used runs. A run
-  /// is committed when the first block lands on it, decommitted when the
-  /// last block leaves it. The runs that hold the headers stay committed.
+  /// is committed when the first block lands on it (or ahead of need), and
+  /// decommitted some time after the last block leaves it (see
+  /// max_spare_committed). The runs that hold the headers stay committed.
   std::size_t commit_granularity = std::size_t{64} << 10;
   /// Smallest code space reserved (before the cap by max_code_space_size), so
   /// that many small allocations do not each reserve a space.
@@ -73,6 +74,15 @@ struct options {
   /// split the large page a write lands on until the kernel merges it again;
   /// dual mapping gets them only where shared memory may use THP.
   platform::page_backing pages = platform::page_backing::normal;
+  /// Committed bytes of commit units that hold no block which the allocator
+  /// keeps (statistics: allocator_stats::spare) instead of decommitting: it
+  /// commits up to half of this ahead of need when a block needs new units,
+  /// and keeps units that blocks leave until spare bytes pass this, then
+  /// decommits all of them, a run of adjacent units per system call (bump,
+  /// which never decommits, keeps them all). Larger values cost fewer system
+  /// calls, smaller ones hold less memory; 0 commits and decommits exactly
+  /// per unit. Default: 2 MiB.
+  std::size_t max_spare_committed = std::size_t{2} << 20;
 };
 
 }  // namespace jitcm::allocator

@@ -6,7 +6,6 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <deque>
 #include <iterator>
 #include <memory>
@@ -16,7 +15,7 @@
 #include "../platform/fault_injection.hpp"
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
-#include "detail/address_map.hpp"
+#include "detail/block_table.hpp"
 #include "pool.hpp"
 
 namespace jitcm::allocator {
@@ -29,14 +28,15 @@ namespace jitcm::allocator {
 /// however fragmented the spaces are (free also checks the block's size,
 /// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
 ///
-/// Nothing is stored in code memory. Live blocks cost no header: a bitmap per
-/// space marks the first granule of every block (live or free), which is how
-/// free() checks that it is given a block and its true size, and a second
-/// marks the first and last granule of every free block, which tells a freed
-/// block at once whether a neighbour is free. Only free blocks have headers
-/// (address, size, list links), in a side array, found through their start
-/// or end address in small hash maps when a merge needs them. Metadata for
-/// live code is 2 bits per alignment granule (1/256 of its size at 64 bytes).
+/// Nothing is stored in code memory, and nothing is hashed: each space has a
+/// detail::block_table, flat arrays indexed by granule. Its start bitmap
+/// marks the first granule of every block (live or free), which is how
+/// free() checks that it is given a block and its true size; its free-end
+/// entries name the free block whose first or last granule each granule is,
+/// so a freed block finds a free neighbour, and its header, with one load at
+/// each end. Only free blocks have headers (address, size, list links), in a
+/// side array. Allocate and free touch a handful of cache lines: the class
+/// bitmaps and list head, one header, the table words at the block's ends.
 ///
 /// allocate_in_region walks the blocks of the window it is given (linear; it
 /// is for the rare jump-table placement). When the size-rounded search finds
@@ -53,20 +53,14 @@ class tlsf_free_space {
   }
 
   bool add_space(address_region code) {
-    const std::size_t words = ((code.size() >> shift_) + 64) / 64;
-    if (jitcm::detail::side_allocation_refused()) return false;
-    // calloc: the OS hands out zeroed pages lazily, so a large space costs
-    // bitmap memory only where blocks are.
-    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts{
-        static_cast<std::uint64_t*>(std::calloc(2 * words, sizeof(std::uint64_t)))};
-    if (!starts) return false;
-    std::uint64_t* marks = starts.get() + words;
+    auto table = detail::block_table::make(code.size() >> shift_);
+    if (!table) return false;
     const auto id = static_cast<std::uint32_t>(spaces_.size());
-    spaces_.push_back(space_entry{code, std::move(starts), marks, id});
+    spaces_.push_back(space_entry{code, std::move(*table), id});
     auto at = std::upper_bound(by_address_.begin(), by_address_.end(), code.begin(),
                                [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
     by_address_.insert(at, id);
-    set_bit(spaces_.back().starts.get(), 0);
+    spaces_.back().table.set_start(0);
     attach(spaces_.back(), code.begin(), code.size());
     return true;
   }
@@ -87,12 +81,11 @@ class tlsf_free_space {
       if (!space.code.overlaps(inside)) continue;
       // From the block holding the window's start, block by block.
       const std::uintptr_t first = std::max(inside.begin(), space.code.begin());
-      std::uintptr_t block = previous_start(space, first);
+      std::uintptr_t block = address(space, space.table.start_at_or_below(granule(space, first)));
       const std::uintptr_t stop = std::min(inside.end(), space.code.end());
       while (block < stop) {
         const std::uintptr_t next = next_start(space, block);
-        if (test_bit(space.marks, granule(space, block))) {
-          const std::uint32_t index = *free_starts_.find(block);
+        if (const std::uint32_t index = free_block_at(space, granule(space, block)); index != none) {
           const std::uintptr_t begin = std::max(block, inside.begin());
           const std::uintptr_t end = std::min(next, inside.end());
           if (end > begin && end - begin >= bytes) return take(index, begin, bytes);
@@ -109,15 +102,15 @@ class tlsf_free_space {
     space_entry* space = space_of(r.begin());
     if (space == nullptr) return make_error_code(errc::double_free);
     const std::size_t g = granule(*space, r.begin());
-    // A live block's first granule has a start bit and no free mark.
-    if (!test_bit(space->starts.get(), g) || test_bit(space->marks, g)) return make_error_code(errc::double_free);
+    // A live block's first granule has a start bit and is no free block's end.
+    if (!space->table.is_start(g) || space->table.is_free_end(g)) return make_error_code(errc::double_free);
     if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
     release(*space, r);
     return {};
   }
 
   /// Number of free blocks (for tests).
-  [[nodiscard]] std::size_t free_blocks() const noexcept { return free_starts_.size(); }
+  [[nodiscard]] std::size_t free_blocks() const noexcept { return free_count_; }
 
  private:
   static constexpr std::uint32_t none = UINT32_MAX;
@@ -138,60 +131,44 @@ class tlsf_free_space {
     unsigned second;
   };
 
-  struct bitmap_deleter {
-    void operator()(std::uint64_t* words) const noexcept { std::free(words); }
-  };
-
   struct space_entry {
     address_region code;
-    // Bit g: a block (live or free) starts at granule g. The same allocation
-    // holds `marks`.
-    std::unique_ptr<std::uint64_t[], bitmap_deleter> starts;
-    // Bit g: granule g is the first or the last of a free block. One test
-    // tells whether a neighbour is free, before any map is looked at.
-    std::uint64_t* marks;
+    detail::block_table table;
     std::uint32_t id;  // index in spaces_
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
 
-  // ---- bitmaps ----------------------------------------------------------
-
-  static void set_bit(std::uint64_t* bits, std::size_t g) noexcept { bits[g / 64] |= std::uint64_t{1} << (g % 64); }
-  static void clear_bit(std::uint64_t* bits, std::size_t g) noexcept {
-    bits[g / 64] &= ~(std::uint64_t{1} << (g % 64));
-  }
-  [[nodiscard]] static bool test_bit(const std::uint64_t* bits, std::size_t g) noexcept {
-    return ((bits[g / 64] >> (g % 64)) & 1) != 0;
-  }
+  // ---- the side tables ----------------------------------------------------
 
   [[nodiscard]] std::size_t granule(const space_entry& s, std::uintptr_t address) const noexcept {
     return (address - s.code.begin()) >> shift_;
+  }
+  [[nodiscard]] std::uintptr_t address(const space_entry& s, std::size_t g) const noexcept {
+    return s.code.begin() + (g << shift_);
   }
 
   // Where the block after the one starting at `address` starts (or the end
   // of the code area).
   [[nodiscard]] std::uintptr_t next_start(const space_entry& s, std::uintptr_t address) const noexcept {
-    const std::size_t limit = s.code.size() >> shift_;
-    std::size_t g = granule(s, address) + 1;
-    if (g >= limit) return s.code.end();
-    std::size_t word = g / 64;
-    std::uint64_t bits = s.starts[word] & (~std::uint64_t{0} << (g % 64));
-    while (bits == 0) {
-      if (++word * 64 >= limit) return s.code.end();
-      bits = s.starts[word];
-    }
-    const std::size_t found = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-    return found >= limit ? s.code.end() : s.code.begin() + (found << shift_);
+    const std::size_t found = s.table.next_start(granule(s, address));
+    return found >= s.table.granules() ? s.code.end() : s.code.begin() + (found << shift_);
   }
 
-  // The start of the block holding `address`.
-  [[nodiscard]] std::uintptr_t previous_start(const space_entry& s, std::uintptr_t address) const noexcept {
-    const std::size_t g = granule(s, address);
-    std::size_t word = g / 64;
-    std::uint64_t bits = s.starts[word] & (~std::uint64_t{0} >> (63 - g % 64));
-    while (bits == 0) bits = s.starts[--word];  // granule 0 always starts a block
-    return s.code.begin() + ((word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits))) << shift_);
+  // The free block whose first or last granule is `g`, or none. The table
+  // holds index + 1 so that its zeroed memory means none.
+  [[nodiscard]] static std::uint32_t free_block_at(const space_entry& s, std::size_t g) noexcept {
+    return s.table.free_end(g) - 1;
+  }
+  static void set_free_end(space_entry& s, std::size_t g, std::uint32_t index) noexcept {
+    s.table.set_free_end(g, index + 1);
+  }
+
+  [[nodiscard]] std::size_t first_granule(const space_entry& s, const node& n) const noexcept {
+    return granule(s, n.begin);
+  }
+  [[nodiscard]] std::size_t last_granule(const space_entry& s, const node& n) const noexcept {
+    return granule(s, n.begin + n.size) - 1;
   }
 
   [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
@@ -206,100 +183,97 @@ class tlsf_free_space {
 
   // Takes [begin, begin + bytes) out of free block `index`; what is left on
   // either side stays free. Taking from the front, the common case, keeps
-  // the header and its end entry and moves only the start.
+  // the header and its last granule's entry and moves only the start.
   address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
-    space_entry& space = spaces_[nodes_[index].space];
-    const std::uintptr_t block_begin = nodes_[index].begin;
-    const std::uintptr_t block_end = block_begin + nodes_[index].size;
+    node& n = nodes_[index];
+    space_entry& space = spaces_[n.space];
+    const std::uintptr_t block_begin = n.begin;
+    const std::uintptr_t block_end = block_begin + n.size;
     const std::uintptr_t taken_end = begin + bytes;
-    set_bit(space.starts.get(), granule(space, begin));
+    space.table.set_start(granule(space, begin));
     if (begin == block_begin && taken_end < block_end) {
-      const size_class before = class_of(nodes_[index].size >> shift_);
-      const size_class after = class_of((block_end - taken_end) >> shift_);
-      const bool same_class = before.first == after.first && before.second == after.second;
-      if (!same_class) remove_free(index);
-      free_starts_.erase(block_begin);
-      clear_bit(space.marks, granule(space, block_begin));
-      nodes_[index].begin = taken_end;
-      nodes_[index].size = block_end - taken_end;
-      free_starts_.insert(taken_end, index);
-      set_bit(space.starts.get(), granule(space, taken_end));
-      set_bit(space.marks, granule(space, taken_end));
-      if (!same_class) insert_free(index);
+      // At least two granules: the first is not also the last.
+      space.table.set_free_end(granule(space, block_begin), 0);
+      resize(index, taken_end, block_end - taken_end);
+      space.table.set_start(granule(space, taken_end));
+      set_free_end(space, granule(space, taken_end), index);
       return {begin, bytes};
     }
     detach(space, index);
     if (begin > block_begin) attach(space, block_begin, begin - block_begin);
     if (taken_end < block_end) {
-      set_bit(space.starts.get(), granule(space, taken_end));
+      space.table.set_start(granule(space, taken_end));
       attach(space, taken_end, block_end - taken_end);
     }
     return {begin, bytes};
   }
 
   // Makes live block `r` free, merged with the free blocks right below and
-  // above it (checked in the marks bitmap first: most frees touch no map
-  // entry of a neighbour).
+  // above it (found through the table entries at its two ends).
   void release(space_entry& space, address_region r) {
     const std::size_t g = granule(space, r.begin());
-    const bool below_free = g > 0 && test_bit(space.marks, g - 1);
-    const bool above_free = r.end() < space.code.end() && test_bit(space.marks, granule(space, r.end()));
-    if (!below_free && !above_free) {
+    const std::size_t end = granule(space, r.end());
+    const std::uint32_t below = g > 0 && space.table.is_free_end(g - 1) ? free_block_at(space, g - 1) : none;
+    const std::uint32_t above =
+        end < space.table.granules() && space.table.is_free_end(end) ? free_block_at(space, end) : none;
+    if (below == none && above == none) {
       attach(space, r.begin(), r.size());
       return;
     }
-    if (below_free && !above_free) {
-      // The block below grows upwards: its end moves.
-      const std::uint32_t index = *free_ends_.find(r.begin());
-      remove_free(index);
-      free_ends_.erase(r.begin());
-      clear_bit(space.marks, g - 1);
-      clear_bit(space.starts.get(), g);
-      nodes_[index].size += r.size();
-      free_ends_.insert(r.end(), index);
-      mark_ends(space, index);
-      insert_free(index);
+    if (above == none) {
+      // The block below grows upwards: its last granule moves.
+      space.table.clear_start(g);
+      forget_last(space, below);
+      resize(below, nodes_[below].begin, nodes_[below].size + r.size());
+      set_free_end(space, end - 1, below);
       return;
     }
-    const std::uint32_t above = *free_starts_.find(r.end());
-    if (!below_free) {
-      // The block above grows downwards: its start moves.
-      remove_free(above);
-      free_starts_.erase(r.end());
-      clear_bit(space.marks, granule(space, r.end()));
-      clear_bit(space.starts.get(), granule(space, r.end()));
-      nodes_[above].begin = r.begin();
-      nodes_[above].size += r.size();
-      free_starts_.insert(r.begin(), above);
-      mark_ends(space, above);
-      insert_free(above);
+    space.table.clear_start(end);
+    if (below == none) {
+      // The block above grows downwards: its first granule moves.
+      forget_first(space, above);
+      resize(above, r.begin(), nodes_[above].size + r.size());
+      set_free_end(space, g, above);
       return;
     }
     // Both: the block below swallows this one and the one above.
-    const std::uint32_t below = *free_ends_.find(r.begin());
-    const std::uintptr_t end = nodes_[above].begin + nodes_[above].size;
-    remove_free(below);
-    free_ends_.erase(r.begin());
-    clear_bit(space.marks, g - 1);
-    clear_bit(space.starts.get(), g);
-    detach(space, above);
-    clear_bit(space.starts.get(), granule(space, r.end()));
-    nodes_[below].size = end - nodes_[below].begin;
-    free_ends_.insert(end, below);
-    mark_ends(space, below);
-    insert_free(below);
+    remove_free(above);
+    space.table.clear_start(g);
+    forget_last(space, below);
+    forget_first(space, above);
+    const std::size_t last = last_granule(space, nodes_[above]);
+    resize(below, nodes_[below].begin, nodes_[above].begin + nodes_[above].size - nodes_[below].begin);
+    set_free_end(space, last, below);
+    recycle(above);
   }
 
-  // Marks the first and last granule of free block `index`. Merges clear the
-  // marks that end up inside the merged block first; a one-granule block's
-  // single granule is both, so the marks are set again here.
-  void mark_ends(space_entry& space, std::uint32_t index) noexcept {
-    set_bit(space.marks, granule(space, nodes_[index].begin));
-    set_bit(space.marks, granule(space, nodes_[index].begin + nodes_[index].size) - 1);
+  // Gives free block `index` a new extent; it moves to another class list
+  // only if its class changes (a list move touches its neighbours in both
+  // lists: cache misses when blocks are freed in random order).
+  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) noexcept {
+    node& n = nodes_[index];
+    const size_class before = class_of(n.size >> shift_);
+    const size_class after = class_of(size >> shift_);
+    const bool same_class = before.first == after.first && before.second == after.second;
+    if (!same_class) remove_free(index);
+    n.begin = begin;
+    n.size = size;
+    if (!same_class) insert_free(index);
   }
 
-  // A free block [begin, begin + size): a header, its start and end in the
-  // maps and marks, its class list. Its start bit is set by the caller.
+  // Clears the table entry of a free block's last (first) granule, unless it
+  // is also its first (last): a one-granule block keeps its other end.
+  void forget_last(space_entry& space, std::uint32_t index) noexcept {
+    const node& n = nodes_[index];
+    if (n.size > alignment()) space.table.set_free_end(last_granule(space, n), 0);
+  }
+  void forget_first(space_entry& space, std::uint32_t index) noexcept {
+    const node& n = nodes_[index];
+    if (n.size > alignment()) space.table.set_free_end(first_granule(space, n), 0);
+  }
+
+  // A free block [begin, begin + size): a header, its ends in the table,
+  // its class list. Its start bit is set by the caller.
   void attach(space_entry& space, std::uintptr_t begin, std::size_t size) {
     std::uint32_t index;
     if (spare_ != none) {
@@ -310,23 +284,24 @@ class tlsf_free_space {
       nodes_.emplace_back();
     }
     nodes_[index] = node{begin, size, none, none, space.id};
-    free_starts_.insert(begin, index);
-    free_ends_.insert(begin + size, index);
-    set_bit(space.marks, granule(space, begin));
-    set_bit(space.marks, granule(space, begin + size) - 1);
+    set_free_end(space, first_granule(space, nodes_[index]), index);
+    set_free_end(space, last_granule(space, nodes_[index]), index);
     insert_free(index);
+    ++free_count_;
   }
 
   void detach(space_entry& space, std::uint32_t index) {
-    const std::uintptr_t begin = nodes_[index].begin;
-    const std::uintptr_t end = begin + nodes_[index].size;
     remove_free(index);
-    free_starts_.erase(begin);
-    free_ends_.erase(end);
-    clear_bit(space.marks, granule(space, begin));
-    clear_bit(space.marks, granule(space, end) - 1);
+    space.table.set_free_end(first_granule(space, nodes_[index]), 0);
+    space.table.set_free_end(last_granule(space, nodes_[index]), 0);
+    recycle(index);
+  }
+
+  // Puts an unlinked header on the spare list.
+  void recycle(std::uint32_t index) noexcept {
     nodes_[index].next_free = spare_;
     spare_ = index;
+    --free_count_;
   }
 
   // Sizes below 32 granules get a class each; above, each power of two is
@@ -394,10 +369,7 @@ class tlsf_free_space {
   std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_{};
   std::vector<node> nodes_;     // free-block headers; unused ones linked through next_free
   std::uint32_t spare_ = none;
-  // Free blocks by start and by end address (two maps: where spaces touch,
-  // one block's end is the next space's first block's start).
-  detail::address_map<std::uint32_t> free_starts_;
-  detail::address_map<std::uint32_t> free_ends_;
+  std::size_t free_count_ = 0;
   std::deque<space_entry> spaces_;         // in creation order; never move
   std::vector<std::uint32_t> by_address_;  // indices into spaces_, by address
 };

@@ -84,10 +84,22 @@ struct space_layout {
 /// header areas, the limits and the byte counts. The allocators differ only
 /// in how they find free space inside the spaces kept here.
 ///
-/// Every page carries a count of the live blocks (and headers) on it and
-/// whether it is committed; a page is committed when the first block lands on
-/// it and decommitted when the last one leaves (if the allocator returns
-/// memory at all).
+/// Every commit unit carries a count of the live blocks (and headers) on it
+/// and whether it is committed. A unit that is committed and holds nothing is
+/// spare. Spare units come from two places, and are bounded by
+/// options::max_spare_committed (`limit` below):
+///
+/// - commit ahead: when a block needs uncommitted units, the units after it
+///   in its space are committed in the same call, up to limit / 2 spare bytes
+///   in all, so a growing allocator commits in steps of about limit / 2
+///   rather than a call per unit;
+/// - hysteresis: a unit whose last block leaves stays committed; when spare
+///   bytes pass `limit`, every spare unit is decommitted, a maximal run per
+///   call, so freeing many blocks costs a call per run of free units, not
+///   one per unit, and allocate-free cycles at a unit boundary make none.
+///
+/// With limit 0 a unit is committed when the first block lands on it and
+/// decommitted when the last one leaves (if the allocator returns memory).
 ///
 /// Thread safety: none; the owning allocator locks.
 template <protection::strategy Protection>
@@ -132,8 +144,12 @@ class code_space_set {
     const std::size_t pinned = std::min(l.pinned_end, size);
     const std::size_t block_end = std::min(space_layout::round_up(l.code_offset + block_bytes, l.unit), size);
     const std::size_t block_begin = std::max(space_layout::round_down(l.code_offset, l.unit), pinned);
-    const std::size_t block_units = block_end > block_begin ? block_end - block_begin : 0;
-    if (!within_limits(pinned + block_units)) return failure{errc::limit_exceeded};
+    const std::size_t needed_units = block_end > block_begin ? block_end - block_begin : 0;
+    if (!within_limits(pinned + needed_units)) return failure{errc::limit_exceeded};
+    // Units after the block's, committed ahead when the limits allow.
+    std::size_t ahead = std::min(space_layout::round_down(ahead_room(), l.unit), size - std::max(block_end, pinned));
+    if (!within_limits(pinned + needed_units + ahead)) ahead = 0;
+    const std::size_t block_units = needed_units == 0 ? 0 : needed_units + ahead;
     const std::size_t charged = pinned + block_units;
     if (auto ok = charge(charged); !ok) return forward_error(ok);
 
@@ -176,9 +192,11 @@ class code_space_set {
     // Header units are pinned: committed and counted once, never decommitted.
     // (A space smaller than a unit is all header unit.)
     for (std::size_t u = 0; u < (pinned + l.unit - 1) / l.unit; ++u) units[u] = committed_bit | 1;
-    // The block's units, committed above, wait for it with no count.
+    // The block's units (and those committed ahead), committed above, wait
+    // for it with no count: spare until it lands.
     const std::size_t block_units_end = block_units == 0 ? 0 : (block_begin + block_units + l.unit - 1) / l.unit;
     for (std::size_t u = block_begin / l.unit; u < block_units_end; ++u) units[u] = committed_bit;
+    spare_ += block_units;
 
     const std::size_t index = spaces_.size();
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
@@ -200,6 +218,7 @@ class code_space_set {
     std::size_t committed = 0;
     for (std::size_t u = 0; u < s.pages.size(); ++u) {
       if ((s.pages[u] & committed_bit) != 0) committed += pages_region(s, u, u + 1).size();
+      if (s.pages[u] == committed_bit) spare_ -= pages_region(s, u, u + 1).size();
     }
     refund(committed);
     reserved_ -= s.size;
@@ -219,10 +238,12 @@ class code_space_set {
   }
 
   /// Counts `block` (inside the code area of space `index`) as live on its
-  /// commit units, committing those that were not. Errors: limit_exceeded, the
-  /// strategy's commit error, the error of a space that takes no code now
-  /// (a strategy's optional `ready()`: mprotect_toggle's space_unusable);
-  /// nothing changes on error.
+  /// commit units, committing those that were not, and the uncommitted units
+  /// right after them while spare bytes stay within limit / 2 (never past
+  /// the limits: then only what the block needs). Errors: limit_exceeded,
+  /// the strategy's commit error, the error of a space that takes no code
+  /// now (a strategy's optional `ready()`: mprotect_toggle's
+  /// space_unusable); nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
     space_entry& s = spaces_[index];
     if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
@@ -235,10 +256,17 @@ class code_space_set {
       if (is_uncommitted(s.pages[p])) missing += pages_region(s, p, p + 1).size();
     }
     if (missing != 0) {
-      if (auto charged = charge(missing); !charged) return charged;
+      std::size_t ahead_end = units_ahead(s, last + 1);
+      std::size_t ahead = ahead_end > last + 1 ? pages_region(s, last + 1, ahead_end).size() : 0;
+      if (!charge(missing + ahead)) {
+        ahead = 0;
+        ahead_end = last + 1;
+        if (auto charged = charge(missing); !charged) return charged;
+      }
+      const std::size_t stop = ahead_end - 1;  // the last unit this call commits
       std::size_t committed_until = first;  // runs below this were committed by this call
       result<void> outcome;
-      for_each_run(s, first, last, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
+      for_each_run(s, first, stop, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
         if (!outcome) return;
         outcome = s.memory.commit(pages_region(s, run_first, run_end));
         if (outcome) committed_until = run_end;
@@ -250,38 +278,47 @@ class code_space_set {
             (void)s.memory.decommit(pages_region(s, run_first, run_end));
           });
         }
-        refund(missing);
+        refund(missing + ahead);
         return outcome;
       }
+      for (std::size_t p = last + 1; p <= stop; ++p) s.pages[p] = committed_bit;
+      spare_ += ahead;
     }
-    for (std::size_t p = first; p <= last; ++p) s.pages[p] = (s.pages[p] + 1) | committed_bit;
+    for (std::size_t p = first; p <= last; ++p) {
+      if (s.pages[p] == committed_bit) spare_ -= pages_region(s, p, p + 1).size();
+      s.pages[p] = (s.pages[p] + 1) | committed_bit;
+    }
     return {};
   }
 
-  /// Takes `block` off its commit units; with `decommit_free_pages`, units
-  /// no block touches any more are decommitted. Those units form one run
-  /// (the block covers the units between its first and last whole), so
-  /// there is one decommit at most. Errors: the strategy's decommit error;
-  /// the block then still counts as live and nothing changed.
-  result<void> release(std::size_t index, address_region block, bool decommit_free_pages) {
+  /// Takes `block` off its commit units; units it leaves empty become spare.
+  /// With `decommit_free_pages`, once spare bytes pass the limit every spare
+  /// unit is decommitted (see decommit_spare). Never fails: a refused
+  /// decommit leaves its units spare, to be tried again.
+  void release(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = spaces_[index];
     const auto [first, last] = page_span(s, block);
-    for (std::size_t p = first; p <= last; ++p) --s.pages[p];
-    if (!decommit_free_pages) return {};
-    result<void> outcome;
-    for_each_run(s, first, last, [](std::uint32_t page) { return page == committed_bit; },
-                 [&](std::size_t run_first, std::size_t run_end) {
-                   if (!outcome) return;
-                   const address_region run = pages_region(s, run_first, run_end);
-                   outcome = s.memory.decommit(run);
-                   if (!outcome) return;
-                   for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-                   refund(run.size());
-                 });
-    if (!outcome) {
-      for (std::size_t p = first; p <= last; ++p) ++s.pages[p];
+    for (std::size_t p = first; p <= last; ++p) {
+      if (--s.pages[p] == committed_bit) spare_ += pages_region(s, p, p + 1).size();
     }
-    return outcome;
+    if (decommit_free_pages && spare_ > options_.max_spare_committed) decommit_spare();
+  }
+
+  /// Decommits every spare unit of every space, a maximal run per call. A
+  /// run whose decommit is refused stays committed and spare (and counted);
+  /// the others are decommitted all the same.
+  void decommit_spare() noexcept {
+    for (space_entry& s : spaces_) {
+      if (s.pages.empty()) continue;
+      for_each_run(s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
+                   [&](std::size_t run_first, std::size_t run_end) {
+                     const address_region run = pages_region(s, run_first, run_end);
+                     if (!s.memory.decommit(run)) return;
+                     for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+                     spare_ -= run.size();
+                     refund(run.size());
+                   });
+    }
   }
 
   /// Whether every commit unit under `region` (inside space `index`) is
@@ -309,6 +346,8 @@ class code_space_set {
   [[nodiscard]] std::size_t count() const noexcept { return records_.size(); }
   [[nodiscard]] std::size_t reserved() const noexcept { return reserved_; }
   [[nodiscard]] std::size_t committed() const noexcept { return committed_; }
+  /// Committed bytes of code units that hold no block (and no header).
+  [[nodiscard]] std::size_t spare() const noexcept { return spare_; }
 
  private:
   static constexpr std::uint32_t committed_bit = std::uint32_t{1} << 31;
@@ -360,6 +399,21 @@ class code_space_set {
     }
   }
 
+  // Bytes that may be committed ahead of need: up to half the spare limit.
+  [[nodiscard]] std::size_t ahead_room() const noexcept {
+    const std::size_t target = options_.max_spare_committed / 2;
+    return target > spare_ ? target - spare_ : 0;
+  }
+
+  // The end of the run of uncommitted units from `from` that fits in
+  // ahead_room() (from itself when none does).
+  [[nodiscard]] std::size_t units_ahead(const space_entry& s, std::size_t from) const noexcept {
+    const std::size_t room = ahead_room() / layout_.unit;
+    std::size_t end = from;
+    while (end < s.pages.size() && end - from < room && (s.pages[end] & committed_bit) == 0) ++end;
+    return end;
+  }
+
   [[nodiscard]] bool within_limits(std::size_t bytes) const noexcept {
     if (options_.max_committed != 0 && (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
       return false;
@@ -393,6 +447,7 @@ class code_space_set {
   std::vector<std::pair<std::uintptr_t, std::size_t>> by_address_;  // (begin, index), sorted by begin
   std::size_t reserved_ = 0;
   std::size_t committed_ = 0;
+  std::size_t spare_ = 0;
 };
 
 }  // namespace jitcm::allocator::detail

@@ -1,0 +1,83 @@
+// The allocators the allocator benchmarks compare, behind the three calls the
+// workloads make: jitcm's allocators under a W^X strategy, and asmjit's
+// JitAllocator (default options, or dual mapping for a like-with-like
+// comparison with jitcm's dual-mapping allocator).
+#pragma once
+
+#include <jitcm/allocator/all.hpp>
+#include <jitcm/protection/dual_mapping.hpp>
+#include <jitcm/protection/mprotect_toggle.hpp>
+
+#include <cstddef>
+#include <cstdlib>
+
+#if defined(JITCM_BENCH_ASMJIT)
+#include <asmjit/core.h>
+#endif
+
+namespace bench {
+
+/// One jitcm allocator; a benchmark cannot go on without its blocks, so a
+/// failure aborts.
+template <class Allocator>
+struct jitcm_subject {
+  using handle = jitcm::code_block;
+  Allocator allocator;
+
+  jitcm_subject() = default;
+  explicit jitcm_subject(const jitcm::allocator::options& o) : allocator{o} {}
+
+  handle allocate(std::size_t bytes) {
+    auto b = allocator.allocate(bytes);
+    if (!b) std::abort();
+    return *b;
+  }
+  void free(const handle& h) {
+    if (!allocator.free(h)) std::abort();
+  }
+  std::size_t committed() const { return allocator.stats().committed; }
+};
+
+#if defined(JITCM_BENCH_ASMJIT)
+/// asmjit's JitAllocator with `Options` (JitAllocatorOptions as an integer).
+/// Its alloc and release lock a mutex of their own: one may be shared by
+/// threads as it is.
+template <std::uint32_t Options>
+struct asmjit_subject {
+  using handle = void*;
+  asmjit::JitAllocator allocator{params()};
+
+  handle allocate(std::size_t bytes) {
+    void* rx = nullptr;
+    void* rw = nullptr;
+    if (allocator.alloc(&rx, &rw, bytes) != asmjit::kErrorOk) std::abort();
+    return rx;
+  }
+  void free(handle h) {
+    if (allocator.release(h) != asmjit::kErrorOk) std::abort();
+  }
+  // asmjit maps (commits) whole blocks: what it has reserved is committed.
+  std::size_t committed() const { return allocator.statistics().reservedSize(); }
+
+ private:
+  static const asmjit::JitAllocator::CreateParams* params() {
+    static const asmjit::JitAllocator::CreateParams p = [] {
+      asmjit::JitAllocator::CreateParams out{};
+      out.options = static_cast<asmjit::JitAllocatorOptions>(Options);
+      return out;
+    }();
+    return &p;
+  }
+};
+
+using asmjit_default = asmjit_subject<0>;
+using asmjit_dual_mapping =
+    asmjit_subject<static_cast<std::uint32_t>(asmjit::JitAllocatorOptions::kUseDualMapping)>;
+#endif
+
+namespace alloc = jitcm::allocator;
+using tlsf_default = jitcm_subject<alloc::tlsf<>>;
+using tlsf_dual_mapping = jitcm_subject<alloc::tlsf<jitcm::protection::dual_mapping>>;
+using tlsf_mprotect = jitcm_subject<alloc::tlsf<jitcm::protection::mprotect_toggle>>;
+
+}  // namespace bench

@@ -1,0 +1,128 @@
+// detail::block_table on its own: the start bitmap, the free-end entries and
+// their bitmap, against plain vectors; across word boundaries, at the ends,
+// and when the allocation is refused.
+#include <jitcm/allocator/detail/block_table.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "../faults/fault_injector.hpp"
+#include "catch.hpp"
+
+using jitcm::allocator::detail::block_table;
+
+namespace {
+
+// The model's answers to the table's two searches.
+std::size_t model_next_start(const std::vector<bool>& starts, std::size_t g) {
+  for (std::size_t k = g + 1; k < starts.size(); ++k) {
+    if (starts[k]) return k;
+  }
+  return starts.size();
+}
+
+std::size_t model_start_at_or_below(const std::vector<bool>& starts, std::size_t g) {
+  for (std::size_t k = g + 1; k-- > 0;) {
+    if (starts[k]) return k;
+  }
+  return 0;  // granule 0 always holds a start in these tests
+}
+
+}  // namespace
+
+TEST_CASE("block_table searches start bits across words and stops at its end", "[allocator][block_table]") {
+  auto t = block_table::make(200);
+  REQUIRE(t);
+  REQUIRE(t->granules() == 200);
+  t->set_start(0);
+  REQUIRE(t->next_start(0) == 200);  // nothing above: the end
+  t->set_start(63);
+  t->set_start(64);
+  t->set_start(190);
+  REQUIRE(t->next_start(0) == 63);
+  REQUIRE(t->next_start(63) == 64);
+  REQUIRE(t->next_start(64) == 190);  // two words on
+  REQUIRE(t->next_start(190) == 200);
+  REQUIRE(t->next_start(199) == 200);
+  REQUIRE(t->start_at_or_below(62) == 0);
+  REQUIRE(t->start_at_or_below(63) == 63);
+  REQUIRE(t->start_at_or_below(189) == 64);
+  REQUIRE(t->start_at_or_below(199) == 190);
+  t->clear_start(64);
+  REQUIRE_FALSE(t->is_start(64));
+  REQUIRE(t->next_start(63) == 190);
+  REQUIRE(t->start_at_or_below(150) == 63);
+}
+
+TEST_CASE("block_table free-end entries and their bits agree and leave the start bits alone",
+          "[allocator][block_table]") {
+  auto t = block_table::make(130);
+  REQUIRE(t);
+  for (std::size_t g = 0; g < 130; ++g) {
+    REQUIRE(t->free_end(g) == 0);  // zeroed: no free block anywhere
+    REQUIRE_FALSE(t->is_free_end(g));
+    REQUIRE_FALSE(t->is_start(g));
+  }
+  t->set_free_end(64, 7);
+  t->set_free_end(129, 0xFFFFFFFF);
+  REQUIRE(t->free_end(64) == 7);
+  REQUIRE(t->is_free_end(64));
+  REQUIRE(t->free_end(129) == 0xFFFFFFFF);
+  REQUIRE(t->is_free_end(129));
+  // The interleaved words do not leak into each other.
+  REQUIRE_FALSE(t->is_start(64));
+  REQUIRE(t->next_start(0) == 130);
+  t->set_start(65);
+  REQUIRE_FALSE(t->is_free_end(65));
+  t->set_free_end(64, 0);
+  REQUIRE(t->free_end(64) == 0);
+  REQUIRE_FALSE(t->is_free_end(64));
+  REQUIRE(t->is_start(65));
+}
+
+TEST_CASE("block_table matches a model under random updates", "[allocator][block_table]") {
+  const std::size_t granules = GENERATE(std::size_t{1}, std::size_t{64}, std::size_t{65}, std::size_t{1000});
+  auto t = block_table::make(granules);
+  REQUIRE(t);
+  std::vector<bool> starts(granules, false);
+  std::vector<std::uint32_t> ends(granules, 0);
+  t->set_start(0);
+  starts[0] = true;
+  std::mt19937_64 rng{granules};
+  for (int step = 0; step < 20000; ++step) {
+    const std::size_t g = rng() % granules;
+    switch (rng() % 4) {
+      case 0:
+        t->set_start(g);
+        starts[g] = true;
+        break;
+      case 1:
+        if (g != 0) {
+          t->clear_start(g);
+          starts[g] = false;
+        }
+        break;
+      case 2: {
+        const auto value = static_cast<std::uint32_t>(rng() % 3 == 0 ? 0 : rng());
+        t->set_free_end(g, value);
+        ends[g] = value;
+        break;
+      }
+      default: break;
+    }
+    const std::size_t probe = rng() % granules;
+    REQUIRE(t->is_start(probe) == starts[probe]);
+    REQUIRE(t->free_end(probe) == ends[probe]);
+    REQUIRE(t->is_free_end(probe) == (ends[probe] != 0));
+    REQUIRE(t->next_start(probe) == model_next_start(starts, probe));
+    REQUIRE(t->start_at_or_below(probe) == model_start_at_or_below(starts, probe));
+  }
+}
+
+TEST_CASE("a refused block_table allocation is reported as none", "[allocator][block_table][faults]") {
+  jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                        {jitcm::platform::fault_point::side_allocation}};
+  REQUIRE_FALSE(block_table::make(100));
+}
