@@ -206,3 +206,29 @@ TEST_CASE("a C++ exception thrown under JIT code reaches the C++ frame that call
   }
   CHECK(caught == "thrown under JIT code");
 }
+
+TEST_CASE("unwind copies lie within 4 GiB of their code wherever the code is, and their room goes with them",
+          "[unwind][windows]") {
+  // Code far above this binary and its heap (if the OS grants the hint).
+  auto far = jitcm::platform::reservation::reserve(std::size_t{1} << 20, std::uintptr_t{1} << 42);
+  REQUIRE(far);
+  const jitcm::address_region code = far->region();
+  INFO("code at " << std::hex << code.begin());
+  jitcm::observe::detail::unwind_copy_room room;
+  std::byte* first = room.take(code, 24);
+  std::byte* second = room.take(code, 40);
+  REQUIRE(first != nullptr);
+  REQUIRE(second != nullptr);
+  CHECK(room.reaches(code, {reinterpret_cast<std::uintptr_t>(first), 64}));
+  CHECK(second == first + 24);  // one chunk, filled front to back
+  CHECK(room.chunks() == 1);
+  std::memset(first, 0xab, 64);  // committed read-write
+
+  room.give_back(first);
+  CHECK(room.chunks() == 1);  // `second` still lives there
+  room.give_back(second);
+  CHECK(room.chunks() == 0);
+  MEMORY_BASIC_INFORMATION info{};
+  REQUIRE(VirtualQuery(first, &info, sizeof info) != 0);
+  CHECK(info.State == MEM_FREE);
+}
