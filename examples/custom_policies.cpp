@@ -201,7 +201,7 @@ void compile(manager_type& manager, module_type& module, jitcm::tier tier) {
   const jitcm::code* installed = *module.installed(0);
   const jitcm::code* found = manager.lookup((*code)[0].code->instruction_start(), scope);
   std::printf("compiled %-9s -> slot runs %-9s f() = %d   (lookup of the new code: %s)\n", tier_name(tier),
-              installed ? tier_name(installed->tier()) : "lazy stub",
+              installed ? tier_name(installed->tier()) : "lazy slot",
               example::function_at(*module.call_target(0))(), found ? std::string(found->name()).c_str() : "none");
 }
 
@@ -230,7 +230,7 @@ int main() {
               example::function_at(*module.call_target(0))());
   std::printf("-- remove everything below a tier above optimized:\n");
   const jitcm::removed_code all = module.remove_code({.below = jitcm::tier{4}});
-  std::printf("removed %zu (%zu bytes of code); f() = %d (the lazy stub)\n", all.count, all.code_bytes,
+  std::printf("removed %zu (%zu bytes of code); f() = %d (the lazy slot)\n", all.count, all.code_bytes,
               example::function_at(*module.call_target(0))());
   std::printf("retired code freed by collect: %zu; the lookup policy searched %zu times\n", manager.collect({}),
               manager.lookup_policy().searches());

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <cstdio>
 
-#include <jitcm/config.hpp>
+#include <jitcm/base/config.hpp>
 
 namespace example {
 

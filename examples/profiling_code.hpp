@@ -10,8 +10,8 @@
 #include <span>
 #include <vector>
 
-#include <jitcm/code.hpp>
-#include <jitcm/config.hpp>
+#include <jitcm/base/code.hpp>
+#include <jitcm/base/config.hpp>
 #include <jitcm/observe/eh_frame.hpp>
 
 namespace example {

@@ -2,7 +2,7 @@
 // and code objects laid out as an allocator hands them out.
 #pragma once
 
-#include <jitcm/code.hpp>
+#include <jitcm/base/code.hpp>
 
 #include <cstddef>
 #include <cstdint>

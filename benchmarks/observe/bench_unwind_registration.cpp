@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include <jitcm/code.hpp>
+#include <jitcm/base/code.hpp>
 #include <jitcm/observe/eh_frame.hpp>
 #include <jitcm/observe/unwind_registry.hpp>
 

@@ -15,7 +15,7 @@
 
 #include "allocator/commit_budget.hpp"
 #include "allocator/default_allocator.hpp"
-#include "code.hpp"
+#include "base/code.hpp"
 #include "code_observer.hpp"
 #include "concepts.hpp"
 #include "detail/fatal.hpp"
@@ -25,7 +25,7 @@
 #include "native_module.hpp"
 #include "observe/environment.hpp"  // JITCM_PERF / JITCM_GDB
 #include "refcount/scoped.hpp"
-#include "result.hpp"
+#include "base/result.hpp"
 #include "tiering/two_tier.hpp"
 
 namespace jitcm {
@@ -125,7 +125,7 @@ class basic_code_manager {
   /// native_module::create (invalid_argument, limit_exceeded, the
   /// allocator's). Destroy the module (the pointer) to destroy it.
   [[nodiscard]] result<module_ptr> new_module(const module_options& options) {
-    const detail::module_host<Lookup> services{
+    const detail::manager_services<Lookup> services{
         .lookup = &lookup_,
         .observers = &observers_,
         .budget = &budget_,

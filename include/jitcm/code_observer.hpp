@@ -3,15 +3,15 @@
 // A code_observer is the extension point every tool integration plugs into
 // (jitcm::observe has a perf map, a jitdump writer, the GDB JIT interface and
 // unwind-info registration); it sees every manager's code without touching
-// the policies. `o` is an observer, `c` a code object, `s` a span of stubs.
+// the policies. `o` is an observer, `c` a code object, `s` a span of slots.
 //
 // | expression                 | called when | guarantees |
 // |----------------------------|-------------|------------|
 // | `o.on_code_added(c)`       | c was published | c's instructions are final (instruction cache flushed) and c lives until on_code_freed(c) returns |
 // | `o.on_code_freed(c)`       | c is about to be freed | no thread runs c; its range may be reused once the call returns. Code freed together (a module's teardown) comes in descending address order |
 // | `o.on_code_moved(c, from)` | a JIT that moves code says so (jitcm itself never moves code) | c's instructions are now at c.instructions(), were at `from` |
-// | `o.on_stubs_added(s)`      | a code space's jump table was written | s lists every jump slot and lazy-compile slot of the table, executable addresses |
-// | `o.on_stubs_freed(s)`      | the code space goes away | the same list as on_stubs_added |
+// | `o.on_jump_table_added(s)`      | a code space's jump table was written | s lists every jump slot and lazy-compile slot of the table, executable addresses |
+// | `o.on_jump_table_freed(s)`      | the code space goes away | the same list as on_jump_table_added |
 // | `o.on_batch_end()`         | a publish or add_code call has told everything it adds | observers that buffer write now |
 //
 // All addresses are executable ones (the RX view under dual mapping), never a
@@ -43,7 +43,7 @@
 #include <string_view>
 #include <vector>
 
-#include "address_region.hpp"
+#include "base/address_region.hpp"
 #include "jump_table/emitter_traits.hpp"
 #include "jump_table/table_view.hpp"
 
@@ -52,27 +52,27 @@ namespace jitcm {
 class code;
 
 /// What a piece of a jump table is for.
-enum class stub_kind : std::uint8_t {
+enum class slot_kind : std::uint8_t {
   jump_slot,  ///< the near and far slots callers call for one function
   lazy_slot,  ///< the lazy-compile slot that enters the JIT for one function
 };
 
 /// A jump-table piece without a code object: samples, breakpoints and
 /// backtraces in it are attributed by its name.
-struct stub {
+struct jump_table_slot {
   address_region instructions{};  ///< executable addresses
-  stub_kind kind = stub_kind::jump_slot;
+  slot_kind kind = slot_kind::jump_slot;
   std::uint32_t index = 0;  ///< the function the slot is for
 
-  friend constexpr bool operator==(const stub&, const stub&) noexcept = default;
+  friend constexpr bool operator==(const jump_table_slot&, const jump_table_slot&) noexcept = default;
 };
 
-/// A stub's name, "jitcm::jump_slot[7]" or "jitcm::lazy_slot[7]", in a
+/// A jump_table_slot's name, "jitcm::jump_slot[7]" or "jitcm::lazy_slot[7]", in a
 /// fixed buffer (usable where nothing may allocate).
-class stub_name {
+class slot_name {
  public:
-  explicit stub_name(const stub& s) noexcept {
-    const std::string_view prefix = s.kind == stub_kind::jump_slot ? "jitcm::jump_slot[" : "jitcm::lazy_slot[";
+  explicit slot_name(const jump_table_slot& s) noexcept {
+    const std::string_view prefix = s.kind == slot_kind::jump_slot ? "jitcm::jump_slot[" : "jitcm::lazy_slot[";
     char* out = std::copy(prefix.begin(), prefix.end(), text_.data());
     out = std::to_chars(out, text_.data() + text_.size() - 1, s.index).ptr;
     *out++ = ']';
@@ -102,9 +102,9 @@ class code_observer {
     (void)from;
   }
   /// A code space's jump slots and lazy-compile slots are in place.
-  virtual void on_stubs_added(std::span<const stub> stubs) noexcept { (void)stubs; }
-  /// The stubs of on_stubs_added are about to go away with their code space.
-  virtual void on_stubs_freed(std::span<const stub> stubs) noexcept { (void)stubs; }
+  virtual void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept { (void)slots; }
+  /// The slots of on_jump_table_added are about to go away with their code space.
+  virtual void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept { (void)slots; }
   /// Everything one publish or add_code call adds has been told.
   virtual void on_batch_end() noexcept {}
 
@@ -117,23 +117,23 @@ class code_observer {
 
 namespace detail {
 
-/// The stubs of one code space's jump table laid out by emitter `J`: one
+/// The slots of one code space's jump table laid out by emitter `J`: one
 /// jump slot (near and far slot together) and one lazy slot per function.
 /// Empty for emitters without machine code (jump_table::portable).
 template <class J>
-[[nodiscard]] std::vector<stub> jump_table_stubs(const jump_table::table_view& view) {
-  std::vector<stub> stubs;
+[[nodiscard]] std::vector<jump_table_slot> jump_table_slots(const jump_table::table_view& view) {
+  std::vector<jump_table_slot> slots;
   if constexpr (jump_table::emitter_traits<J>::has_machine_code) {
-    stubs.reserve(std::size_t{view.functions} * 2);
+    slots.reserve(std::size_t{view.functions} * 2);
     for (std::uint32_t slot = 0; slot < view.functions; ++slot) {
       const std::uintptr_t near = view.code_base + J::near_slot_offset(slot);
       const std::uintptr_t lazy = view.code_base + J::lazy_slot_offset(slot);
       const std::uint32_t index = view.first_index + slot;
-      stubs.push_back({address_region{near, lazy - near}, stub_kind::jump_slot, index});
-      stubs.push_back({address_region{lazy, J::lazy_slot_size}, stub_kind::lazy_slot, index});
+      slots.push_back({address_region{near, lazy - near}, slot_kind::jump_slot, index});
+      slots.push_back({address_region{lazy, J::lazy_slot_size}, slot_kind::lazy_slot, index});
     }
   }
-  return stubs;
+  return slots;
 }
 
 /// The observers of one code manager. Thread safety: every member from any
@@ -164,11 +164,11 @@ class code_observer_list {
   /// (added, or about to be freed). Allocates only when someone listens.
   template <class J>
   void jump_table_added(const jump_table::table_view& view) const {
-    announce_stubs<J>(&code_observer::on_stubs_added, view);
+    announce_slots<J>(&code_observer::on_jump_table_added, view);
   }
   template <class J>
   void jump_table_freed(const jump_table::table_view& view) const {
-    announce_stubs<J>(&code_observer::on_stubs_freed, view);
+    announce_slots<J>(&code_observer::on_jump_table_freed, view);
   }
 
  private:
@@ -178,11 +178,11 @@ class code_observer_list {
     for (code_observer* observer : observers_) (observer->*callback)(args...);
   }
   template <class J>
-  void announce_stubs(void (code_observer::*callback)(std::span<const stub>) noexcept,
+  void announce_slots(void (code_observer::*callback)(std::span<const jump_table_slot>) noexcept,
                       const jump_table::table_view& view) const {
     if (empty()) return;
-    const std::vector<stub> stubs = jump_table_stubs<J>(view);
-    if (!stubs.empty()) notify(callback, std::span<const stub>{stubs});
+    const std::vector<jump_table_slot> slots = jump_table_slots<J>(view);
+    if (!slots.empty()) notify(callback, std::span<const jump_table_slot>{slots});
   }
   [[nodiscard]] bool empty() const {
     std::lock_guard lock{mutex_};

@@ -1,14 +1,14 @@
 // Every public header of jitcm.
 #pragma once
 
-#include "address_region.hpp"         // IWYU pragma: export
+#include "base/address_region.hpp"         // IWYU pragma: export
 #include "allocator/all.hpp"          // IWYU pragma: export
-#include "code.hpp"                   // IWYU pragma: export
+#include "base/code.hpp"                   // IWYU pragma: export
 #include "code_manager.hpp"           // IWYU pragma: export
 #include "code_observer.hpp"          // IWYU pragma: export
 #include "concepts.hpp"               // IWYU pragma: export
-#include "config.hpp"                 // IWYU pragma: export
-#include "error.hpp"                  // IWYU pragma: export
+#include "base/config.hpp"                 // IWYU pragma: export
+#include "base/error.hpp"                  // IWYU pragma: export
 #include "jump_table/arm64.hpp"       // IWYU pragma: export
 #include "jump_table/host.hpp"        // IWYU pragma: export
 #include "jump_table/lazy_trampoline.hpp"  // IWYU pragma: export
@@ -44,8 +44,8 @@
 #include "refcount/atomic_counts.hpp" // IWYU pragma: export
 #include "refcount/never.hpp"         // IWYU pragma: export
 #include "refcount/scoped.hpp"        // IWYU pragma: export
-#include "result.hpp"                 // IWYU pragma: export
-#include "tier.hpp"                   // IWYU pragma: export
+#include "base/result.hpp"                 // IWYU pragma: export
+#include "base/tier.hpp"                   // IWYU pragma: export
 #include "tiering/two_tier.hpp"       // IWYU pragma: export
 #include "tiering/v8.hpp"             // IWYU pragma: export
 #include "trap_handler.hpp"           // IWYU pragma: export

@@ -10,7 +10,7 @@
 
 #include "allocator/code_block.hpp"
 #include "allocator/options.hpp"
-#include "code.hpp"
+#include "base/code.hpp"
 #include "jump_table/lazy_trampoline.hpp"
 #include "jump_table/table_view.hpp"
 

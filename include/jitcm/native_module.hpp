@@ -16,15 +16,15 @@
 #include <vector>
 
 #include "detail/assert.hpp"
-#include "address_region.hpp"
+#include "base/address_region.hpp"
 #include "allocator/code_block.hpp"
 #include "allocator/allocator_traits.hpp"
 #include "allocator/concept.hpp"
-#include "code.hpp"
-#include "config.hpp"
+#include "base/code.hpp"
+#include "base/config.hpp"
 #include "detail/code_registry.hpp"
 #include "detail/jump_table_set.hpp"
-#include "detail/module_host.hpp"
+#include "detail/manager_services.hpp"
 #include "detail/pending_code.hpp"
 #include "detail/size_chunks.hpp"
 #include "fwd.hpp"
@@ -33,7 +33,7 @@
 #include "module_options.hpp"
 #include "platform/fault_injection.hpp"
 #include "refcount/release_callback.hpp"
-#include "result.hpp"
+#include "base/result.hpp"
 #include "tiering/concept.hpp"
 
 namespace jitcm {
@@ -110,7 +110,7 @@ class native_module {
   using block = typename Allocator::block;
   using tiering_state = typename Tiering::module_state;
   using removal_filter = typename Tiering::removal_filter;
-  using host = detail::module_host<Lookup>;
+  using manager_services = detail::manager_services<Lookup>;
 
   /// Room for code at its final address, open for writing (see allocate).
   using pending_code = detail::pending_code<native_module, Allocator>;
@@ -125,7 +125,7 @@ class native_module {
   /// limit_exceeded (more functions than the emitter supports, jump tables
   /// larger than a code space, or than max_committed or the manager's
   /// maximum). Then the allocator's and the emitter's errors.
-  [[nodiscard]] static result<std::unique_ptr<native_module>> create(const host& services,
+  [[nodiscard]] static result<std::unique_ptr<native_module>> create(const manager_services& services,
                                                                      const module_options& options) noexcept;
 
   native_module(const native_module&) = delete;
@@ -253,8 +253,8 @@ class native_module {
   using tables = detail::jump_table_set<JumpTable>;
   using retire_list = std::vector<const code*>;
 
-  explicit native_module(const host& services, const module_options& options) noexcept
-      : host_{services},
+  explicit native_module(const manager_services& services, const module_options& options) noexcept
+      : services_{services},
         options_{options},
         allocator_{allocator_limits(services, options)},
         tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
@@ -266,10 +266,10 @@ class native_module {
   [[nodiscard]] static std::size_t max_code_space_size(const module_options& o) noexcept {
     return std::min<std::size_t>(o.max_code_space_size, jump_table::emitter_traits<JumpTable>::max_code_space_size);
   }
-  [[nodiscard]] static result<void> check_options(const host& services, const module_options& options) noexcept;
+  [[nodiscard]] static result<void> check_options(const manager_services& services, const module_options& options) noexcept;
   [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
 
-  [[nodiscard]] static allocator::module_limits allocator_limits(const host& services,
+  [[nodiscard]] static allocator::module_limits allocator_limits(const manager_services& services,
                                                                   const module_options& options) noexcept {
     return {.max_code_space_size = max_code_space_size(options),
             .max_committed = options.max_committed,
@@ -315,7 +315,7 @@ class native_module {
     for (const code* c : retired) ref_counting_->retire(*c);
   }
   void committed_may_have_grown() const noexcept {
-    if (host_.committed_grew != nullptr) host_.committed_grew(host_.manager);
+    if (services_.committed_grew != nullptr) services_.committed_grew(services_.manager);
   }
 
   static void release_thunk(void* self, const code& dead) noexcept {
@@ -325,7 +325,7 @@ class native_module {
   void forget_locked(owned_code& entry) noexcept;
 
   // Set once by create, before the module is handed out; read without a lock.
-  host host_;
+  manager_services services_;
   module_options options_;
   Allocator allocator_;
   JITCM_NO_UNIQUE_ADDRESS Tiering tiering_{};
@@ -352,7 +352,7 @@ class native_module {
 
 template <class A, class J, class L, class T, class R>
 result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, R>::create(
-    const host& services, const module_options& options) noexcept {
+    const manager_services& services, const module_options& options) noexcept {
   if (auto ok = check_options(services, options); !ok) return forward_error(ok);
   const std::uint32_t slot_count = options.functions - options.imported;
   if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
@@ -382,7 +382,7 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
 }
 
 template <class A, class J, class L, class T, class R>
-result<void> native_module<A, J, L, T, R>::check_options(const host& services, const module_options& options) noexcept {
+result<void> native_module<A, J, L, T, R>::check_options(const manager_services& services, const module_options& options) noexcept {
   if (services.lookup == nullptr) return failure{errc::invalid_argument};
   if (options.imported > options.functions) return failure{errc::invalid_argument};
   const std::uint32_t slots = options.functions - options.imported;
@@ -414,14 +414,14 @@ result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) con
 
 template <class A, class J, class L, class T, class R>
 native_module<A, J, L, T, R>::~native_module() {
-  if (host_.module_destroyed != nullptr) host_.module_destroyed(host_.manager, this);
+  if (services_.module_destroyed != nullptr) services_.module_destroyed(services_.manager, this);
   ref_counting_.reset();
   std::lock_guard lock{mutex_};
   for (owned_code* entry : owned_.by_descending_address()) forget_locked(*entry);
   owned_.clear();
   // The jump tables go with the code spaces.
-  if (host_.observers != nullptr && slots() > 0) {
-    for (const auto& view : tables_.views()) host_.observers->template jump_table_freed<J>(view);
+  if (services_.observers != nullptr && slots() > 0) {
+    for (const auto& view : tables_.views()) services_.observers->template jump_table_freed<J>(view);
   }
 }
 
@@ -456,7 +456,7 @@ const code* native_module<A, J, L, T, R>::find_and_hold(std::uintptr_t pc) const
   // Code is freed under mutex_ (release), after leaving owned_: what owned_
   // holds now is alive, and hold refuses it once its count reached zero.
   std::lock_guard lock{mutex_};
-  const code* c = host_.lookup->find(pc);
+  const code* c = services_.lookup->find(pc);
   if (c == nullptr || !owned_.contains(c)) return nullptr;
   return ref_counting_->hold(*c) ? c : nullptr;
 }
@@ -488,8 +488,8 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
                                    });
     if (!added) return added;
     // Tools learn the names and addresses of the new jump slots and lazy slots.
-    if (host_.observers != nullptr && slots() > 0) {
-      host_.observers->template jump_table_added<J>(tables_.views().back());
+    if (services_.observers != nullptr && slots() > 0) {
+      services_.observers->template jump_table_added<J>(tables_.views().back());
     }
   }
   return {};
@@ -554,7 +554,7 @@ result<published_code> native_module<A, J, L, T, R>::publish(pending_code& pendi
   }
   retire(retired);
   pending.published_ = adopted;
-  if (host_.observers != nullptr) host_.observers->batch_ended();
+  if (services_.observers != nullptr) services_.observers->batch_ended();
   return published;
 }
 
@@ -613,7 +613,7 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
       }
     }
     retire(retired);
-    if (host_.observers != nullptr) host_.observers->batch_ended();
+    if (services_.observers != nullptr) services_.observers->batch_ended();
     if (!outcome) return forward_error(outcome);
   }
   return published;
@@ -629,7 +629,7 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   const code* c = created->get();
   // Every step that can fail comes before the module takes the memory; each
   // undoes what came before it, so an error leaves no trace.
-  if (auto registered = host_.lookup->insert(c); !registered) return forward_error(registered);
+  if (auto registered = services_.lookup->insert(c); !registered) return forward_error(registered);
   const bool is_function = c->kind() == code_kind::function;
   const std::uint32_t slot = is_function ? slot_of(*c->index()) : 0;
   const code* current = is_function ? code_table_[slot].load(std::memory_order_relaxed) : nullptr;
@@ -638,14 +638,14 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   bool stranded = false;
   if (install) installed = retarget_everywhere_locked(slot, c, stranded);
   if (!installed && !stranded) {
-    JITCM_ASSERT_CLEANUP(host_.lookup->erase(c));
+    JITCM_ASSERT_CLEANUP(services_.lookup->erase(c));
     return forward_error(installed);
   }
   // From here on the module owns the memory.
   adopted = true;
   owned_.adopt(std::move(*created), memory);
   ++published_count_;
-  if (host_.observers != nullptr) host_.observers->added(*c);
+  if (services_.observers != nullptr) services_.observers->added(*c);
   // A stranded code may be where a slot leads: it is kept, never retired.
   if (!installed) return forward_error(installed);
   const bool held = ref_counting_->hold(*c);
@@ -725,8 +725,8 @@ void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
 template <class A, class J, class L, class T, class R>
 void native_module<A, J, L, T, R>::forget_locked(owned_code& entry) noexcept {
   const code& c = *entry.object;
-  JITCM_ASSERT_CLEANUP(host_.lookup->erase(&c));
-  if (host_.observers != nullptr) host_.observers->freed(c);
+  JITCM_ASSERT_CLEANUP(services_.lookup->erase(&c));
+  if (services_.observers != nullptr) services_.observers->freed(c);
   JITCM_ASSERT_CLEANUP(allocator_.free(entry.memory));
   ++freed_count_;
 }

@@ -69,15 +69,15 @@
 #include <utility>
 
 #include "detail/assert.hpp"
-#include "address_region.hpp"
-#include "code.hpp"
-#include "config.hpp"
-#include "error.hpp"
+#include "base/address_region.hpp"
+#include "base/code.hpp"
+#include "base/config.hpp"
+#include "base/error.hpp"
 #include "lookup/concept.hpp"
 #include "platform/signal_context.hpp"
 #include "platform/signals.hpp"
 #include "platform/virtual_memory.hpp"
-#include "result.hpp"
+#include "base/result.hpp"
 #include "trap/detail/registry.hpp"
 #include "trap/detail/thread_state.hpp"
 

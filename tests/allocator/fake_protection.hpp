@@ -14,7 +14,7 @@
 #include <jitcm/address_region.hpp>
 #include <jitcm/platform/virtual_memory.hpp>
 #include <jitcm/protection/strategy.hpp>
-#include <jitcm/result.hpp>
+#include <jitcm/base/result.hpp>
 
 namespace jitcm::testing {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <jitcm/allocator/concept.hpp>
-#include <jitcm/code.hpp>
+#include <jitcm/base/code.hpp>
 #include <jitcm/jump_table/concept.hpp>
 #include <jitcm/platform/virtual_memory.hpp>
 #include <jitcm/protection/rwx.hpp>

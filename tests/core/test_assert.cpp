@@ -5,7 +5,7 @@
 
 #include <jitcm/allocator/commit_budget.hpp>
 #include <jitcm/detail/assert.hpp>
-#include <jitcm/result.hpp>
+#include <jitcm/base/result.hpp>
 
 #include "catch.hpp"
 #include "child_process.hpp"

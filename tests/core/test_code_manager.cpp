@@ -82,7 +82,7 @@ TEST_CASE("removed code a scope holds stays callable until the scope ends and co
     REQUIRE(held == c);
     const auto removed = module->remove_code(two_tier::removal_filter::all());
     CHECK(removed.count == 1);
-    CHECK(call(*module, 0) == lazy_result);  // the slot is back at the lazy stub
+    CHECK(call(*module, 0) == lazy_result);  // the slot is back at the lazy slot
     CHECK(manager.collect({}) == 0);          // held: not freed
     // Still mapped, callable, and findable; its metadata still readable (ASan).
     CHECK(example::function_at(start)() == 42);

@@ -1,4 +1,4 @@
-// native_module: slots, lazy stubs, publishing, add_code, removal, bad input.
+// native_module: slots, lazy slots, publishing, add_code, removal, bad input.
 #include <algorithm>
 #include <thread>
 
@@ -21,7 +21,7 @@ manager_type::module_ptr make_module(manager_type& manager, std::uint32_t functi
 
 }  // namespace
 
-TEST_CASE("slots of functions without code run the lazy stub with the function index", "[core]") {
+TEST_CASE("slots of functions without code run the lazy slot with the function index", "[core]") {
   manager_type manager;
   auto module = make_module(manager, 5, 2);
   for (std::uint32_t index = 2; index < 5; ++index) {
@@ -151,7 +151,7 @@ TEST_CASE("code in a second code space is reached through every space's table", 
   CHECK(module->call_target_near(1, 0x10).error() == make_error_code(errc::out_of_range));
 }
 
-TEST_CASE("remove_code drops what each filter names, with byte counts, and slots fall back to the lazy stub",
+TEST_CASE("remove_code drops what each filter names, with byte counts, and slots fall back to the lazy slot",
           "[core]") {
   struct filter_case {
     const char* name;

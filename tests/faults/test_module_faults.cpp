@@ -3,7 +3,7 @@
 // refused, for k = 1, 2, ... until it succeeds unrefused, under both
 // routings (far slots with the mprotect strategy, near slots with dual
 // mapping). After every refusal: each slot leads to the code the test last
-// installed for it or to the lazy stub, installed code runs and is found
+// installed for it or to the lazy slot, installed code runs and is found
 // once, the module's counts match, the budget matches the allocator, the
 // operation succeeds when retried, and nothing is left once the module goes.
 #include <jitcm/jitcm.hpp>

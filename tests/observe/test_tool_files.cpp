@@ -92,9 +92,9 @@ struct module_fixture {
 
 }  // namespace
 
-TEST_CASE("stub names say what the slot is and for which function", "[perf_map]") {
-  CHECK(jitcm::stub_name{{{0x1000, 8}, jitcm::stub_kind::jump_slot, 7}}.view() == "jitcm::jump_slot[7]");
-  CHECK(jitcm::stub_name{{{0x1000, 8}, jitcm::stub_kind::lazy_slot, 4294967295u}}.view() ==
+TEST_CASE("jump_table_slot names say what the slot is and for which function", "[perf_map]") {
+  CHECK(jitcm::slot_name{{{0x1000, 8}, jitcm::slot_kind::jump_slot, 7}}.view() == "jitcm::jump_slot[7]");
+  CHECK(jitcm::slot_name{{{0x1000, 8}, jitcm::slot_kind::lazy_slot, 4294967295u}}.view() ==
         "jitcm::lazy_slot[4294967295]");
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("tool files that cannot be created are reported, not fatal", "[perf_ma
   CHECK(dump.error() == std::errc::no_such_file_or_directory);
 }
 
-TEMPLATE_TEST_CASE("perf map lines name code and stubs at their executable addresses", "[perf_map]",
+TEMPLATE_TEST_CASE("perf map lines name code and slots at their executable addresses", "[perf_map]",
                    jitcm::code_manager, dual_mapped_manager) {
   scratch_directory directory;
   const std::string path = directory.path + "/perf-test.map";
@@ -156,7 +156,7 @@ TEMPLATE_TEST_CASE("perf map lines name code and stubs at their executable addre
   fixture.manager.remove_observer(**map);
 }
 
-TEMPLATE_TEST_CASE("a jitdump holds the header, the stubs, and each code's unwind, debug and load records",
+TEMPLATE_TEST_CASE("a jitdump holds the header, the slots, and each code's unwind, debug and load records",
                    "[jitdump]", jitcm::code_manager, dual_mapped_manager) {
   scratch_directory directory;
   std::string path;
@@ -204,7 +204,7 @@ TEMPLATE_TEST_CASE("a jitdump holds the header, the stubs, and each code's unwin
   CHECK(h.flags == 0);
 
   const auto& records = contents->records;
-  REQUIRE(records.size() == 2 + 3 + 1 + 1);  // 2 stubs; unwind, debug, load; move; close
+  REQUIRE(records.size() == 2 + 3 + 1 + 1);  // 2 slots; unwind, debug, load; move; close
   std::uint64_t previous = h.timestamp;
   for (const auto& r : records) {
     CHECK(r.timestamp >= previous);  // CLOCK_MONOTONIC, in order
@@ -321,8 +321,8 @@ TEMPLATE_TEST_CASE("gdb_jit registers one ELF image per batch and unregisters fr
   CHECK(newest.address_of.at("batch_a") == added[0]->instruction_start());
   CHECK(newest.address_of.at("batch_b") == added[1]->instruction_start());
   CHECK(executable_address(newest.address_of.at("batch_a")));
-  const elf_symbols stubs = read_elf_symbols(*descriptor_entries().back());
-  CHECK(stubs.address_of.at("jitcm::jump_slot[2]") == *fixture.module->call_target(2));
+  const elf_symbols slots = read_elf_symbols(*descriptor_entries().back());
+  CHECK(slots.address_of.at("jitcm::jump_slot[2]") == *fixture.module->call_target(2));
 
   // Freeing one function drops its name at the next batch; the entry stays.
   REQUIRE(fixture.module->remove(added[0]));
@@ -350,7 +350,7 @@ TEMPLATE_TEST_CASE("symbolizer attributes a pc to its function, jump slot or laz
   module_fixture<TestType> fixture;
   fixture.manager.add_observer(symbols);
   fixture.create(2);
-  CHECK(symbols.stub_count() == 4);
+  CHECK(symbols.slot_count() == 4);
   const jitcm::code* c = fixture.publish(0, "sampled");
 
   const auto in_code = symbols.symbolize(fixture.manager, c->instruction_start() + 3);
@@ -371,7 +371,7 @@ TEMPLATE_TEST_CASE("symbolizer attributes a pc to its function, jump slot or laz
   CHECK(!symbols.symbolize(fixture.manager, 0));
 
   fixture.module.reset();
-  CHECK(symbols.stub_count() == 0);
+  CHECK(symbols.slot_count() == 0);
   fixture.manager.remove_observer(symbols);
 }
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <optional>
 
-#include <jitcm/code.hpp>
+#include <jitcm/base/code.hpp>
 
 namespace jitcm_test {
 

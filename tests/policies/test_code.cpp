@@ -5,7 +5,7 @@
 #include "catch.hpp"
 #include "support.hpp"
 
-#include <jitcm/code.hpp>
+#include <jitcm/base/code.hpp>
 
 using jitcm::code;
 using jitcm::code_desc;

@@ -56,10 +56,10 @@
 
 #include <asmjit/core.h>
 
-#include "../code.hpp"
-#include "../error.hpp"
+#include "../base/code.hpp"
+#include "../base/error.hpp"
 #include "../native_module.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/branch_fixup.hpp"
 
 namespace jitcm::adapters {

@@ -47,10 +47,10 @@
 
 #include <xbyak/xbyak.h>
 
-#include "../code.hpp"
-#include "../error.hpp"
+#include "../base/code.hpp"
+#include "../base/error.hpp"
 #include "../native_module.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/branch_fixup.hpp"
 
 namespace jitcm::adapters {

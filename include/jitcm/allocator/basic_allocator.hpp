@@ -10,10 +10,10 @@
 #include <mutex>
 #include <span>
 
-#include "../address_region.hpp"
-#include "../config.hpp"
+#include "../base/address_region.hpp"
+#include "../base/config.hpp"
 #include "../protection/strategy.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "code_block.hpp"
 #include "concept.hpp"
 #include "detail/code_space_set.hpp"

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../address_region.hpp"
+#include "../base/address_region.hpp"
 #include "../platform/placement_and_backing.hpp"
 
 namespace jitcm {

@@ -50,9 +50,9 @@
 #include <cstdint>
 #include <ranges>
 
-#include "../address_region.hpp"
+#include "../base/address_region.hpp"
 #include "../detail/requirement.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "code_block.hpp"
 #include "commit_budget.hpp"
 

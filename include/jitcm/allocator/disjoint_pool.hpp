@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "../address_region.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm {
 

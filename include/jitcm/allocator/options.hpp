@@ -3,8 +3,8 @@
 
 #include <cstddef>
 
-#include "../address_region.hpp"
-#include "../config.hpp"
+#include "../base/address_region.hpp"
+#include "../base/config.hpp"
 #include "../platform/placement_and_backing.hpp"
 #include "commit_budget.hpp"
 

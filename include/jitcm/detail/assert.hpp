@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <system_error>
 
-#include "../error.hpp"
+#include "../base/error.hpp"
 #include "fatal.hpp"
 
 namespace jitcm::detail {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 
 namespace jitcm::detail {
 

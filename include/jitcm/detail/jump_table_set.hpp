@@ -9,12 +9,12 @@
 #include <span>
 #include <vector>
 
-#include "../address_region.hpp"
+#include "../base/address_region.hpp"
 #include "../allocator/code_block.hpp"
 #include "../jump_table/emitter_traits.hpp"
 #include "../jump_table/lazy_trampoline.hpp"
 #include "../jump_table/table_view.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::detail {
 

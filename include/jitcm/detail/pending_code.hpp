@@ -14,7 +14,7 @@
 
 #include "assert.hpp"
 #include "../module_options.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::detail {
 

@@ -17,7 +17,7 @@
 // | `E::initialize(v, entry, routing)` | `result<void>` | OPTIONAL: defaults to: the two-argument form (errc::unsupported for far_only when `has_machine_code`) | as initialize, near slots wired as `routing` says |
 // | `E::max_code_space_size` | `size_t` constant | OPTIONAL: defaults to: no limit | in a code space no larger, every slot reaches every instruction |
 // | `E::max_functions`       | `uint32_t` constant | OPTIONAL: defaults to: 2^32 - 1 | largest table; a module declaring more slots is refused (limit_exceeded) |
-// | `E::has_machine_code`    | `bool` constant  | OPTIONAL: defaults to: false | true: the code area holds slots, and then `E::near_slot_offset(i)`, `E::lazy_slot_offset(i)` and `E::lazy_slot_size` are required (removed code is sent back to slot i's lazy stub; tools are told where the slots are). False: removed code's slot gets `entry` itself |
+// | `E::has_machine_code`    | `bool` constant  | OPTIONAL: defaults to: false | true: the code area holds slots, and then `E::near_slot_offset(i)`, `E::lazy_slot_offset(i)` and `E::lazy_slot_size` are required (removed code is sent back to slot i's lazy slot; tools are told where the slots are). False: removed code's slot gets `entry` itself |
 // | `E::context_entry_size`, `E::encode_context_entry(at, context, trampoline)` | `size_t` constant; `result<bytes>` | OPTIONAL: defaults to: none (modules with a lazy_compile_callback are refused with unsupported) | the per-module lazy entry that passes `context` to the shared trampoline (see lazy_trampoline.hpp) |
 //
 // The core reads the optional members only through
@@ -63,7 +63,7 @@
 #include <cstdint>
 
 #include "../detail/requirement.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "table_view.hpp"
 #include "write_scope_opener.hpp"
 

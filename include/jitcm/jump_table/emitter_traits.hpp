@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "concept.hpp"
 #include "table_view.hpp"
 
@@ -23,7 +23,7 @@ namespace jitcm::jump_table {
 /// | `max_functions` | `uint32_t` constant | 2^32 - 1 |
 /// | `has_machine_code` | `bool` constant | false |
 /// | `initialize(v, entry, routing)` | `result<void>` | `E::initialize(v, entry)`; for routing::far_only with machine code, unsupported |
-/// | `lazy_target(v, i, entry)` | `uintptr_t` | with machine code: slot i's lazy stub; without: `entry` |
+/// | `lazy_target(v, i, entry)` | `uintptr_t` | with machine code: slot i's lazy slot; without: `entry` |
 /// | `has_context_entry`, `context_entry_size`, `encode_context_entry(at, context, trampoline)` | | false: no per-module lazy entry |
 ///
 /// Thread safety: every member is a pure function or a constant, except

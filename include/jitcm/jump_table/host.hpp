@@ -1,7 +1,7 @@
 // The jump-table emitter for the CPU this is compiled for.
 #pragma once
 
-#include "../config.hpp"
+#include "../base/config.hpp"
 #include "arm64.hpp"
 #include "concept.hpp"
 #include "portable.hpp"

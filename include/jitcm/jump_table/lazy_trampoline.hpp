@@ -36,8 +36,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::jump_table {
 

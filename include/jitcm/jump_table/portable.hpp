@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/machine_code_emitter.hpp"
 #include "table_view.hpp"
 #include "write_scope_opener.hpp"

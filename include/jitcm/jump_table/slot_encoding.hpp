@@ -58,7 +58,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/instruction_bytes.hpp"
 
 namespace jitcm::jump_table {

@@ -4,8 +4,8 @@
 #include <concepts>
 #include <utility>
 
-#include "../address_region.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::jump_table {
 

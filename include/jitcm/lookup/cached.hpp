@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../code.hpp"
-#include "../result.hpp"
+#include "../base/code.hpp"
+#include "../base/result.hpp"
 #include "concept.hpp"
 
 namespace jitcm::lookup {

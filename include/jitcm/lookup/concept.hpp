@@ -4,9 +4,9 @@
 #include <concepts>
 #include <cstdint>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../detail/requirement.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm {
 

@@ -13,8 +13,8 @@
 #include <thread>
 #include <utility>
 
-#include "../code.hpp"
-#include "../result.hpp"
+#include "../base/code.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::lookup {
 

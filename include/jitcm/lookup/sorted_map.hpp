@@ -7,8 +7,8 @@
 #include <map>
 #include <mutex>
 
-#include "../code.hpp"
-#include "../result.hpp"
+#include "../base/code.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::lookup {
 

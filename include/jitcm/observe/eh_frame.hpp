@@ -37,9 +37,9 @@
 #include <span>
 #include <vector>
 
-#include "../config.hpp"
-#include "../error.hpp"
-#include "../result.hpp"
+#include "../base/config.hpp"
+#include "../base/error.hpp"
+#include "../base/result.hpp"
 #include "detail/byte_buffer.hpp"
 
 namespace jitcm::observe::eh_frame {

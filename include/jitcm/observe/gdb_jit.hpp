@@ -5,7 +5,7 @@
 //
 // | expression                         | result   | guarantees |
 // |------------------------------------|----------|------------|
-// | `manager.add_observer(gdb)`        | —        | code published in one publish/add_code call is registered as one entry when the call ends (calls that overlap on several threads may share one); stubs as one entry per code space, at once |
+// | `manager.add_observer(gdb)`        | —        | code published in one publish/add_code call is registered as one entry when the call ends (calls that overlap on several threads may share one); slots as one entry per code space, at once |
 // | `gdb.on_code_freed(c)` (by jitcm)  | —        | c's entry is unregistered when its last symbol goes; until then c's name is dropped from it at the next batch (GDB's cost grows with entries, so entries are not per function) |
 // | `gdb.entries()`                    | `size_t` | entries registered now |
 // | `gdb_jit_descriptor()`             | `jit_descriptor&` | the process's descriptor |
@@ -40,7 +40,7 @@
 #include <utility>
 #include <vector>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../code_observer.hpp"
 #include "detail/elf_image.hpp"
 #include "detail/names.hpp"
@@ -113,16 +113,16 @@ class gdb_jit final : public code_observer {
     on_code_added(c);
     on_batch_end();
   }
-  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
     std::lock_guard lock{mutex_};
-    for (const stub& s : stubs) {
-      pending_.push_back({std::string{stub_name{s}.view()}, s.instructions});
+    for (const jump_table_slot& s : slots) {
+      pending_.push_back({std::string{slot_name{s}.view()}, s.instructions});
       pending_keys_.push_back(s.instructions.begin());
     }
     publish_pending_locked();
   }
-  void on_stubs_freed(std::span<const stub> stubs) noexcept override {
-    for (const stub& s : stubs) forget(s.instructions.begin());
+  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override {
+    for (const jump_table_slot& s : slots) forget(s.instructions.begin());
   }
   void on_batch_end() noexcept override {
     std::lock_guard lock{mutex_};

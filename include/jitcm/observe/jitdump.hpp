@@ -5,7 +5,7 @@
 // | expression                        | result                        | guarantees |
 // |-----------------------------------|-------------------------------|------------|
 // | `jitdump::open(options)`          | `result<unique_ptr<jitdump>>` | <directory>/jit-<pid>.dump created with its header, its first page mapped executable (the marker perf looks for) |
-// | `manager.add_observer(*dump)`     | —                             | per published code: UNWINDING_INFO (if it has unwind info), DEBUG_INFO (if a source_lines mapping is set and it has source positions), then CODE_LOAD with its bytes; CODE_LOAD per stub |
+// | `manager.add_observer(*dump)`     | —                             | per published code: UNWINDING_INFO (if it has unwind info), DEBUG_INFO (if a source_lines mapping is set and it has source positions), then CODE_LOAD with its bytes; CODE_LOAD per jump_table_slot |
 // | `on_code_moved(c, from)`          | —                             | a CODE_MOVE record |
 // | `dump->flush()`                   | `result<void>`                | buffered records are in the file |
 // | destructor                        | —                             | a CODE_CLOSE record, everything written |
@@ -33,11 +33,11 @@
 #include <string_view>
 
 #include "../detail/assert.hpp"
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../code_observer.hpp"
-#include "../config.hpp"
+#include "../base/config.hpp"
 #include "../platform/tool_files.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/byte_buffer.hpp"
 #include "detail/elf_image.hpp"
 #include "detail/names.hpp"
@@ -130,9 +130,9 @@ class jitdump final : public code_observer {
     buffer_.put(std::uint64_t{c.instructions_size()});
     buffer_.put(code_index_++);
   }
-  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
     std::lock_guard lock{mutex_};
-    for (const stub& s : stubs) write_code_load(s.instructions, stub_name{s}.view());
+    for (const jump_table_slot& s : slots) write_code_load(s.instructions, slot_name{s}.view());
   }
   void on_batch_end() noexcept override { JITCM_ASSERT_CLEANUP(flush()); }
 

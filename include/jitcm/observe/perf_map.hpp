@@ -6,7 +6,7 @@
 // |-----------------------------|---------------------------------|------------|
 // | `perf_map::open()`          | `result<unique_ptr<perf_map>>`  | appends to /tmp/perf-<pid>.map (created if missing) |
 // | `perf_map::open(path)`      | the same                        | appends to `path` |
-// | `manager.add_observer(*map)`| —                               | a line per published code and per stub, executable addresses |
+// | `manager.add_observer(*map)`| —                               | a line per published code and per jump_table_slot, executable addresses |
 // | `map->flush()`              | `result<void>`                  | buffered lines are in the file |
 // | `map->lines_written()`      | `size_t`                        | lines handed to the OS so far |
 //
@@ -33,10 +33,10 @@
 #include <string_view>
 
 #include "../detail/assert.hpp"
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../code_observer.hpp"
 #include "../platform/tool_files.hpp"
-#include "../result.hpp"
+#include "../base/result.hpp"
 #include "detail/byte_buffer.hpp"
 #include "detail/names.hpp"
 
@@ -82,9 +82,9 @@ class perf_map final : public code_observer {
   void on_code_moved(const code& c, address_region) noexcept override {
     append(c.instructions(), detail::display_name(c));
   }
-  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
     std::lock_guard lock{mutex_};
-    for (const stub& s : stubs) append_locked(s.instructions, stub_name{s}.view());
+    for (const jump_table_slot& s : slots) append_locked(s.instructions, slot_name{s}.view());
   }
   void on_batch_end() noexcept override { JITCM_ASSERT_CLEANUP(flush()); }
 

@@ -4,9 +4,9 @@
 //
 // | expression                       | result                  | guarantees |
 // |----------------------------------|-------------------------|------------|
-// | `manager.add_observer(symbols)`  | —                       | learns each code space's stubs as they are set up, forgets them with their space |
-// | `symbols.symbolize(manager, pc)` | `std::optional<symbol>` | the code containing pc (manager.lookup + its name), else the stub containing pc, else none |
-// | `symbols.stub_count()`           | `size_t`                | stubs known now |
+// | `manager.add_observer(symbols)`  | —                       | learns each code space's slots as they are set up, forgets them with their space |
+// | `symbols.symbolize(manager, pc)` | `std::optional<symbol>` | the code containing pc (manager.lookup + its name), else the jump_table_slot containing pc, else none |
+// | `symbols.slot_count()`           | `size_t`                | slots known now |
 //
 //   jitcm::observe::symbolizer symbols;
 //   manager.add_observer(symbols);
@@ -26,7 +26,7 @@
 #include <span>
 #include <string>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../code_observer.hpp"
 #include "detail/names.hpp"
 
@@ -43,37 +43,37 @@ class symbolizer final : public code_observer {
  public:
   void on_code_added(const code&) noexcept override {}
   void on_code_freed(const code&) noexcept override {}
-  void on_stubs_added(std::span<const stub> stubs) noexcept override {
+  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
     std::lock_guard lock{mutex_};
-    for (const stub& s : stubs) stubs_.insert_or_assign(s.instructions.begin(), s);
+    for (const jump_table_slot& s : slots) slots_.insert_or_assign(s.instructions.begin(), s);
   }
-  void on_stubs_freed(std::span<const stub> stubs) noexcept override {
+  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override {
     std::lock_guard lock{mutex_};
-    for (const stub& s : stubs) stubs_.erase(s.instructions.begin());
+    for (const jump_table_slot& s : slots) slots_.erase(s.instructions.begin());
   }
 
-  /// The code or stub containing `pc` in `manager`'s modules.
+  /// The code or jump_table_slot containing `pc` in `manager`'s modules.
   template <class Manager>
   [[nodiscard]] std::optional<symbol> symbolize(const Manager& manager, std::uintptr_t pc) const {
     if (const code* c = manager.lookup(pc)) {
       return symbol{detail::display_name(*c), c->instruction_start(), pc - c->instruction_start()};
     }
     std::lock_guard lock{mutex_};
-    auto after = stubs_.upper_bound(pc);
-    if (after == stubs_.begin()) return std::nullopt;
-    const stub& s = std::prev(after)->second;
+    auto after = slots_.upper_bound(pc);
+    if (after == slots_.begin()) return std::nullopt;
+    const jump_table_slot& s = std::prev(after)->second;
     if (!s.instructions.contains(pc)) return std::nullopt;
-    return symbol{std::string{stub_name{s}.view()}, s.instructions.begin(), pc - s.instructions.begin()};
+    return symbol{std::string{slot_name{s}.view()}, s.instructions.begin(), pc - s.instructions.begin()};
   }
 
-  [[nodiscard]] std::size_t stub_count() const {
+  [[nodiscard]] std::size_t slot_count() const {
     std::lock_guard lock{mutex_};
-    return stubs_.size();
+    return slots_.size();
   }
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::uintptr_t, stub> stubs_;
+  std::map<std::uintptr_t, jump_table_slot> slots_;
 };
 
 }  // namespace jitcm::observe

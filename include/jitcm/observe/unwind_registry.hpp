@@ -39,7 +39,7 @@
 // it from every manager; the destructor deregisters what is left.
 #pragma once
 
-#include "../config.hpp"
+#include "../base/config.hpp"
 
 #if defined(JITCM_OS_WINDOWS)
 // Windows registers RUNTIME_FUNCTIONs instead (windows_unwind.hpp's format).
@@ -59,7 +59,7 @@
 #include <utility>
 #include <vector>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../code_observer.hpp"
 #include "eh_frame.hpp"
 

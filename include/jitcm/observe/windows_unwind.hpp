@@ -31,8 +31,8 @@
 #include <span>
 #include <vector>
 
-#include "../error.hpp"
-#include "../result.hpp"
+#include "../base/error.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::observe::windows_unwind {
 

@@ -31,7 +31,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "../address_region.hpp"
+#include "../base/address_region.hpp"
 #include "access.hpp"
 
 namespace jitcm::platform {

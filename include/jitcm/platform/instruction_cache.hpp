@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 
 #if defined(JITCM_OS_LINUX)
 #include <linux/membarrier.h>

@@ -39,9 +39,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../address_region.hpp"
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 #include "placement_and_backing.hpp"
 
 #if defined(JITCM_OS_LINUX)

@@ -30,8 +30,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "../address_region.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/result.hpp"
 #include "placement_and_backing.hpp"
 #include "virtual_memory.hpp"
 

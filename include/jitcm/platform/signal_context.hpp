@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../config.hpp"
+#include "../base/config.hpp"
 
 #if !defined(JITCM_OS_WINDOWS)
 #include <ucontext.h>
@@ -34,7 +34,7 @@ namespace jitcm::platform {
 ///     void on_fault(int, siginfo_t* info, void* raw) {
 ///       jitcm::platform::signal_context context{raw};
 ///       context.set_argument(0, context.pc());
-///       context.set_pc(recovery_stub);
+///       context.set_pc(recovery_code);
 ///     }
 ///
 /// Thread safety: a view of one thread's saved registers, used by the handler

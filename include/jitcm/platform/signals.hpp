@@ -7,9 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../address_region.hpp"
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 
 #if !defined(JITCM_OS_WINDOWS)
 #include <pthread.h>

@@ -16,8 +16,8 @@
 #include <string>
 #include <utility>
 
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 
 #if !defined(JITCM_OS_WINDOWS)
 #include <fcntl.h>

@@ -18,9 +18,9 @@
 #include <limits>
 #include <system_error>
 
-#include "../address_region.hpp"
-#include "../config.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/config.hpp"
+#include "../base/result.hpp"
 #include "access.hpp"
 #include "fault_injection.hpp"
 

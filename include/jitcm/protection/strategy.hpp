@@ -80,8 +80,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "../address_region.hpp"
-#include "../result.hpp"
+#include "../base/address_region.hpp"
+#include "../base/result.hpp"
 
 namespace jitcm::protection {
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "../detail/assert.hpp"
-#include "../config.hpp"
+#include "../base/config.hpp"
 
 #if defined(JITCM_OS_MACOS) && defined(JITCM_ARCH_ARM64)
 

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "detail/domain.hpp"
 
 namespace jitcm::refcount {

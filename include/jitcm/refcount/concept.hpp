@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <span>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../detail/requirement.hpp"
 #include "release_callback.hpp"
 

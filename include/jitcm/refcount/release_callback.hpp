@@ -1,7 +1,7 @@
 // How a ref-counting policy gives dead code back to the module that made it.
 #pragma once
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 
 namespace jitcm::refcount {
 

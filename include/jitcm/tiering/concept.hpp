@@ -4,9 +4,9 @@
 
 #include <concepts>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "../detail/requirement.hpp"
-#include "../tier.hpp"
+#include "../base/tier.hpp"
 
 namespace jitcm {
 

@@ -4,7 +4,7 @@
 
 #include <optional>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "debug_state.hpp"
 
 namespace jitcm::tiering {

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "../code.hpp"
+#include "../base/code.hpp"
 #include "debug_state.hpp"
 
 namespace jitcm::tiering {

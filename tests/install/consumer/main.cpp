@@ -10,8 +10,8 @@
 #include <jitcm/jitcm.hpp>
 #endif
 #include <jitcm/address_region.hpp>
-#include <jitcm/error.hpp>
-#include <jitcm/result.hpp>
+#include <jitcm/base/error.hpp>
+#include <jitcm/base/result.hpp>
 #if __has_include(<jitcm/platform/virtual_memory.hpp>)
 #include <jitcm/platform/virtual_memory.hpp>
 #define CONSUMER_HAS_PLATFORM 1

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "../../error.hpp"
-#include "../../result.hpp"
+#include "../../base/error.hpp"
+#include "../../base/result.hpp"
 
 namespace jitcm::adapters::detail {
 

@@ -11,12 +11,12 @@
 #include <span>
 #include <vector>
 
-#include "../../address_region.hpp"
+#include "../../base/address_region.hpp"
 #include "../../platform/large_pages.hpp"
 #include "../../platform/placement.hpp"
 #include "../../platform/virtual_memory.hpp"
 #include "../../protection/strategy.hpp"
-#include "../../result.hpp"
+#include "../../base/result.hpp"
 #include "../code_block.hpp"
 #include "../options.hpp"
 

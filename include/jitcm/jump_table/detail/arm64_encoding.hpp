@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../../config.hpp"
-#include "../../result.hpp"
+#include "../../base/config.hpp"
+#include "../../base/result.hpp"
 #include "instruction_bytes.hpp"
 
 namespace jitcm::jump_table::detail {

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
-#include "../../address_region.hpp"
+#include "../../base/address_region.hpp"
 #include "../../platform/instruction_cache.hpp"
-#include "../../result.hpp"
+#include "../../base/result.hpp"
 #include "../slot_encoding.hpp"
 #include "../table_view.hpp"
 #include "../write_scope_opener.hpp"

@@ -7,8 +7,8 @@
 #include <limits>
 #include <new>
 
-#include "../../error.hpp"
-#include "../../result.hpp"
+#include "../../base/error.hpp"
+#include "../../base/result.hpp"
 #include "shared_cell.hpp"
 
 namespace jitcm::lookup::detail {

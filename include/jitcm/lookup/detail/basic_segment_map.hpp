@@ -9,10 +9,10 @@
 #include <new>
 #include <utility>
 
-#include "../../address_region.hpp"
-#include "../../code.hpp"
-#include "../../error.hpp"
-#include "../../result.hpp"
+#include "../../base/address_region.hpp"
+#include "../../base/code.hpp"
+#include "../../base/error.hpp"
+#include "../../base/result.hpp"
 #include "address_radix.hpp"
 #include "code_record.hpp"
 #include "recycling_pool.hpp"

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "../../code.hpp"
+#include "../../base/code.hpp"
 #include "shared_cell.hpp"
 
 namespace jitcm::lookup::detail {

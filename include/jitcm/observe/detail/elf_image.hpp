@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../../address_region.hpp"
-#include "../../config.hpp"
+#include "../../base/address_region.hpp"
+#include "../../base/config.hpp"
 #include "byte_buffer.hpp"
 
 namespace jitcm::observe::detail {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "../../code.hpp"
+#include "../../base/code.hpp"
 
 namespace jitcm::observe::detail {
 

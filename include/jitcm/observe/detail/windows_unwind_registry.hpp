@@ -36,7 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../../code.hpp"
+#include "../../base/code.hpp"
 #include "../../code_observer.hpp"
 #include "../../platform/detail/windows_api.hpp"
 #include "../../platform/placement.hpp"

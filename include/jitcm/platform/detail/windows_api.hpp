@@ -10,7 +10,7 @@
 // cannot be compiled together with jitcm.
 #pragma once
 
-#include "../../config.hpp"
+#include "../../base/config.hpp"
 
 #if defined(JITCM_OS_WINDOWS)
 

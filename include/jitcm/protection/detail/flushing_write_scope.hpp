@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "../../detail/assert.hpp"
-#include "../../address_region.hpp"
+#include "../../base/address_region.hpp"
 #include "../../platform/instruction_cache.hpp"
-#include "../../result.hpp"
+#include "../../base/result.hpp"
 
 namespace jitcm::protection::detail {
 

@@ -9,10 +9,10 @@
 #include <memory>
 #include <new>
 
-#include "../../address_region.hpp"
+#include "../../base/address_region.hpp"
 #include "../../platform/fault_injection.hpp"
 #include "../../platform/virtual_memory.hpp"
-#include "../../result.hpp"
+#include "../../base/result.hpp"
 
 namespace jitcm::protection::detail {
 

@@ -1,7 +1,7 @@
 // Rounding byte ranges out to the pages that hold them.
 #pragma once
 
-#include "../../address_region.hpp"
+#include "../../base/address_region.hpp"
 #include "../../platform/virtual_memory.hpp"
 
 namespace jitcm::protection::detail {

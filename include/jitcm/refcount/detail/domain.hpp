@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "../../code.hpp"
+#include "../../base/code.hpp"
 #include "../release_callback.hpp"
 
 namespace jitcm::refcount::detail {

@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../../error.hpp"
-#include "../../result.hpp"
+#include "../../base/error.hpp"
+#include "../../base/result.hpp"
 
 namespace jitcm::trap::detail {
 

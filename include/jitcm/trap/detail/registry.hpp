@@ -8,9 +8,9 @@
 #include <mutex>
 #include <thread>
 
-#include "../../code.hpp"
-#include "../../error.hpp"
-#include "../../result.hpp"
+#include "../../base/code.hpp"
+#include "../../base/error.hpp"
+#include "../../base/result.hpp"
 #include "module_landing_pads.hpp"
 
 namespace jitcm::trap::detail {

@@ -46,4 +46,4 @@ inline constexpr std::size_t default_code_alignment =
 // On Windows every jitcm header sees <windows.h> without its min, max, near
 // and far macros, in whichever order a program includes it and jitcm (Xbyak,
 // for one, includes it first).
-#include "platform/detail/windows_api.hpp"
+#include "../platform/detail/windows_api.hpp"

@@ -12,7 +12,7 @@ namespace jitcm::detail {
 /// basic_code_manager (modules sit below the manager in the layers).
 /// The manager outlives its modules, so the pointers stay valid.
 template <class Lookup>
-struct module_host {
+struct manager_services {
   Lookup* lookup = nullptr;
   const code_observer_list* observers = nullptr;
   commit_budget* budget = nullptr;
