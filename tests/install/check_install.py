@@ -71,8 +71,8 @@ def main():
         installed_include = rooted(destdir, includedir)
 
         expected = [
-            os.path.join(installed_include, "jitcm", "result.hpp"),
-            os.path.join(installed_include, "jitcm", "config.hpp"),
+            os.path.join(installed_include, "jitcm", "base", "result.hpp"),
+            os.path.join(installed_include, "jitcm", "base", "config.hpp"),
             os.path.join(prefix, "lib", "cmake", "jitcm", "jitcmConfig.cmake"),
             os.path.join(prefix, "lib", "cmake", "jitcm", "jitcmConfigVersion.cmake"),
         ]
