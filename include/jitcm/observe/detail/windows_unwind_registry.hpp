@@ -43,6 +43,8 @@
 #include "../../platform/reservation.hpp"
 #include "../windows_unwind.hpp"
 
+#if defined(JITCM_OS_WINDOWS)
+
 namespace jitcm::observe {
 
 namespace detail {
@@ -197,3 +199,5 @@ class unwind_registry final : public code_observer {
 };
 
 }  // namespace jitcm::observe
+
+#endif  // JITCM_OS_WINDOWS
