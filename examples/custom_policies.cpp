@@ -106,8 +106,12 @@ class safepoint_reclaim {
   }
   std::size_t collect(std::span<const jitcm::code* const> live) {
     std::lock_guard lock{mutex_};
-    const auto still_running = [live](const jitcm::code* c) { return std::ranges::find(live, c) != live.end(); };
-    const auto dead = std::ranges::partition(retired_, still_running).begin();
+    const auto still_running = [live](const jitcm::code* c) {
+      return std::find(live.begin(), live.end(), c) != live.end();
+    };
+    // std::partition, not std::ranges::partition: clang 14 with libstdc++ 12
+    // cannot instantiate the ranges form's subrange.
+    const auto dead = std::partition(retired_.begin(), retired_.end(), still_running);
     const auto released = static_cast<std::size_t>(retired_.end() - dead);
     for (auto c = dead; c != retired_.end(); ++c) release_(**c);
     retired_.erase(dead, retired_.end());
