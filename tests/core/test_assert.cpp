@@ -22,13 +22,13 @@ bool stopped(const jitcm::testing::child_outcome& outcome) {
 
 #if !defined(NDEBUG) || defined(JITCM_ENABLE_ASSERTS)
 
-TEST_CASE("a false assertion stops the program; a true one does not", "[core][assert]") {
+TEST_CASE("a false assertion stops the program; a true one does not", "[core][assert][death]") {
   CHECK(stopped(jitcm::testing::run_in_child([] { JITCM_ASSERT(1 + 1 == 3); })));
   const auto passed = jitcm::testing::run_in_child([] { JITCM_ASSERT(1 + 1 == 2); });
   CHECK((passed.exited && passed.exit_code == 0));
 }
 
-TEST_CASE("a cleanup step that reports a misuse stops the program", "[core][assert]") {
+TEST_CASE("a cleanup step that reports a misuse stops the program", "[core][assert][death]") {
   CHECK(stopped(jitcm::testing::run_in_child(
       [] { JITCM_ASSERT_CLEANUP(failing_with(make_error_code(jitcm::errc::double_free))); })));
   CHECK(stopped(jitcm::testing::run_in_child(
@@ -44,7 +44,7 @@ TEST_CASE("a cleanup step the OS refused, or that ran out, goes on", "[core][ass
   CHECK((refused.exited && refused.exit_code == 0));
 }
 
-TEST_CASE("a commit budget refuses to give back more than was charged", "[core][assert]") {
+TEST_CASE("a commit budget refuses to give back more than was charged", "[core][assert][death]") {
   CHECK(stopped(jitcm::testing::run_in_child([] {
     jitcm::commit_budget budget{0};
     budget.release(1);
