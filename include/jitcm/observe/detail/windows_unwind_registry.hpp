@@ -61,8 +61,9 @@ class unwind_copy_room {
     for (chunk& c : chunks_) {
       if (c.memory.region().size() - c.used >= bytes && reaches(code, c.memory.region())) return put(c, bytes);
     }
-    const std::size_t granule = platform::allocation_granularity();
-    const std::size_t size = (bytes + granule - 1) / granule * granule;
+    const auto rounded = platform::round_up(bytes, platform::allocation_granularity());
+    if (!rounded) return nullptr;
+    const std::size_t size = *rounded;
     auto placed = platform::reserve_preferring(
         platform::within_reach(code, std::numeric_limits<DWORD>::max()), size, 0,
         [size](std::uintptr_t hint) { return platform::reservation::reserve(size, hint); }, true);
