@@ -23,8 +23,10 @@
 #include "base/code.hpp"
 #include "base/config.hpp"
 #include "detail/code_registry.hpp"
+#include "detail/code_table.hpp"
 #include "detail/jump_table_set.hpp"
 #include "detail/manager_services.hpp"
+#include "detail/module_layout.hpp"
 #include "detail/pending_code.hpp"
 #include "detail/size_chunks.hpp"
 #include "fwd.hpp"
@@ -137,7 +139,7 @@ class native_module {
   [[nodiscard]] jump_table::routing routing() const noexcept { return tables_.routing(); }
   /// No code space of the module is larger: every slot reaches every
   /// instruction of its space.
-  [[nodiscard]] std::size_t max_code_space_size() const noexcept { return max_code_space_size(options_); }
+  [[nodiscard]] std::size_t max_code_space_size() const noexcept { return layout::max_code_space_size(options_); }
 
   /// The stable address callers call for function `index` (for an emitter
   /// without machine code, jump_table::portable, the address of the pointer
@@ -250,35 +252,18 @@ class native_module {
   friend pending_code;
   using registry = detail::code_registry<block>;
   using owned_code = typename registry::entry;
-  using tables = detail::jump_table_set<JumpTable>;
+  using layout = detail::module_layout<JumpTable>;
+  using tables = typename layout::tables;
   using retire_list = std::vector<const code*>;
 
   explicit native_module(const manager_services& services, const module_options& options) noexcept
       : services_{services},
         options_{options},
-        allocator_{allocator_limits(services, options)},
+        allocator_{layout::allocator_limits(options, services.budget)},
         tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
         ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
 
-  [[nodiscard]] static std::size_t code_header_bytes(const module_options& o) noexcept {
-    return tables::code_header_bytes(o.functions - o.imported, o.lazy.function != nullptr);
-  }
-  [[nodiscard]] static std::size_t max_code_space_size(const module_options& o) noexcept {
-    return std::min<std::size_t>(o.max_code_space_size, jump_table::emitter_traits<JumpTable>::max_code_space_size);
-  }
-  [[nodiscard]] static result<void> check_options(const manager_services& services, const module_options& options) noexcept;
   [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
-
-  [[nodiscard]] static allocator::module_limits allocator_limits(const manager_services& services,
-                                                                  const module_options& options) noexcept {
-    return {.max_code_space_size = max_code_space_size(options),
-            .max_committed = options.max_committed,
-            .budget = services.budget,
-            .space_code_header = code_header_bytes(options),
-            .space_data_header = tables::data_header_bytes(options.functions - options.imported),
-            .initial_reservation = options.initial_reservation,
-            .preferred_range = options.preferred_range};
-  }
 
   [[nodiscard]] bool declared(std::uint32_t index) const noexcept {
     return index >= options_.imported && index < options_.functions;
@@ -287,9 +272,6 @@ class native_module {
   [[nodiscard]] std::uint32_t slots() const noexcept { return options_.functions - options_.imported; }
   [[nodiscard]] auto write_scopes() noexcept {
     return [this](address_region r) { return allocator_.begin_write(r); };
-  }
-  [[nodiscard]] static std::uintptr_t address_of(const code* c) noexcept {
-    return c != nullptr ? c->instruction_start() : 0;
   }
 
   // Everything below with a `_locked` suffix runs with mutex_ held.
@@ -336,10 +318,9 @@ class native_module {
   // reads without a lock (call_target, routing; see jump_table_set).
   mutable std::mutex mutex_;
   tiering_state tiering_state_{};
-  std::unique_ptr<std::atomic<const code*>[]> code_table_;
+  detail::code_table code_table_;
   tables tables_;
   registry owned_;
-  std::size_t installed_count_ = 0;
   std::size_t published_count_ = 0;
   std::size_t freed_count_ = 0;
   // Reset first in the destructor: once the policy is gone no release
@@ -353,8 +334,8 @@ class native_module {
 template <class A, class J, class L, class T, class R>
 result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, R>::create(
     const manager_services& services, const module_options& options) noexcept {
-  if (auto ok = check_options(services, options); !ok) return forward_error(ok);
-  const std::uint32_t slot_count = options.functions - options.imported;
+  if (services.lookup == nullptr) return failure{errc::invalid_argument};
+  if (auto ok = layout::check(options, services.budget); !ok) return forward_error(ok);
   if (detail::side_allocation_refused()) return failure{errc::out_of_memory};
   std::unique_ptr<native_module> module{new (std::nothrow) native_module{services, options}};
   if (!module) return failure{errc::out_of_memory};
@@ -362,11 +343,9 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   if (auto ok = module->tables_.choose_routing(options.routing, revokes); !ok) return forward_error(ok);
   if (auto ok = module->tables_.open_lazy_door(); !ok) return forward_error(ok);
 
-  if (!detail::side_allocation_refused()) {
-    module->code_table_.reset(new (std::nothrow) std::atomic<const code*>[slot_count == 0 ? 1 : slot_count]);
-  }
-  if (!module->code_table_) return failure{errc::out_of_memory};
-  for (std::uint32_t i = 0; i < slot_count; ++i) module->code_table_[i].store(nullptr, std::memory_order_relaxed);
+  auto table = detail::code_table::create(layout::slots(options));
+  if (!table) return forward_error(table);
+  module->code_table_ = std::move(*table);
 
   // The first code space, and with it the table call_target hands out. The
   // allocator reserves a space on its first allocation; that first block is
@@ -379,28 +358,6 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
   JITCM_ASSERT_CLEANUP(module->allocator_.free(*first));
   module->committed_may_have_grown();
   return module;
-}
-
-template <class A, class J, class L, class T, class R>
-result<void> native_module<A, J, L, T, R>::check_options(const manager_services& services, const module_options& options) noexcept {
-  if (services.lookup == nullptr) return failure{errc::invalid_argument};
-  if (options.imported > options.functions) return failure{errc::invalid_argument};
-  const std::uint32_t slots = options.functions - options.imported;
-  const bool has_callback = options.lazy.function != nullptr;
-  if (slots > 0 && has_callback == (options.lazy_entry != 0)) return failure{errc::invalid_argument};
-  if (slots > 0 && has_callback && !(tables::has_context_entry && jump_table::has_lazy_trampoline)) {
-    return failure{errc::unsupported};
-  }
-  if (slots > jump_table::emitter_traits<J>::max_functions) return failure{errc::limit_exceeded};
-  // The tables of every code space must fit in one, and in the limits, with
-  // room for code: found now rather than after the code table is allocated.
-  const std::size_t headers = code_header_bytes(options) + J::data_bytes(slots);
-  if (headers >= max_code_space_size(options)) return failure{errc::limit_exceeded};
-  if (options.max_committed != 0 && headers > options.max_committed) return failure{errc::limit_exceeded};
-  if (services.budget != nullptr && services.budget->maximum() != 0 && headers > services.budget->maximum()) {
-    return failure{errc::limit_exceeded};
-  }
-  return {};
 }
 
 template <class A, class J, class L, class T, class R>
@@ -445,7 +402,7 @@ template <class A, class J, class L, class T, class R>
 result<const code*> native_module<A, J, L, T, R>::installed(std::uint32_t index) const {
   if (!declared(index)) return failure{errc::out_of_range};
   std::lock_guard lock{mutex_};
-  const code* c = code_table_[slot_of(index)].load(std::memory_order_acquire);
+  const code* c = code_table_.load(slot_of(index));
   // Installed code is alive (the table holds it), so hold fails only for want of a scope.
   if (c != nullptr && !ref_counting_->hold(*c)) return failure{errc::scope_required};
   return c;
@@ -483,9 +440,7 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
     const code_space& space = *std::next(std::ranges::begin(spaces), static_cast<std::ptrdiff_t>(tables_.size()));
     auto added = tables_.add_space(space, allocator_.writable(space.code_header.begin()),
                                    allocator_.writable(space.data_header.begin()), write_scopes(),
-                                   [this](std::uint32_t slot) {
-                                     return address_of(code_table_[slot].load(std::memory_order_relaxed));
-                                   });
+                                   [this](std::uint32_t slot) { return code_table_.target(slot); });
     if (!added) return added;
     // Tools learn the names and addresses of the new jump slots and lazy slots.
     if (services_.observers != nullptr && slots() > 0) {
@@ -498,13 +453,9 @@ result<void> native_module<A, J, L, T, R>::set_up_new_spaces_locked() {
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::retarget_everywhere_locked(std::uint32_t slot, const code* target,
                                                                       bool& stranded) {
-  const code* before = code_table_[slot].load(std::memory_order_relaxed);
-  if (auto ok = tables_.retarget(slot, address_of(target), address_of(before), write_scopes(), stranded); !ok) {
-    return ok;
-  }
-  code_table_[slot].store(target, std::memory_order_release);
-  if (before == nullptr && target != nullptr) ++installed_count_;
-  if (before != nullptr && target == nullptr) --installed_count_;
+  const std::uintptr_t address = detail::code_table::address_of(target);
+  if (auto ok = tables_.retarget(slot, address, code_table_.target(slot), write_scopes(), stranded); !ok) return ok;
+  code_table_.set(slot, target);
   return {};
 }
 
@@ -632,7 +583,7 @@ result<published_code> native_module<A, J, L, T, R>::adopt_locked(code_desc desc
   if (auto registered = services_.lookup->insert(c); !registered) return forward_error(registered);
   const bool is_function = c->kind() == code_kind::function;
   const std::uint32_t slot = is_function ? slot_of(*c->index()) : 0;
-  const code* current = is_function ? code_table_[slot].load(std::memory_order_relaxed) : nullptr;
+  const code* current = is_function ? code_table_.at(slot) : nullptr;
   const bool install = is_function && tiering_.should_install(*c, current, tiering_state_);
   result<void> installed;
   bool stranded = false;
@@ -666,7 +617,7 @@ result<void> native_module<A, J, L, T, R>::take_out_locked(owned_code& entry, re
   const code* c = entry.object.get();
   if (c->kind() == code_kind::function) {
     const std::uint32_t slot = slot_of(*c->index());
-    if (code_table_[slot].load(std::memory_order_relaxed) == c) {
+    if (code_table_.at(slot) == c) {
       // Back to the lazy-compile slot. Should a table refuse, the code stays
       // installed; it is not retired then, so it is never freed while a
       // slot still leads to it.
@@ -689,7 +640,7 @@ removed_code native_module<A, J, L, T, R>::remove_code(const removal_filter& fil
   {
     std::lock_guard lock{mutex_};
     for (std::uint32_t slot = 0; slot < slots(); ++slot) {
-      const code* c = code_table_[slot].load(std::memory_order_relaxed);
+      const code* c = code_table_.at(slot);
       if (c == nullptr || !tiering_.should_remove(*c, filter)) continue;
       JITCM_ASSERT_CLEANUP(take_out_locked(*owned_.find(c), removed, retired));
     }
@@ -744,7 +695,7 @@ module_stats native_module<A, J, L, T, R>::stats() const {
   s.retired = ref_counting_->retired_count();
   std::lock_guard lock{mutex_};
   s.code_objects = owned_.size();
-  s.installed = installed_count_;
+  s.installed = code_table_.installed();
   const auto bytes = owned_.bytes();
   s.code_bytes = bytes.code;
   s.metadata_bytes = bytes.metadata;
