@@ -16,6 +16,7 @@
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
 #include "detail/block_table.hpp"
+#include "detail/region_index.hpp"
 #include "pool.hpp"
 
 namespace jitcm::allocator {
@@ -29,14 +30,15 @@ namespace jitcm::allocator {
 /// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
 ///
 /// Nothing is stored in code memory, and nothing is hashed: each space has a
-/// detail::block_table, flat arrays indexed by granule. Its start bitmap
+/// detail::block_table, indexed by granule, a cache line per 64. Its start bitmap
 /// marks the first granule of every block (live or free), which is how
 /// free() checks that it is given a block and its true size; its free-end
 /// entries name the free block whose first or last granule each granule is,
 /// so a freed block finds a free neighbour, and its header, with one load at
 /// each end. Only free blocks have headers (address, size, list links), in a
 /// side array. Allocate and free touch a handful of cache lines: the class
-/// bitmaps and list head, one header, the table words at the block's ends.
+/// bitmaps and list head, one header, the table line at each of the block's
+/// ends (usually one line).
 ///
 /// allocate_in_region walks the blocks of the window it is given (linear; it
 /// is for the rare jump-table placement). When the size-rounded search finds
@@ -57,9 +59,7 @@ class tlsf_free_space {
     if (!table) return false;
     const auto id = static_cast<std::uint32_t>(spaces_.size());
     spaces_.push_back(space_entry{code, std::move(*table), id});
-    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), code.begin(),
-                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
-    by_address_.insert(at, id);
+    by_address_.insert(code, &spaces_.back());
     spaces_.back().table.set_start(0);
     attach(spaces_.back(), code.begin(), code.size());
     return true;
@@ -76,8 +76,8 @@ class tlsf_free_space {
   address_region allocate_in_region(std::size_t bytes, address_region within) {
     const address_region inside = pool_free_space::aligned_inside(within, alignment());
     if (inside.size() < bytes) return {};
-    for (const std::uint32_t id : by_address_) {
-      space_entry& space = spaces_[id];
+    for (const auto& placed : by_address_.entries()) {
+      space_entry& space = *placed.value;
       if (!space.code.overlaps(inside)) continue;
       // From the block holding the window's start, block by block.
       const std::uintptr_t first = std::max(inside.begin(), space.code.begin());
@@ -172,11 +172,8 @@ class tlsf_free_space {
   }
 
   [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
-    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), address,
-                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
-    if (at == by_address_.begin()) return nullptr;
-    space_entry& s = spaces_[*std::prev(at)];
-    return s.code.contains(address) ? &s : nullptr;
+    space_entry* const* space = by_address_.find(address);
+    return space == nullptr ? nullptr : *space;
   }
 
   // ---- free blocks ------------------------------------------------------
@@ -371,7 +368,7 @@ class tlsf_free_space {
   std::uint32_t spare_ = none;
   std::size_t free_count_ = 0;
   std::deque<space_entry> spaces_;         // in creation order; never move
-  std::vector<std::uint32_t> by_address_;  // indices into spaces_, by address
+  detail::region_index<space_entry*> by_address_;  // the code area of every space
 };
 
 /// The fast code allocator: TLSF free space (O(1) allocate and free, immediate
