@@ -19,6 +19,7 @@
 #include "../../base/result.hpp"
 #include "../code_block.hpp"
 #include "../options.hpp"
+#include "region_index.hpp"
 
 namespace jitcm::allocator::detail {
 
@@ -202,9 +203,7 @@ class code_space_set {
     spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
     records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code,
                                   reserved->where, pages});
-    const auto at = std::upper_bound(by_address_.begin(), by_address_.end(), whole.begin(),
-                                     [](std::uintptr_t a, const auto& e) { return a < e.first; });
-    by_address_.insert(at, {whole.begin(), index});
+    by_address_.insert(whole, index);
     reserved_ += whole.size();
     return index;
   }
@@ -222,19 +221,15 @@ class code_space_set {
     }
     refund(committed);
     reserved_ -= s.size;
-    by_address_.erase(std::find_if(by_address_.begin(), by_address_.end(),
-                                   [index](const auto& e) { return e.second == index; }));
+    by_address_.erase(index);
     records_.pop_back();
     spaces_.pop_back();
   }
 
   /// Index of the space containing `address`, or npos.
   [[nodiscard]] std::size_t find(std::uintptr_t address) const noexcept {
-    auto it = std::upper_bound(by_address_.begin(), by_address_.end(), address,
-                               [](std::uintptr_t a, const auto& e) { return a < e.first; });
-    if (it == by_address_.begin()) return npos;
-    --it;
-    return records_[it->second].region.contains(address) ? it->second : npos;
+    const std::size_t* index = by_address_.find(address);
+    return index == nullptr ? npos : *index;
   }
 
   /// Counts `block` (inside the code area of space `index`) as live on its
@@ -444,7 +439,7 @@ class code_space_set {
   space_layout layout_;
   std::deque<space_entry> spaces_;  // a deque: a space never moves once reserved
   std::vector<code_space> records_;
-  std::vector<std::pair<std::uintptr_t, std::size_t>> by_address_;  // (begin, index), sorted by begin
+  region_index<std::size_t> by_address_;  // the whole of every space, to its index
   std::size_t reserved_ = 0;
   std::size_t committed_ = 0;
   std::size_t spare_ = 0;
