@@ -153,8 +153,10 @@ class basic_allocator {
     std::lock_guard guard{lock_};
     const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
     if (index == spaces_.npos) return failure{errc::not_owned};
-    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || b.size() % options_.alignment != 0) {
-      return failure{b.rx() % options_.alignment != 0 || !spaces_.records()[index].code.contains(b.rx())
+    // The alignment is a power of two once a space exists: a mask, not a division.
+    const std::size_t misalignment = options_.alignment - 1;
+    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || (b.size() & misalignment) != 0) {
+      return failure{(b.rx() & misalignment) != 0 || !spaces_.records()[index].code.contains(b.rx())
                          ? errc::not_owned
                          : errc::invalid_argument};
     }

@@ -2,6 +2,7 @@
 // space, for allocator::tlsf_free_space.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -63,11 +64,13 @@ class block_table {
     if (jitcm::detail::side_allocation_refused()) return std::nullopt;
     const std::size_t groups = granules / 64 + 1;
     // calloc: the OS hands out zeroed pages lazily, so a large space costs
-    // table memory only where blocks are, and spilled rows only where a
-    // group spills. One extra line to align the groups on cache lines.
-    void* memory = std::calloc(1, sizeof(group) + groups * (sizeof(group) + row_bytes));
-    if (memory == nullptr) return std::nullopt;
-    return block_table{memory, groups, granules};
+    // table memory only where blocks are (one extra line to align the groups
+    // on cache lines). The rows are written whole when a group spills, so
+    // they need no zeroing: malloc, touched only where a group spills.
+    std::unique_ptr<void, deleter> lines{std::calloc(groups + 1, sizeof(group))};
+    std::unique_ptr<void, deleter> rows{std::malloc(groups * row_bytes)};
+    if (lines == nullptr || rows == nullptr) return std::nullopt;
+    return block_table{std::move(lines), std::move(rows), granules};
   }
 
   void set_start(std::size_t g) noexcept { group_of(g).starts |= bit(g); }
@@ -108,7 +111,7 @@ class block_table {
     if (at.spilled) {
       spilled_row(g)[g % 64] = value;
       at.count = static_cast<std::uint8_t>(at.count + (value != 0) - had);
-      at.spilled = at.count != 0;  // every slot of the row is 0 again when the last entry goes
+      at.spilled = at.count != 0;
       return;
     }
     if (had) {
@@ -131,6 +134,7 @@ class block_table {
       return;
     }
     std::uint32_t* row = spilled_row(g);
+    std::fill_n(row, 64, 0);
     for (std::size_t k = 0; k < at.count; ++k) row[at.granule[k]] = at.entries[k];
     row[g % 64] = value;
     ++at.count;
@@ -155,11 +159,12 @@ class block_table {
     void operator()(void* memory) const noexcept { std::free(memory); }
   };
 
-  block_table(void* memory, std::size_t groups, std::size_t granules) noexcept
-      : memory_{memory},
-        groups_{reinterpret_cast<group*>((reinterpret_cast<std::uintptr_t>(memory) + alignof(group) - 1) &
+  block_table(std::unique_ptr<void, deleter> lines, std::unique_ptr<void, deleter> rows, std::size_t granules) noexcept
+      : lines_{std::move(lines)},
+        rows_memory_{std::move(rows)},
+        groups_{reinterpret_cast<group*>((reinterpret_cast<std::uintptr_t>(lines_.get()) + alignof(group) - 1) &
                                          ~std::uintptr_t{alignof(group) - 1})},
-        rows_{reinterpret_cast<std::uint32_t*>(groups_ + groups)},
+        rows_{static_cast<std::uint32_t*>(rows_memory_.get())},
         granules_{granules} {}
 
   [[nodiscard]] static std::uint64_t bit(std::size_t g) noexcept { return std::uint64_t{1} << (g % 64); }
@@ -173,9 +178,10 @@ class block_table {
     return k;
   }
 
-  std::unique_ptr<void, deleter> memory_;
-  group* groups_;          // inside memory_, aligned to a cache line
-  std::uint32_t* rows_;    // a spilled row of 64 entries per group, after the groups
+  std::unique_ptr<void, deleter> lines_;
+  std::unique_ptr<void, deleter> rows_memory_;
+  group* groups_;        // inside lines_, aligned to a cache line
+  std::uint32_t* rows_;  // a row of 64 entries per group, valid while the group is spilled
   std::size_t granules_;
 };
 

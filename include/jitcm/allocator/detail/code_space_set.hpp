@@ -332,7 +332,7 @@ class code_space_set {
     const std::size_t index = find(address);
     if (index == npos) return false;
     const space_entry& s = spaces_[index];
-    return (s.pages[(address - records_[index].region.begin()) / layout_.unit] & committed_bit) != 0;
+    return (s.pages[unit_of(s, address)] & committed_bit) != 0;
   }
 
   [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index].memory; }
@@ -369,7 +369,13 @@ class code_space_set {
   }
 
   [[nodiscard]] page_range page_span(const space_entry& s, address_region block) const noexcept {
-    return {(block.begin() - s.base) / layout_.unit, (block.end() - 1 - s.base) / layout_.unit};
+    return {unit_of(s, block.begin()), unit_of(s, block.end() - 1)};
+  }
+
+  // The unit is a power of two: a shift, where a division by a value known
+  // only at run time costs tens of cycles on every allocate and free.
+  [[nodiscard]] std::size_t unit_of(const space_entry& s, std::uintptr_t address) const noexcept {
+    return (address - s.base) >> unit_shift_;
   }
 
   [[nodiscard]] address_region pages_region(const space_entry& s, std::size_t first, std::size_t end) const noexcept {
@@ -437,6 +443,7 @@ class code_space_set {
 
   options options_;
   space_layout layout_;
+  unsigned unit_shift_ = static_cast<unsigned>(std::countr_zero(layout_.unit));
   std::deque<space_entry> spaces_;  // a deque: a space never moves once reserved
   std::vector<code_space> records_;
   region_index<std::size_t> by_address_;  // the whole of every space, to its index
