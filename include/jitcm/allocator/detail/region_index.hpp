@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -11,9 +12,10 @@
 namespace jitcm::allocator::detail {
 
 /// Disjoint regions sorted by address, each with a `Value` (an index or a
-/// pointer), in one flat vector: finding the region of an address is a
-/// binary search that reads nothing but the vector (a handful of entries:
-/// an allocator's code spaces grow in number logarithmically with its code).
+/// pointer), in one flat vector: finding the region of an address tries the
+/// region found last, then a binary search that reads nothing but the vector
+/// (a handful of entries: an allocator's code spaces grow in number
+/// logarithmically with its code).
 ///
 /// | expression         | result                | guarantees |
 /// |--------------------|-----------------------|------------|
@@ -28,7 +30,8 @@ namespace jitcm::allocator::detail {
 /// assert(*x.find(0x1fff) == 7 && x.find(0x2000) == nullptr);
 /// ```
 ///
-/// Thread safety: none; the owning allocator locks.
+/// Thread safety: none, find included (it remembers what it found); the
+/// owning allocator locks.
 template <class Value>
 class region_index {
  public:
@@ -47,18 +50,27 @@ class region_index {
   }
 
   [[nodiscard]] const Value* find(std::uintptr_t address) const noexcept {
+    if (last_ < entries_.size() && contains(entries_[last_], address)) return &entries_[last_].value;
     auto at = std::upper_bound(entries_.begin(), entries_.end(), address, before);
     if (at == entries_.begin()) return nullptr;
     --at;
-    return address < at->end ? &at->value : nullptr;
+    if (!contains(*at, address)) return nullptr;
+    last_ = static_cast<std::size_t>(at - entries_.begin());
+    return &at->value;
   }
 
   [[nodiscard]] std::span<const entry> entries() const noexcept { return entries_; }
 
  private:
   static bool before(std::uintptr_t address, const entry& e) noexcept { return address < e.begin; }
+  static bool contains(const entry& e, std::uintptr_t address) noexcept {
+    return address >= e.begin && address < e.end;
+  }
 
   std::vector<entry> entries_;
+  // The entry the last search found, tried first: consecutive allocations
+  // land in one space, and the newest space holds most blocks.
+  mutable std::size_t last_ = 0;
 };
 
 }  // namespace jitcm::allocator::detail
