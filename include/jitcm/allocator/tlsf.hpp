@@ -57,8 +57,7 @@ class tlsf_free_space {
   bool add_space(address_region code) {
     auto table = detail::block_table::make(code.size() >> shift_);
     if (!table) return false;
-    const auto id = static_cast<std::uint32_t>(spaces_.size());
-    spaces_.push_back(space_entry{code, std::move(*table), id});
+    spaces_.push_back(space_entry{code, std::move(*table)});
     by_address_.insert(code, &spaces_.back());
     spaces_.back().table.set_start(0);
     attach(spaces_.back(), code.begin(), code.size());
@@ -118,12 +117,14 @@ class tlsf_free_space {
   static constexpr unsigned sl_count = 1u << sl_bits;
   static constexpr unsigned fl_count = 64;
 
+  struct space_entry;
+
   struct node {  // a free block
     std::uintptr_t begin;
     std::size_t size;
     std::uint32_t prev_free;  // links in the list of its size class
     std::uint32_t next_free;
-    std::uint32_t space;      // index into spaces_
+    space_entry* space;       // in spaces_, where it never moves
   };
 
   struct size_class {
@@ -134,7 +135,6 @@ class tlsf_free_space {
   struct space_entry {
     address_region code;
     detail::block_table table;
-    std::uint32_t id;  // index in spaces_
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
@@ -183,7 +183,7 @@ class tlsf_free_space {
   // the header and its last granule's entry and moves only the start.
   address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
     node& n = nodes_[index];
-    space_entry& space = spaces_[n.space];
+    space_entry& space = *n.space;
     const std::uintptr_t block_begin = n.begin;
     const std::uintptr_t block_end = block_begin + n.size;
     const std::uintptr_t taken_end = begin + bytes;
@@ -280,7 +280,7 @@ class tlsf_free_space {
       index = static_cast<std::uint32_t>(nodes_.size());
       nodes_.emplace_back();
     }
-    nodes_[index] = node{begin, size, none, none, space.id};
+    nodes_[index] = node{begin, size, none, none, &space};
     set_free_end(space, first_granule(space, nodes_[index]), index);
     set_free_end(space, last_granule(space, nodes_[index]), index);
     insert_free(index);

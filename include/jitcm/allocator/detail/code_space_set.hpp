@@ -6,7 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <limits>
 #include <span>
 #include <vector>
@@ -200,7 +200,7 @@ class code_space_set {
     spare_ += block_units;
 
     const std::size_t index = spaces_.size();
-    spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
+    spaces_.push_back(std::make_unique<space_entry>(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)}));
     records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code,
                                   reserved->where, pages});
     by_address_.insert(whole, index);
@@ -213,7 +213,7 @@ class code_space_set {
   /// units are refunded and its reservation released.
   void drop_newest() noexcept {
     const std::size_t index = spaces_.size() - 1;
-    const space_entry& s = spaces_.back();
+    const space_entry& s = *spaces_.back();
     std::size_t committed = 0;
     for (std::size_t u = 0; u < s.pages.size(); ++u) {
       if ((s.pages[u] & committed_bit) != 0) committed += pages_region(s, u, u + 1).size();
@@ -240,7 +240,7 @@ class code_space_set {
   /// now (a strategy's optional `ready()`: mprotect_toggle's
   /// space_unusable); nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
-    space_entry& s = spaces_[index];
+    space_entry& s = *spaces_[index];
     if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
       if (auto ok = s.memory.ready(); !ok) return ok;
     }
@@ -291,7 +291,7 @@ class code_space_set {
   /// unit is decommitted (see decommit_spare). Never fails: a refused
   /// decommit leaves its units spare, to be tried again.
   void release(std::size_t index, address_region block, bool decommit_free_pages) {
-    space_entry& s = spaces_[index];
+    space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) {
       if (--s.pages[p] == committed_bit) spare_ += pages_region(s, p, p + 1).size();
@@ -303,7 +303,8 @@ class code_space_set {
   /// run whose decommit is refused stays committed and spare (and counted);
   /// the others are decommitted all the same.
   void decommit_spare() noexcept {
-    for (space_entry& s : spaces_) {
+    for (const auto& owned : spaces_) {
+      space_entry& s = *owned;
       if (s.pages.empty()) continue;
       for_each_run(s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
                    [&](std::size_t run_first, std::size_t run_end) {
@@ -319,7 +320,7 @@ class code_space_set {
   /// Whether every commit unit under `region` (inside space `index`) is
   /// committed.
   [[nodiscard]] bool is_committed(std::size_t index, address_region region) const noexcept {
-    const space_entry& s = spaces_[index];
+    const space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, region);
     for (std::size_t p = first; p <= last; ++p) {
       if ((s.pages[p] & committed_bit) == 0) return false;
@@ -331,12 +332,12 @@ class code_space_set {
   [[nodiscard]] bool is_committed(std::uintptr_t address) const noexcept {
     const std::size_t index = find(address);
     if (index == npos) return false;
-    const space_entry& s = spaces_[index];
+    const space_entry& s = *spaces_[index];
     return (s.pages[unit_of(s, address)] & committed_bit) != 0;
   }
 
-  [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index].memory; }
-  [[nodiscard]] const space_type& space(std::size_t index) const noexcept { return spaces_[index].memory; }
+  [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index]->memory; }
+  [[nodiscard]] const space_type& space(std::size_t index) const noexcept { return spaces_[index]->memory; }
   [[nodiscard]] std::span<const code_space> records() const noexcept { return records_; }
   [[nodiscard]] std::size_t count() const noexcept { return records_.size(); }
   [[nodiscard]] std::size_t reserved() const noexcept { return reserved_; }
@@ -444,7 +445,9 @@ class code_space_set {
   options options_;
   space_layout layout_;
   unsigned unit_shift_ = static_cast<unsigned>(std::countr_zero(layout_.unit));
-  std::deque<space_entry> spaces_;  // a deque: a space never moves once reserved
+  // Each on the heap: a space never moves once reserved, and indexing is one
+  // load (a deque's was an out-of-line call on every allocate and free).
+  std::vector<std::unique_ptr<space_entry>> spaces_;
   std::vector<code_space> records_;
   region_index<std::size_t> by_address_;  // the whole of every space, to its index
   std::size_t reserved_ = 0;
