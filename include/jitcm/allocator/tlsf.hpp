@@ -22,9 +22,9 @@
 namespace jitcm::allocator {
 
 /// Free space as a TLSF (Masmano et al., "TLSF: a new dynamic memory
-/// allocator for real-time systems"): free blocks sit in lists segregated by
-/// size, 32 linear classes per power of two; two levels of bitmaps find the
-/// first non-empty list large enough with two count-trailing-zeros. A freed
+/// allocator for real-time systems"): free blocks are segregated by size, 32
+/// linear classes per power of two; two levels of bitmaps find the first
+/// non-empty class large enough with two count-trailing-zeros. A freed
 /// block merges with free neighbours at once. Allocate and free are O(1)
 /// however fragmented the spaces are (free also checks the block's size,
 /// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
@@ -35,14 +35,16 @@ namespace jitcm::allocator {
 /// free() checks that it is given a block and its true size; its free-end
 /// entries name the free block whose first or last granule each granule is,
 /// so a freed block finds a free neighbour, and its header, with one load at
-/// each end. Only free blocks have headers (address, size, list links), in a
-/// side array. Allocate and free touch a handful of cache lines: the class
-/// bitmaps and list head, one header, the table line at each of the block's
-/// ends (usually one line).
+/// each end. Only free blocks have headers (address, size, place in their
+/// class), in a side array; a class is an array of header indices (where
+/// TLSF links headers in a list: unlinking one touched two other headers,
+/// each a likely cache miss). Allocate and free touch a handful of cache
+/// lines: the class bitmaps and arrays, one header, the table line at each
+/// of the block's ends (usually one line).
 ///
 /// allocate_in_region walks the blocks of the window it is given (linear; it
 /// is for the rare jump-table placement). When the size-rounded search finds
-/// nothing, allocate looks once through the exact class list before the
+/// nothing, allocate looks once through the exact class before the
 /// allocator reserves a new space, so a space is never grown while a block
 /// that fits is free.
 class tlsf_free_space {
@@ -51,7 +53,6 @@ class tlsf_free_space {
 
   explicit tlsf_free_space(std::size_t alignment) noexcept
       : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {
-    for (auto& row : heads_) row.fill(none);
   }
 
   bool add_space(address_region code) {
@@ -122,8 +123,8 @@ class tlsf_free_space {
   struct node {  // a free block
     std::uintptr_t begin;
     std::size_t size;
-    std::uint32_t prev_free;  // links in the list of its size class
-    std::uint32_t next_free;
+    std::uint32_t slot;        // its place in the array of its size class
+    std::uint32_t next_spare;  // while unused: the next unused header
     space_entry* space;       // in spaces_, where it never moves
   };
 
@@ -244,10 +245,9 @@ class tlsf_free_space {
     recycle(above);
   }
 
-  // Gives free block `index` a new extent; it moves to another class list
-  // only if its class changes (a list move touches its neighbours in both
-  // lists: cache misses when blocks are freed in random order).
-  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) noexcept {
+  // Gives free block `index` a new extent; it moves to another class only if
+  // its class changes.
+  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) {
     node& n = nodes_[index];
     const size_class before = class_of(n.size >> shift_);
     const size_class after = class_of(size >> shift_);
@@ -270,17 +270,17 @@ class tlsf_free_space {
   }
 
   // A free block [begin, begin + size): a header, its ends in the table,
-  // its class list. Its start bit is set by the caller.
+  // its class. Its start bit is set by the caller.
   void attach(space_entry& space, std::uintptr_t begin, std::size_t size) {
     std::uint32_t index;
     if (spare_ != none) {
       index = spare_;
-      spare_ = nodes_[index].next_free;
+      spare_ = nodes_[index].next_spare;
     } else {
       index = static_cast<std::uint32_t>(nodes_.size());
       nodes_.emplace_back();
     }
-    nodes_[index] = node{begin, size, none, none, &space};
+    nodes_[index] = node{begin, size, 0, none, &space};
     set_free_end(space, first_granule(space, nodes_[index]), index);
     set_free_end(space, last_granule(space, nodes_[index]), index);
     insert_free(index);
@@ -294,9 +294,9 @@ class tlsf_free_space {
     recycle(index);
   }
 
-  // Puts an unlinked header on the spare list.
+  // Puts a header that is in no class on the spare list.
   void recycle(std::uint32_t index) noexcept {
-    nodes_[index].next_free = spare_;
+    nodes_[index].next_spare = spare_;
     spare_ = index;
     --free_count_;
   }
@@ -325,25 +325,29 @@ class tlsf_free_space {
       c.first = static_cast<unsigned>(std::countr_zero(first_map));
       second_map = second_level_[c.first];
     }
-    return heads_[c.first][static_cast<unsigned>(std::countr_zero(second_map))];
+    return members_[c.first][static_cast<unsigned>(std::countr_zero(second_map))].back();
   }
 
   [[nodiscard]] std::uint32_t first_fit_in_class(std::size_t granules) const noexcept {
     const size_class c = class_of(granules);
     const std::size_t bytes = granules << shift_;
-    for (std::uint32_t index = heads_[c.first][c.second]; index != none; index = nodes_[index].next_free) {
-      if (nodes_[index].size >= bytes) return index;
+    const std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    for (auto at = members.rbegin(); at != members.rend(); ++at) {
+      if (nodes_[*at].size >= bytes) return *at;
     }
     return none;
   }
 
-  void insert_free(std::uint32_t index) noexcept {
+  // A class is an array of header indices, not a linked list: adding a
+  // block appends, removing one moves the last into its place, so neither
+  // touches the headers of other blocks in the class (with random frees,
+  // each such header was a cache miss); the arrays, 4 bytes a block, stay
+  // in cache where headers do not.
+  void insert_free(std::uint32_t index) {
     const size_class c = class_of(nodes_[index].size >> shift_);
-    std::uint32_t& head = heads_[c.first][c.second];
-    nodes_[index].prev_free = none;
-    nodes_[index].next_free = head;
-    if (head != none) nodes_[head].prev_free = index;
-    head = index;
+    std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    nodes_[index].slot = static_cast<std::uint32_t>(members.size());
+    members.push_back(index);
     first_level_ |= std::uint64_t{1} << c.first;
     second_level_[c.first] |= std::uint32_t{1} << c.second;
   }
@@ -351,10 +355,12 @@ class tlsf_free_space {
   void remove_free(std::uint32_t index) noexcept {
     const node& n = nodes_[index];
     const size_class c = class_of(n.size >> shift_);
-    if (n.prev_free != none) nodes_[n.prev_free].next_free = n.next_free;
-    else heads_[c.first][c.second] = n.next_free;
-    if (n.next_free != none) nodes_[n.next_free].prev_free = n.prev_free;
-    if (heads_[c.first][c.second] == none) {
+    std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    const std::uint32_t moved = members.back();
+    members[n.slot] = moved;
+    nodes_[moved].slot = n.slot;
+    members.pop_back();
+    if (members.empty()) {
       second_level_[c.first] &= ~(std::uint32_t{1} << c.second);
       if (second_level_[c.first] == 0) first_level_ &= ~(std::uint64_t{1} << c.first);
     }
@@ -363,8 +369,8 @@ class tlsf_free_space {
   unsigned shift_;
   std::uint64_t first_level_ = 0;
   std::array<std::uint32_t, fl_count> second_level_{};
-  std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_{};
-  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_free
+  std::array<std::array<std::vector<std::uint32_t>, sl_count>, fl_count> members_;  // free blocks by class
+  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_spare
   std::uint32_t spare_ = none;
   std::size_t free_count_ = 0;
   std::deque<space_entry> spaces_;         // in creation order; never move
