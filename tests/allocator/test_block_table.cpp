@@ -158,3 +158,32 @@ TEST_CASE("a group with more entries than its line holds spills them and takes t
   REQUIRE(t->free_end(63) == 1000);
   REQUIRE(t->free_end(128) == 2000);
 }
+
+TEST_CASE("block_table moves an entry within a group, across groups and out of a spilled group",
+          "[allocator][block_table]") {
+  auto t = block_table::make(256);
+  REQUIRE(t);
+  t->set_free_end(3, 11);
+  t->set_free_end(5, 22);
+  t->move_free_end(3, 40);  // within the group, another entry beside it
+  REQUIRE_FALSE(t->is_free_end(3));
+  REQUIRE(t->free_end(3) == 0);
+  REQUIRE(t->free_end(40) == 11);
+  REQUIRE(t->free_end(5) == 22);
+  t->move_free_end(40, 70);  // to the next group
+  REQUIRE(t->free_end(40) == 0);
+  REQUIRE(t->free_end(70) == 11);
+  REQUIRE(t->free_end(5) == 22);
+  for (std::size_t g = 128; g < 128 + block_table::inline_entries + 2; ++g) {
+    t->set_free_end(g, static_cast<std::uint32_t>(g));  // the third group spills
+  }
+  t->move_free_end(130, 190);  // inside a spilled group
+  REQUIRE(t->free_end(130) == 0);
+  REQUIRE(t->free_end(190) == 130);
+  t->move_free_end(131, 200);  // out of it
+  REQUIRE(t->free_end(131) == 0);
+  REQUIRE(t->free_end(200) == 131);
+  for (std::size_t g = 128; g < 128 + block_table::inline_entries + 2; ++g) {
+    if (g != 130 && g != 131) REQUIRE(t->free_end(g) == g);
+  }
+}

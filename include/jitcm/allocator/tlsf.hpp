@@ -190,11 +190,15 @@ class tlsf_free_space {
     const std::uintptr_t taken_end = begin + bytes;
     space.table.set_start(granule(space, begin));
     if (begin == block_begin && taken_end < block_end) {
-      // At least two granules: the first is not also the last.
-      space.table.set_free_end(granule(space, block_begin), 0);
+      // At least two granules: the first is not also the last. The entry of
+      // the first moves to the new first, unless that is the last (which
+      // names the block already).
+      const std::size_t first = granule(space, block_begin);
+      const std::size_t rest = granule(space, taken_end);
+      if (space.table.is_free_end(rest)) space.table.set_free_end(first, 0);
+      else space.table.move_free_end(first, rest);
       resize(index, taken_end, block_end - taken_end);
-      space.table.set_start(granule(space, taken_end));
-      set_free_end(space, granule(space, taken_end), index);
+      space.table.set_start(rest);
       return {begin, bytes};
     }
     detach(space, index);

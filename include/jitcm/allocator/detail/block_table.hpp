@@ -46,6 +46,7 @@ namespace jitcm::allocator::detail {
 /// | `t.is_free_end(g)`         | `bool`                      | whether granule g has an entry (reads the bitmap only) |
 /// | `t.free_end(g)`            | `std::uint32_t`             | the entry of granule g: the free block it ends or starts, 0 for none |
 /// | `t.set_free_end(g, v)`     | `void`                      | sets it (0 removes it); O(1) but a spill (64 stores), never allocates |
+/// | `t.move_free_end(f, t)`    | `void`                      | the entry of f (it has one) becomes the entry of t (it has none) |
 ///
 /// ```cpp
 /// auto t = jitcm::allocator::detail::block_table::make(1024);
@@ -139,6 +140,20 @@ class block_table {
     row[g % 64] = value;
     ++at.count;
     at.spilled = true;
+  }
+
+  /// The entry of `from` moves to `to` (precondition: `from` has one, `to`
+  /// has none): within a group that has not spilled, one slot is relabelled.
+  void move_free_end(std::size_t from, std::size_t to) noexcept {
+    group& at = group_of(from);
+    if (from / 64 == to / 64 && !at.spilled) {
+      at.granule[find_inline(at, from)] = static_cast<std::uint8_t>(to % 64);
+      at.ends = (at.ends & ~bit(from)) | bit(to);
+      return;
+    }
+    const std::uint32_t value = free_end(from);
+    set_free_end(from, 0);
+    set_free_end(to, value);
   }
 
   [[nodiscard]] std::size_t granules() const noexcept { return granules_; }
