@@ -126,3 +126,64 @@ TEST_CASE("a refused block_table allocation is reported as none", "[allocator][b
                                         {jitcm::platform::fault_point::side_allocation}};
   REQUIRE_FALSE(block_table::make(100));
 }
+
+TEST_CASE("a group with more entries than its line holds spills them and takes them back",
+          "[allocator][block_table]") {
+  auto t = block_table::make(192);
+  REQUIRE(t);
+  // Every granule of the middle group gets an entry, in a scattered order;
+  // the groups on either side keep theirs inline.
+  t->set_free_end(63, 1000);
+  t->set_free_end(128, 2000);
+  std::vector<std::size_t> order(64);
+  for (std::size_t k = 0; k < 64; ++k) order[k] = 64 + (k * 37) % 64;
+  for (std::size_t k = 0; k < 64; ++k) {
+    t->set_free_end(order[k], static_cast<std::uint32_t>(order[k] + 1));
+    for (std::size_t j = 0; j <= k; ++j) REQUIRE(t->free_end(order[j]) == order[j] + 1);
+  }
+  REQUIRE(t->free_end(63) == 1000);
+  REQUIRE(t->free_end(128) == 2000);
+  t->set_free_end(100, 7);  // overwriting a spilled entry
+  REQUIRE(t->free_end(100) == 7);
+  // Removed down to none, then the group is inline again and clean.
+  for (std::size_t k = 0; k < 64; ++k) {
+    t->set_free_end(order[k], 0);
+    REQUIRE_FALSE(t->is_free_end(order[k]));
+    REQUIRE(t->free_end(order[k]) == 0);
+    for (std::size_t j = k + 1; j < 64; ++j) REQUIRE(t->free_end(order[j]) == (order[j] == 100 ? 7 : order[j] + 1));
+  }
+  for (std::size_t g = 64; g < 128; ++g) REQUIRE(t->free_end(g) == 0);
+  for (std::size_t g = 64; g < 64 + block_table::inline_entries + 1; ++g) t->set_free_end(g, 5);
+  for (std::size_t g = 64; g < 64 + block_table::inline_entries + 1; ++g) REQUIRE(t->free_end(g) == 5);
+  REQUIRE(t->free_end(63) == 1000);
+  REQUIRE(t->free_end(128) == 2000);
+}
+
+TEST_CASE("block_table moves an entry within a group, across groups and out of a spilled group",
+          "[allocator][block_table]") {
+  auto t = block_table::make(256);
+  REQUIRE(t);
+  t->set_free_end(3, 11);
+  t->set_free_end(5, 22);
+  t->move_free_end(3, 40);  // within the group, another entry beside it
+  REQUIRE_FALSE(t->is_free_end(3));
+  REQUIRE(t->free_end(3) == 0);
+  REQUIRE(t->free_end(40) == 11);
+  REQUIRE(t->free_end(5) == 22);
+  t->move_free_end(40, 70);  // to the next group
+  REQUIRE(t->free_end(40) == 0);
+  REQUIRE(t->free_end(70) == 11);
+  REQUIRE(t->free_end(5) == 22);
+  for (std::size_t g = 128; g < 128 + block_table::inline_entries + 2; ++g) {
+    t->set_free_end(g, static_cast<std::uint32_t>(g));  // the third group spills
+  }
+  t->move_free_end(130, 190);  // inside a spilled group
+  REQUIRE(t->free_end(130) == 0);
+  REQUIRE(t->free_end(190) == 130);
+  t->move_free_end(131, 200);  // out of it
+  REQUIRE(t->free_end(131) == 0);
+  REQUIRE(t->free_end(200) == 131);
+  for (std::size_t g = 128; g < 128 + block_table::inline_entries + 2; ++g) {
+    if (g != 130 && g != 131) REQUIRE(t->free_end(g) == g);
+  }
+}

@@ -17,6 +17,7 @@
 #include "code_block.hpp"
 #include "concept.hpp"
 #include "detail/code_space_set.hpp"
+#include "detail/word_mutex.hpp"
 #include "options.hpp"
 
 namespace jitcm::allocator {
@@ -75,8 +76,9 @@ concept free_space_policy = std::constructible_from<F, std::size_t> &&
 /// after the block on it was freed. Cost: up to a page per block.
 ///
 /// Thread safety: allocate, allocate_in_region, free, contains, writable,
-/// stats and is_committed lock an internal mutex and may be called from any
-/// thread. begin_write locks it only to find the space, then follows
+/// stats and is_committed lock an internal mutex (a detail::word_mutex: one
+/// atomic instruction to take and one to give back when uncontended) and may
+/// be called from any thread. begin_write locks it only to find the space, then follows
 /// `Protection` (mprotect_toggle: one writing thread per space at a time;
 /// while a scope is open its pages are RW, not executable, for every thread,
 /// which with pages of its own per block means only the code being written;
@@ -151,8 +153,10 @@ class basic_allocator {
     std::lock_guard guard{lock_};
     const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
     if (index == spaces_.npos) return failure{errc::not_owned};
-    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || b.size() % options_.alignment != 0) {
-      return failure{b.rx() % options_.alignment != 0 || !spaces_.records()[index].code.contains(b.rx())
+    // The alignment is a power of two once a space exists: a mask, not a division.
+    const std::size_t misalignment = options_.alignment - 1;
+    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || (b.size() & misalignment) != 0) {
+      return failure{(b.rx() & misalignment) != 0 || !spaces_.records()[index].code.contains(b.rx())
                          ? errc::not_owned
                          : errc::invalid_argument};
     }
@@ -280,7 +284,7 @@ class basic_allocator {
 
   options options_;
   std::error_code options_error_;
-  mutable std::mutex lock_;
+  mutable detail::word_mutex lock_;
   detail::code_space_set<Protection> spaces_;
   FreeSpace free_;
   std::size_t live_bytes_ = 0;

@@ -16,31 +16,35 @@
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
 #include "detail/block_table.hpp"
+#include "detail/region_index.hpp"
 #include "pool.hpp"
 
 namespace jitcm::allocator {
 
 /// Free space as a TLSF (Masmano et al., "TLSF: a new dynamic memory
-/// allocator for real-time systems"): free blocks sit in lists segregated by
-/// size, 32 linear classes per power of two; two levels of bitmaps find the
-/// first non-empty list large enough with two count-trailing-zeros. A freed
+/// allocator for real-time systems"): free blocks are segregated by size, 32
+/// linear classes per power of two; two levels of bitmaps find the first
+/// non-empty class large enough with two count-trailing-zeros. A freed
 /// block merges with free neighbours at once. Allocate and free are O(1)
 /// however fragmented the spaces are (free also checks the block's size,
 /// O(size / 4 KiB) bit-scan words), and class rounding wastes at most 1/32.
 ///
 /// Nothing is stored in code memory, and nothing is hashed: each space has a
-/// detail::block_table, flat arrays indexed by granule. Its start bitmap
+/// detail::block_table, indexed by granule, a cache line per 64. Its start bitmap
 /// marks the first granule of every block (live or free), which is how
 /// free() checks that it is given a block and its true size; its free-end
 /// entries name the free block whose first or last granule each granule is,
 /// so a freed block finds a free neighbour, and its header, with one load at
-/// each end. Only free blocks have headers (address, size, list links), in a
-/// side array. Allocate and free touch a handful of cache lines: the class
-/// bitmaps and list head, one header, the table words at the block's ends.
+/// each end. Only free blocks have headers (address, size, place in their
+/// class), in a side array; a class is an array of header indices (where
+/// TLSF links headers in a list: unlinking one touched two other headers,
+/// each a likely cache miss). Allocate and free touch a handful of cache
+/// lines: the class bitmaps and arrays, one header, the table line at each
+/// of the block's ends (usually one line).
 ///
 /// allocate_in_region walks the blocks of the window it is given (linear; it
 /// is for the rare jump-table placement). When the size-rounded search finds
-/// nothing, allocate looks once through the exact class list before the
+/// nothing, allocate looks once through the exact class before the
 /// allocator reserves a new space, so a space is never grown while a block
 /// that fits is free.
 class tlsf_free_space {
@@ -49,17 +53,13 @@ class tlsf_free_space {
 
   explicit tlsf_free_space(std::size_t alignment) noexcept
       : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {
-    for (auto& row : heads_) row.fill(none);
   }
 
   bool add_space(address_region code) {
     auto table = detail::block_table::make(code.size() >> shift_);
     if (!table) return false;
-    const auto id = static_cast<std::uint32_t>(spaces_.size());
-    spaces_.push_back(space_entry{code, std::move(*table), id});
-    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), code.begin(),
-                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
-    by_address_.insert(at, id);
+    spaces_.push_back(space_entry{code, std::move(*table)});
+    by_address_.insert(code, &spaces_.back());
     spaces_.back().table.set_start(0);
     attach(spaces_.back(), code.begin(), code.size());
     return true;
@@ -76,8 +76,8 @@ class tlsf_free_space {
   address_region allocate_in_region(std::size_t bytes, address_region within) {
     const address_region inside = pool_free_space::aligned_inside(within, alignment());
     if (inside.size() < bytes) return {};
-    for (const std::uint32_t id : by_address_) {
-      space_entry& space = spaces_[id];
+    for (const auto& placed : by_address_.entries()) {
+      space_entry& space = *placed.value;
       if (!space.code.overlaps(inside)) continue;
       // From the block holding the window's start, block by block.
       const std::uintptr_t first = std::max(inside.begin(), space.code.begin());
@@ -118,12 +118,14 @@ class tlsf_free_space {
   static constexpr unsigned sl_count = 1u << sl_bits;
   static constexpr unsigned fl_count = 64;
 
+  struct space_entry;
+
   struct node {  // a free block
     std::uintptr_t begin;
     std::size_t size;
-    std::uint32_t prev_free;  // links in the list of its size class
-    std::uint32_t next_free;
-    std::uint32_t space;      // index into spaces_
+    std::uint32_t slot;        // its place in the array of its size class
+    std::uint32_t next_spare;  // while unused: the next unused header
+    space_entry* space;       // in spaces_, where it never moves
   };
 
   struct size_class {
@@ -134,7 +136,6 @@ class tlsf_free_space {
   struct space_entry {
     address_region code;
     detail::block_table table;
-    std::uint32_t id;  // index in spaces_
   };
 
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << shift_; }
@@ -172,11 +173,8 @@ class tlsf_free_space {
   }
 
   [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
-    auto at = std::upper_bound(by_address_.begin(), by_address_.end(), address,
-                               [this](std::uintptr_t a, std::uint32_t i) { return a < spaces_[i].code.begin(); });
-    if (at == by_address_.begin()) return nullptr;
-    space_entry& s = spaces_[*std::prev(at)];
-    return s.code.contains(address) ? &s : nullptr;
+    space_entry* const* space = by_address_.find(address);
+    return space == nullptr ? nullptr : *space;
   }
 
   // ---- free blocks ------------------------------------------------------
@@ -186,17 +184,21 @@ class tlsf_free_space {
   // the header and its last granule's entry and moves only the start.
   address_region take(std::uint32_t index, std::uintptr_t begin, std::size_t bytes) {
     node& n = nodes_[index];
-    space_entry& space = spaces_[n.space];
+    space_entry& space = *n.space;
     const std::uintptr_t block_begin = n.begin;
     const std::uintptr_t block_end = block_begin + n.size;
     const std::uintptr_t taken_end = begin + bytes;
     space.table.set_start(granule(space, begin));
     if (begin == block_begin && taken_end < block_end) {
-      // At least two granules: the first is not also the last.
-      space.table.set_free_end(granule(space, block_begin), 0);
+      // At least two granules: the first is not also the last. The entry of
+      // the first moves to the new first, unless that is the last (which
+      // names the block already).
+      const std::size_t first = granule(space, block_begin);
+      const std::size_t rest = granule(space, taken_end);
+      if (space.table.is_free_end(rest)) space.table.set_free_end(first, 0);
+      else space.table.move_free_end(first, rest);
       resize(index, taken_end, block_end - taken_end);
-      space.table.set_start(granule(space, taken_end));
-      set_free_end(space, granule(space, taken_end), index);
+      space.table.set_start(rest);
       return {begin, bytes};
     }
     detach(space, index);
@@ -247,10 +249,9 @@ class tlsf_free_space {
     recycle(above);
   }
 
-  // Gives free block `index` a new extent; it moves to another class list
-  // only if its class changes (a list move touches its neighbours in both
-  // lists: cache misses when blocks are freed in random order).
-  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) noexcept {
+  // Gives free block `index` a new extent; it moves to another class only if
+  // its class changes.
+  void resize(std::uint32_t index, std::uintptr_t begin, std::size_t size) {
     node& n = nodes_[index];
     const size_class before = class_of(n.size >> shift_);
     const size_class after = class_of(size >> shift_);
@@ -273,17 +274,17 @@ class tlsf_free_space {
   }
 
   // A free block [begin, begin + size): a header, its ends in the table,
-  // its class list. Its start bit is set by the caller.
+  // its class. Its start bit is set by the caller.
   void attach(space_entry& space, std::uintptr_t begin, std::size_t size) {
     std::uint32_t index;
     if (spare_ != none) {
       index = spare_;
-      spare_ = nodes_[index].next_free;
+      spare_ = nodes_[index].next_spare;
     } else {
       index = static_cast<std::uint32_t>(nodes_.size());
       nodes_.emplace_back();
     }
-    nodes_[index] = node{begin, size, none, none, space.id};
+    nodes_[index] = node{begin, size, 0, none, &space};
     set_free_end(space, first_granule(space, nodes_[index]), index);
     set_free_end(space, last_granule(space, nodes_[index]), index);
     insert_free(index);
@@ -297,9 +298,9 @@ class tlsf_free_space {
     recycle(index);
   }
 
-  // Puts an unlinked header on the spare list.
+  // Puts a header that is in no class on the spare list.
   void recycle(std::uint32_t index) noexcept {
-    nodes_[index].next_free = spare_;
+    nodes_[index].next_spare = spare_;
     spare_ = index;
     --free_count_;
   }
@@ -328,25 +329,29 @@ class tlsf_free_space {
       c.first = static_cast<unsigned>(std::countr_zero(first_map));
       second_map = second_level_[c.first];
     }
-    return heads_[c.first][static_cast<unsigned>(std::countr_zero(second_map))];
+    return members_[c.first][static_cast<unsigned>(std::countr_zero(second_map))].back();
   }
 
   [[nodiscard]] std::uint32_t first_fit_in_class(std::size_t granules) const noexcept {
     const size_class c = class_of(granules);
     const std::size_t bytes = granules << shift_;
-    for (std::uint32_t index = heads_[c.first][c.second]; index != none; index = nodes_[index].next_free) {
-      if (nodes_[index].size >= bytes) return index;
+    const std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    for (auto at = members.rbegin(); at != members.rend(); ++at) {
+      if (nodes_[*at].size >= bytes) return *at;
     }
     return none;
   }
 
-  void insert_free(std::uint32_t index) noexcept {
+  // A class is an array of header indices, not a linked list: adding a
+  // block appends, removing one moves the last into its place, so neither
+  // touches the headers of other blocks in the class (with random frees,
+  // each such header was a cache miss); the arrays, 4 bytes a block, stay
+  // in cache where headers do not.
+  void insert_free(std::uint32_t index) {
     const size_class c = class_of(nodes_[index].size >> shift_);
-    std::uint32_t& head = heads_[c.first][c.second];
-    nodes_[index].prev_free = none;
-    nodes_[index].next_free = head;
-    if (head != none) nodes_[head].prev_free = index;
-    head = index;
+    std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    nodes_[index].slot = static_cast<std::uint32_t>(members.size());
+    members.push_back(index);
     first_level_ |= std::uint64_t{1} << c.first;
     second_level_[c.first] |= std::uint32_t{1} << c.second;
   }
@@ -354,10 +359,12 @@ class tlsf_free_space {
   void remove_free(std::uint32_t index) noexcept {
     const node& n = nodes_[index];
     const size_class c = class_of(n.size >> shift_);
-    if (n.prev_free != none) nodes_[n.prev_free].next_free = n.next_free;
-    else heads_[c.first][c.second] = n.next_free;
-    if (n.next_free != none) nodes_[n.next_free].prev_free = n.prev_free;
-    if (heads_[c.first][c.second] == none) {
+    std::vector<std::uint32_t>& members = members_[c.first][c.second];
+    const std::uint32_t moved = members.back();
+    members[n.slot] = moved;
+    nodes_[moved].slot = n.slot;
+    members.pop_back();
+    if (members.empty()) {
       second_level_[c.first] &= ~(std::uint32_t{1} << c.second);
       if (second_level_[c.first] == 0) first_level_ &= ~(std::uint64_t{1} << c.first);
     }
@@ -366,12 +373,12 @@ class tlsf_free_space {
   unsigned shift_;
   std::uint64_t first_level_ = 0;
   std::array<std::uint32_t, fl_count> second_level_{};
-  std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_{};
-  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_free
+  std::array<std::array<std::vector<std::uint32_t>, sl_count>, fl_count> members_;  // free blocks by class
+  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_spare
   std::uint32_t spare_ = none;
   std::size_t free_count_ = 0;
   std::deque<space_entry> spaces_;         // in creation order; never move
-  std::vector<std::uint32_t> by_address_;  // indices into spaces_, by address
+  detail::region_index<space_entry*> by_address_;  // the code area of every space
 };
 
 /// The fast code allocator: TLSF free space (O(1) allocate and free, immediate

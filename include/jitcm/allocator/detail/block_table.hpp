@@ -2,6 +2,7 @@
 // space, for allocator::tlsf_free_space.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -19,17 +20,22 @@ namespace jitcm::allocator::detail {
 /// - a bitmap with a bit set on the first granule of every block, live or
 ///   free; the next set bit after a block's first is where it ends, which is
 ///   how free() learns a block's true size without a header;
-/// - one 32-bit entry per granule naming the free block (an index the owner
-///   chooses) whose first or last granule it is, 0 elsewhere, so a freed
-///   block finds a free neighbour with one load at each of its ends;
-/// - a bitmap of the granules whose entry is not 0, interleaved word by word
-///   with the start bitmap: free() tests both bits of a granule in one cache
-///   line and reads an entry only when a neighbour is free (the entries are
-///   the large array, where random frees would miss the cache).
+/// - one 32-bit entry for each granule that is the first or last granule of a
+///   free block, naming that block (an index the owner chooses), so a freed
+///   block finds a free neighbour with one look at each of its ends;
+/// - a bitmap of the granules that have an entry.
 ///
-/// All live in one zeroed heap allocation: 34 bits per granule of address
-/// space, paged in by the OS only where blocks are (at 64-byte granules about
-/// 1/15 of the code that uses them; nothing in code memory).
+/// They are laid out by groups of 64 granules, one cache line each: the
+/// group's start word, its entry word, and room for `inline_entries` entries
+/// with the granule each belongs to (unordered: adding or removing one is
+/// O(1), finding one a scan of a few bytes). A free block has at most two
+/// entries and neighbouring free blocks are merged, so a group rarely has
+/// more; one that does spills all its entries to its row of 64 in a second,
+/// granule-indexed array, which the OS pages in only where a group spills,
+/// until its last entry goes. Random frees then touch one line of the table,
+/// where a flat array of entries cost a second miss, and the table takes
+/// about 1 byte per granule of code where blocks are (1/64 of the code at
+/// 64-byte granules; nothing in code memory).
 ///
 /// | expression                 | result                      | guarantees |
 /// |----------------------------|-----------------------------|------------|
@@ -37,9 +43,10 @@ namespace jitcm::allocator::detail {
 /// | `t.set_start(g)` / `t.clear_start(g)` / `t.is_start(g)` | | the start bit of granule g |
 /// | `t.next_start(g)`          | `std::size_t`               | the first start bit above g, or n |
 /// | `t.start_at_or_below(g)`   | `std::size_t`               | the last start bit at or below g (precondition: granule 0 has one) |
-/// | `t.is_free_end(g)`         | `bool`                      | whether the entry of granule g is not 0 (reads the bitmap only) |
+/// | `t.is_free_end(g)`         | `bool`                      | whether granule g has an entry (reads the bitmap only) |
 /// | `t.free_end(g)`            | `std::uint32_t`             | the entry of granule g: the free block it ends or starts, 0 for none |
-/// | `t.set_free_end(g, v)`     | `void`                      | sets it (0 clears) |
+/// | `t.set_free_end(g, v)`     | `void`                      | sets it (0 removes it); O(1) but a spill (64 stores), never allocates |
+/// | `t.move_free_end(f, t)`    | `void`                      | the entry of f (it has one) becomes the entry of t (it has none) |
 ///
 /// ```cpp
 /// auto t = jitcm::allocator::detail::block_table::make(1024);
@@ -51,27 +58,33 @@ namespace jitcm::allocator::detail {
 /// Thread safety: none; the owning allocator locks.
 class block_table {
  public:
+  /// Entries a group keeps in its own cache line.
+  static constexpr std::size_t inline_entries = 9;
+
   static std::optional<block_table> make(std::size_t granules) {
     if (jitcm::detail::side_allocation_refused()) return std::nullopt;
-    const std::size_t words = 2 * (granules / 64 + 1);  // start and free-end words, interleaved
+    const std::size_t groups = granules / 64 + 1;
     // calloc: the OS hands out zeroed pages lazily, so a large space costs
-    // table memory only where blocks are.
-    void* memory = std::calloc(1, words * sizeof(std::uint64_t) + granules * sizeof(std::uint32_t));
-    if (memory == nullptr) return std::nullopt;
-    return block_table{static_cast<std::uint64_t*>(memory), words, granules};
+    // table memory only where blocks are (one extra line to align the groups
+    // on cache lines). The rows are written whole when a group spills, so
+    // they need no zeroing: malloc, touched only where a group spills.
+    std::unique_ptr<void, deleter> lines{std::calloc(groups + 1, sizeof(group))};
+    std::unique_ptr<void, deleter> rows{std::malloc(groups * row_bytes)};
+    if (lines == nullptr || rows == nullptr) return std::nullopt;
+    return block_table{std::move(lines), std::move(rows), granules};
   }
 
-  void set_start(std::size_t g) noexcept { start_word(g / 64) |= bit(g); }
-  void clear_start(std::size_t g) noexcept { start_word(g / 64) &= ~bit(g); }
-  [[nodiscard]] bool is_start(std::size_t g) const noexcept { return (start_word(g / 64) & bit(g)) != 0; }
+  void set_start(std::size_t g) noexcept { group_of(g).starts |= bit(g); }
+  void clear_start(std::size_t g) noexcept { group_of(g).starts &= ~bit(g); }
+  [[nodiscard]] bool is_start(std::size_t g) const noexcept { return (group_of(g).starts & bit(g)) != 0; }
 
   [[nodiscard]] std::size_t next_start(std::size_t g) const noexcept {
     if (++g >= granules_) return granules_;
     std::size_t word = g / 64;
-    std::uint64_t bits = start_word(word) & (~std::uint64_t{0} << (g % 64));
+    std::uint64_t bits = groups_[word].starts & (~std::uint64_t{0} << (g % 64));
     while (bits == 0) {
       if (++word * 64 >= granules_) return granules_;
-      bits = start_word(word);
+      bits = groups_[word].starts;
     }
     const std::size_t found = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
     return found < granules_ ? found : granules_;
@@ -79,35 +92,111 @@ class block_table {
 
   [[nodiscard]] std::size_t start_at_or_below(std::size_t g) const noexcept {
     std::size_t word = g / 64;
-    std::uint64_t bits = start_word(word) & (~std::uint64_t{0} >> (63 - g % 64));
-    while (bits == 0) bits = start_word(--word);
+    std::uint64_t bits = groups_[word].starts & (~std::uint64_t{0} >> (63 - g % 64));
+    while (bits == 0) bits = groups_[--word].starts;
     return word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits));
   }
 
-  [[nodiscard]] bool is_free_end(std::size_t g) const noexcept { return (words_[2 * (g / 64) + 1] & bit(g)) != 0; }
-  [[nodiscard]] std::uint32_t free_end(std::size_t g) const noexcept { return free_ends_[g]; }
+  [[nodiscard]] bool is_free_end(std::size_t g) const noexcept { return (group_of(g).ends & bit(g)) != 0; }
+  [[nodiscard]] std::uint32_t free_end(std::size_t g) const noexcept {
+    if (!is_free_end(g)) return 0;
+    const group& at = group_of(g);
+    if (at.spilled) return spilled_row(g)[g % 64];
+    return at.entries[find_inline(at, g)];
+  }
   void set_free_end(std::size_t g, std::uint32_t value) noexcept {
-    free_ends_[g] = value;
-    if (value != 0) words_[2 * (g / 64) + 1] |= bit(g);
-    else words_[2 * (g / 64) + 1] &= ~bit(g);
+    group& at = group_of(g);
+    const bool had = is_free_end(g);
+    if (value != 0) at.ends |= bit(g);
+    else at.ends &= ~bit(g);
+    if (at.spilled) {
+      spilled_row(g)[g % 64] = value;
+      at.count = static_cast<std::uint8_t>(at.count + (value != 0) - had);
+      at.spilled = at.count != 0;
+      return;
+    }
+    if (had) {
+      const std::size_t k = find_inline(at, g);
+      if (value != 0) {
+        at.entries[k] = value;
+        return;
+      }
+      // The last entry fills the hole.
+      --at.count;
+      at.entries[k] = at.entries[at.count];
+      at.granule[k] = at.granule[at.count];
+      return;
+    }
+    if (value == 0) return;
+    if (at.count < inline_entries) {
+      at.entries[at.count] = value;
+      at.granule[at.count] = static_cast<std::uint8_t>(g % 64);
+      ++at.count;
+      return;
+    }
+    std::uint32_t* row = spilled_row(g);
+    std::fill_n(row, 64, 0);
+    for (std::size_t k = 0; k < at.count; ++k) row[at.granule[k]] = at.entries[k];
+    row[g % 64] = value;
+    ++at.count;
+    at.spilled = true;
+  }
+
+  /// The entry of `from` moves to `to` (precondition: `from` has one, `to`
+  /// has none): within a group that has not spilled, one slot is relabelled.
+  void move_free_end(std::size_t from, std::size_t to) noexcept {
+    group& at = group_of(from);
+    if (from / 64 == to / 64 && !at.spilled) {
+      at.granule[find_inline(at, from)] = static_cast<std::uint8_t>(to % 64);
+      at.ends = (at.ends & ~bit(from)) | bit(to);
+      return;
+    }
+    const std::uint32_t value = free_end(from);
+    set_free_end(from, 0);
+    set_free_end(to, value);
   }
 
   [[nodiscard]] std::size_t granules() const noexcept { return granules_; }
 
  private:
+  struct alignas(64) group {
+    std::uint64_t starts;
+    std::uint64_t ends;
+    std::uint32_t entries[inline_entries];
+    std::uint8_t granule[inline_entries];  // of entries[k], within the group
+    std::uint8_t count;                    // entries, inline or spilled
+    bool spilled;                          // the entries are in the group's spilled row
+  };
+  static_assert(sizeof(group) == 64, "a group is one cache line");
+  static constexpr std::size_t row_bytes = 64 * sizeof(std::uint32_t);
+
   struct deleter {
-    void operator()(std::uint64_t* memory) const noexcept { std::free(memory); }
+    void operator()(void* memory) const noexcept { std::free(memory); }
   };
 
-  block_table(std::uint64_t* memory, std::size_t words, std::size_t granules) noexcept
-      : words_{memory}, free_ends_{reinterpret_cast<std::uint32_t*>(memory + words)}, granules_{granules} {}
+  block_table(std::unique_ptr<void, deleter> lines, std::unique_ptr<void, deleter> rows, std::size_t granules) noexcept
+      : lines_{std::move(lines)},
+        rows_memory_{std::move(rows)},
+        groups_{reinterpret_cast<group*>((reinterpret_cast<std::uintptr_t>(lines_.get()) + alignof(group) - 1) &
+                                         ~std::uintptr_t{alignof(group) - 1})},
+        rows_{static_cast<std::uint32_t*>(rows_memory_.get())},
+        granules_{granules} {}
 
   [[nodiscard]] static std::uint64_t bit(std::size_t g) noexcept { return std::uint64_t{1} << (g % 64); }
-  [[nodiscard]] std::uint64_t& start_word(std::size_t word) noexcept { return words_[2 * word]; }
-  [[nodiscard]] std::uint64_t start_word(std::size_t word) const noexcept { return words_[2 * word]; }
+  [[nodiscard]] group& group_of(std::size_t g) noexcept { return groups_[g / 64]; }
+  [[nodiscard]] const group& group_of(std::size_t g) const noexcept { return groups_[g / 64]; }
+  [[nodiscard]] std::uint32_t* spilled_row(std::size_t g) const noexcept { return rows_ + (g / 64) * 64; }
+  // Where granule g's entry is among the inline ones (it has one).
+  [[nodiscard]] static std::size_t find_inline(const group& at, std::size_t g) noexcept {
+    std::size_t k = 0;
+    while (at.granule[k] != g % 64) ++k;
+    return k;
+  }
 
-  std::unique_ptr<std::uint64_t[], deleter> words_;  // start word, free-end word, start word, ...
-  std::uint32_t* free_ends_;                         // inside the allocation of words_
+  std::unique_ptr<void, deleter> lines_;
+  std::unique_ptr<void, deleter> rows_memory_;
+  group* groups_;        // inside lines_, aligned to a cache line
+  std::uint32_t* rows_;  // a row of 64 entries per group, valid while the group is spilled
   std::size_t granules_;
 };
 

@@ -6,7 +6,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <limits>
 #include <span>
 #include <vector>
@@ -19,6 +19,7 @@
 #include "../../base/result.hpp"
 #include "../code_block.hpp"
 #include "../options.hpp"
+#include "region_index.hpp"
 
 namespace jitcm::allocator::detail {
 
@@ -199,12 +200,10 @@ class code_space_set {
     spare_ += block_units;
 
     const std::size_t index = spaces_.size();
-    spaces_.push_back(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)});
+    spaces_.push_back(std::make_unique<space_entry>(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)}));
     records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code,
                                   reserved->where, pages});
-    const auto at = std::upper_bound(by_address_.begin(), by_address_.end(), whole.begin(),
-                                     [](std::uintptr_t a, const auto& e) { return a < e.first; });
-    by_address_.insert(at, {whole.begin(), index});
+    by_address_.insert(whole, index);
     reserved_ += whole.size();
     return index;
   }
@@ -214,7 +213,7 @@ class code_space_set {
   /// units are refunded and its reservation released.
   void drop_newest() noexcept {
     const std::size_t index = spaces_.size() - 1;
-    const space_entry& s = spaces_.back();
+    const space_entry& s = *spaces_.back();
     std::size_t committed = 0;
     for (std::size_t u = 0; u < s.pages.size(); ++u) {
       if ((s.pages[u] & committed_bit) != 0) committed += pages_region(s, u, u + 1).size();
@@ -222,19 +221,15 @@ class code_space_set {
     }
     refund(committed);
     reserved_ -= s.size;
-    by_address_.erase(std::find_if(by_address_.begin(), by_address_.end(),
-                                   [index](const auto& e) { return e.second == index; }));
+    by_address_.erase(index);
     records_.pop_back();
     spaces_.pop_back();
   }
 
   /// Index of the space containing `address`, or npos.
   [[nodiscard]] std::size_t find(std::uintptr_t address) const noexcept {
-    auto it = std::upper_bound(by_address_.begin(), by_address_.end(), address,
-                               [](std::uintptr_t a, const auto& e) { return a < e.first; });
-    if (it == by_address_.begin()) return npos;
-    --it;
-    return records_[it->second].region.contains(address) ? it->second : npos;
+    const std::size_t* index = by_address_.find(address);
+    return index == nullptr ? npos : *index;
   }
 
   /// Counts `block` (inside the code area of space `index`) as live on its
@@ -245,7 +240,7 @@ class code_space_set {
   /// now (a strategy's optional `ready()`: mprotect_toggle's
   /// space_unusable); nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
-    space_entry& s = spaces_[index];
+    space_entry& s = *spaces_[index];
     if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
       if (auto ok = s.memory.ready(); !ok) return ok;
     }
@@ -296,7 +291,7 @@ class code_space_set {
   /// unit is decommitted (see decommit_spare). Never fails: a refused
   /// decommit leaves its units spare, to be tried again.
   void release(std::size_t index, address_region block, bool decommit_free_pages) {
-    space_entry& s = spaces_[index];
+    space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) {
       if (--s.pages[p] == committed_bit) spare_ += pages_region(s, p, p + 1).size();
@@ -308,7 +303,8 @@ class code_space_set {
   /// run whose decommit is refused stays committed and spare (and counted);
   /// the others are decommitted all the same.
   void decommit_spare() noexcept {
-    for (space_entry& s : spaces_) {
+    for (const auto& owned : spaces_) {
+      space_entry& s = *owned;
       if (s.pages.empty()) continue;
       for_each_run(s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
                    [&](std::size_t run_first, std::size_t run_end) {
@@ -324,7 +320,7 @@ class code_space_set {
   /// Whether every commit unit under `region` (inside space `index`) is
   /// committed.
   [[nodiscard]] bool is_committed(std::size_t index, address_region region) const noexcept {
-    const space_entry& s = spaces_[index];
+    const space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, region);
     for (std::size_t p = first; p <= last; ++p) {
       if ((s.pages[p] & committed_bit) == 0) return false;
@@ -336,12 +332,12 @@ class code_space_set {
   [[nodiscard]] bool is_committed(std::uintptr_t address) const noexcept {
     const std::size_t index = find(address);
     if (index == npos) return false;
-    const space_entry& s = spaces_[index];
-    return (s.pages[(address - records_[index].region.begin()) / layout_.unit] & committed_bit) != 0;
+    const space_entry& s = *spaces_[index];
+    return (s.pages[unit_of(s, address)] & committed_bit) != 0;
   }
 
-  [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index].memory; }
-  [[nodiscard]] const space_type& space(std::size_t index) const noexcept { return spaces_[index].memory; }
+  [[nodiscard]] space_type& space(std::size_t index) noexcept { return spaces_[index]->memory; }
+  [[nodiscard]] const space_type& space(std::size_t index) const noexcept { return spaces_[index]->memory; }
   [[nodiscard]] std::span<const code_space> records() const noexcept { return records_; }
   [[nodiscard]] std::size_t count() const noexcept { return records_.size(); }
   [[nodiscard]] std::size_t reserved() const noexcept { return reserved_; }
@@ -374,7 +370,13 @@ class code_space_set {
   }
 
   [[nodiscard]] page_range page_span(const space_entry& s, address_region block) const noexcept {
-    return {(block.begin() - s.base) / layout_.unit, (block.end() - 1 - s.base) / layout_.unit};
+    return {unit_of(s, block.begin()), unit_of(s, block.end() - 1)};
+  }
+
+  // The unit is a power of two: a shift, where a division by a value known
+  // only at run time costs tens of cycles on every allocate and free.
+  [[nodiscard]] std::size_t unit_of(const space_entry& s, std::uintptr_t address) const noexcept {
+    return (address - s.base) >> unit_shift_;
   }
 
   [[nodiscard]] address_region pages_region(const space_entry& s, std::size_t first, std::size_t end) const noexcept {
@@ -442,9 +444,12 @@ class code_space_set {
 
   options options_;
   space_layout layout_;
-  std::deque<space_entry> spaces_;  // a deque: a space never moves once reserved
+  unsigned unit_shift_ = static_cast<unsigned>(std::countr_zero(layout_.unit));
+  // Each on the heap: a space never moves once reserved, and indexing is one
+  // load (a deque's was an out-of-line call on every allocate and free).
+  std::vector<std::unique_ptr<space_entry>> spaces_;
   std::vector<code_space> records_;
-  std::vector<std::pair<std::uintptr_t, std::size_t>> by_address_;  // (begin, index), sorted by begin
+  region_index<std::size_t> by_address_;  // the whole of every space, to its index
   std::size_t reserved_ = 0;
   std::size_t committed_ = 0;
   std::size_t spare_ = 0;

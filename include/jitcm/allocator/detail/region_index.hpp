@@ -1,0 +1,76 @@
+// region_index: which of a few disjoint address regions holds an address.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "../../base/address_region.hpp"
+
+namespace jitcm::allocator::detail {
+
+/// Disjoint regions sorted by address, each with a `Value` (an index or a
+/// pointer), in one flat vector: finding the region of an address tries the
+/// region found last, then a binary search that reads nothing but the vector
+/// (a handful of entries: an allocator's code spaces grow in number
+/// logarithmically with its code).
+///
+/// | expression         | result                | guarantees |
+/// |--------------------|-----------------------|------------|
+/// | `x.insert(r, v)`   | `void`                | r (not empty, overlapping no region in x) is in x with value v; may throw std::bad_alloc like any vector |
+/// | `x.erase(v)`       | `void`                | the region with value v (there is one) is no longer in x |
+/// | `x.find(address)`  | `const Value*`        | the value of the region containing address, nullptr if none |
+/// | `x.entries()`      | `std::span<const entry>` | every region in address order |
+///
+/// ```cpp
+/// jitcm::allocator::detail::region_index<int> x;
+/// x.insert({0x1000, 0x1000}, 7);
+/// assert(*x.find(0x1fff) == 7 && x.find(0x2000) == nullptr);
+/// ```
+///
+/// Thread safety: none, find included (it remembers what it found); the
+/// owning allocator locks.
+template <class Value>
+class region_index {
+ public:
+  struct entry {
+    std::uintptr_t begin;
+    std::uintptr_t end;
+    Value value;
+  };
+
+  void insert(address_region r, Value value) {
+    entries_.insert(std::upper_bound(entries_.begin(), entries_.end(), r.begin(), before), entry{r.begin(), r.end(), value});
+  }
+
+  void erase(const Value& value) noexcept {
+    entries_.erase(std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.value == value; }));
+  }
+
+  [[nodiscard]] const Value* find(std::uintptr_t address) const noexcept {
+    if (last_ < entries_.size() && contains(entries_[last_], address)) return &entries_[last_].value;
+    auto at = std::upper_bound(entries_.begin(), entries_.end(), address, before);
+    if (at == entries_.begin()) return nullptr;
+    --at;
+    if (!contains(*at, address)) return nullptr;
+    last_ = static_cast<std::size_t>(at - entries_.begin());
+    return &at->value;
+  }
+
+  [[nodiscard]] std::span<const entry> entries() const noexcept { return entries_; }
+
+ private:
+  static bool before(std::uintptr_t address, const entry& e) noexcept { return address < e.begin; }
+  static bool contains(const entry& e, std::uintptr_t address) noexcept {
+    return address >= e.begin && address < e.end;
+  }
+
+  std::vector<entry> entries_;
+  // The entry the last search found, tried first: consecutive allocations
+  // land in one space, and the newest space holds most blocks.
+  mutable std::size_t last_ = 0;
+};
+
+}  // namespace jitcm::allocator::detail
