@@ -1,0 +1,33 @@
+// The definitions of jitcm's non-template functions, for programs that
+// compile them once instead of in every TU (Asio's and Boost's
+// "separate compilation"):
+//
+// | step | where | effect |
+// |------|-------|--------|
+// | define `JITCM_SEPARATE_COMPILATION` | every TU of the program (a compiler flag: `-DJITCM_SEPARATE_COMPILATION`) | jitcm's headers declare those functions and leave their bodies out |
+// | `#include <jitcm/separate_compilation.hpp>` | exactly one .cpp of the program | defines them there, not inline, once |
+//
+// Without the macro nothing changes: jitcm is header-only and every
+// definition is `inline` in the headers. The macro must be the same in every
+// TU (mixing the modes is an ODR violation). Templates stay in the headers in
+// both modes; the explicit-instantiation recipe
+// (<jitcm/explicit_instantiation.hpp>) compiles a manager type once as well.
+//
+//     // jit_build.cpp, compiled with -DJITCM_SEPARATE_COMPILATION like the rest
+//     #include <jitcm/separate_compilation.hpp>
+//
+// examples/explicit_instantiation/ combines both; README, "Compile time",
+// has the figures.
+#pragma once
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#error "jitcm: <jitcm/separate_compilation.hpp> needs JITCM_SEPARATE_COMPILATION defined in every TU of the program"
+#endif
+
+#include "impl/code_observer.ipp"
+#include "observe/detail/impl/elf_image.ipp"
+#include "observe/detail/impl/names.ipp"
+#include "observe/impl/environment.ipp"
+#include "observe/impl/gdb_jit.ipp"
+#include "observe/impl/jitdump.ipp"
+#include "observe/impl/perf_map.ipp"
