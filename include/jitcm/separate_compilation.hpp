@@ -31,3 +31,5 @@
 #include "observe/impl/gdb_jit.ipp"
 #include "observe/impl/jitdump.ipp"
 #include "observe/impl/perf_map.ipp"
+#include "protection/impl/dual_mapping_or_mprotect.ipp"
+#include "protection/impl/mprotect_toggle.ipp"
