@@ -1,6 +1,7 @@
 // The JIT's one manager type, compiled once: every TU that includes this
 // header uses jitcm::code_manager without compiling its out-of-line members
-// (code_manager.cpp does, once). See README, "Compile time".
+// nor jitcm's non-template functions (code_manager.cpp does both, once).
+// See README, "Compile time".
 #pragma once
 
 #include <jitcm/explicit_instantiation.hpp>
