@@ -96,10 +96,13 @@ def main():
                         help="the jitcm include directory to measure")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--flags", default="-std=c++20 -O2", help="compiler flags (one string)")
-    parser.add_argument("--modes", nargs="+", choices=BOTH, default=list(BOTH),
-                        help="header-only, separate (-DJITCM_SEPARATE_COMPILATION), or both (default)")
+    parser.add_argument("--modes", default=",".join(BOTH),
+                        help="comma-separated: header-only, separate (-DJITCM_SEPARATE_COMPILATION); default both")
     parser.add_argument("cases", nargs="*", help="TU file names to measure (default: all)")
     args = parser.parse_args()
+    args.modes = args.modes.split(",")
+    if any(mode not in BOTH for mode in args.modes):
+        parser.error(f"--modes: each of {', '.join(BOTH)}")
 
     wanted = [case for case in CASES if not args.cases or case[0] in args.cases or case[0] == REFERENCE]
     with tempfile.TemporaryDirectory() as scratch:

@@ -28,7 +28,10 @@
 // jitcm's non-template functions and one TU of the program includes
 // <jitcm/separate_compilation.hpp>, which defines them. Without it (the
 // default) every definition is in the headers and `inline`. A function
-// defined out of class in an impl/*.ipp file is written `JITCM_DECL`.
+// defined out of class in an impl/*.ipp file is written `JITCM_DECL`; a
+// virtual one is also declared `JITCM_DECL` in its class, so that
+// header-only a class has no key function (a non-inline virtual would make
+// every TU emit its vtable and every virtual body).
 #if defined(JITCM_SEPARATE_COMPILATION)
 #define JITCM_DECL
 #else

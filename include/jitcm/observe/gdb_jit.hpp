@@ -92,12 +92,12 @@ class gdb_jit final : public code_observer {
 
   [[nodiscard]] std::size_t entries() const;
 
-  void on_code_added(const code& c) noexcept override;
-  void on_code_freed(const code& c) noexcept override;
-  void on_code_moved(const code& c, address_region from) noexcept override;
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
-  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
-  void on_batch_end() noexcept override;
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_freed(const code& c) noexcept override;
+  JITCM_DECL void on_code_moved(const code& c, address_region from) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   struct entry {

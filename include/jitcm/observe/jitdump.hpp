@@ -85,11 +85,11 @@ class jitdump final : public code_observer {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   [[nodiscard]] result<void> flush();
 
-  void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
   void on_code_freed(const code&) noexcept override {}
-  void on_code_moved(const code& c, address_region from) noexcept override;
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
-  void on_batch_end() noexcept override;
+  JITCM_DECL void on_code_moved(const code& c, address_region from) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   jitdump(platform::tool_file file, std::string path, source_lines lines) noexcept

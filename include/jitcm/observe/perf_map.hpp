@@ -57,11 +57,11 @@ class perf_map final : public code_observer {
   [[nodiscard]] result<void> flush();
   [[nodiscard]] std::size_t lines_written() const;
 
-  void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
   void on_code_freed(const code&) noexcept override {}
-  void on_code_moved(const code& c, address_region) noexcept override;
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
-  void on_batch_end() noexcept override;
+  JITCM_DECL void on_code_moved(const code& c, address_region) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   static constexpr std::size_t flush_threshold = 64 * 1024;

@@ -43,8 +43,8 @@ class symbolizer final : public code_observer {
  public:
   void on_code_added(const code&) noexcept override {}
   void on_code_freed(const code&) noexcept override {}
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
-  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
 
   /// The code or jump_table_slot containing `pc` in `manager`'s modules.
   template <class Manager>

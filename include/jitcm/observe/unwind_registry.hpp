@@ -88,12 +88,12 @@ class unwind_registry final : public code_observer {
   [[nodiscard]] std::size_t sections() const;
   [[nodiscard]] std::size_t rejected() const;
 
-  void on_code_added(const code& c) noexcept override;
-  void on_code_freed(const code& c) noexcept override;
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_freed(const code& c) noexcept override;
   /// The batch's sections become one: one entry in the unwinder's list per
   /// batch instead of one per function (libgcc before GCC 13 walks that
   /// list on every throw).
-  void on_batch_end() noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   struct section {
