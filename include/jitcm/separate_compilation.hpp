@@ -36,3 +36,4 @@
 #include "observe/impl/unwind_registry.ipp"
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
+#include "trap/impl/trap_handler.ipp"

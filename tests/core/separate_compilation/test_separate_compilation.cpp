@@ -13,6 +13,7 @@
 #include <jitcm/observe/environment.hpp>
 #include <jitcm/observe/symbolizer.hpp>
 #include <jitcm/protection/mprotect_toggle.hpp>
+#include <jitcm/trap_handler.hpp>
 
 #include "jit.hpp"
 
@@ -111,6 +112,18 @@ TEST_CASE("separately compiled: out-of-line functions return their errors", "[se
     REQUIRE_FALSE(parsed);
     CHECK(parsed.error() == jitcm::errc::invalid_argument);
   }
+#if !defined(JITCM_OS_WINDOWS)
+  SECTION("the trap handler's state lives in the definitions TU") {
+    REQUIRE(jitcm::trap::install());
+    CHECK(jitcm::trap::installed());
+    REQUIRE(jitcm::trap::uninstall());
+    CHECK_FALSE(jitcm::trap::installed());
+    jitcm::trap::registration detached;
+    auto refused = detached.set_landing_pad(0x1000);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error() == jitcm::errc::not_owned);
+  }
+#endif
   SECTION("environment switches") {
     CHECK(jitcm::observe::parse_environment("map", nullptr).perf_map);
     CHECK(jitcm::observe::parse_environment(nullptr, "1").gdb);
