@@ -9,9 +9,11 @@
 //
 // Without the macro nothing changes: jitcm is header-only and every
 // definition is `inline` in the headers. The macro must be the same in every
-// TU (mixing the modes is an ODR violation). Templates stay in the headers in
-// both modes; the explicit-instantiation recipe
-// (<jitcm/explicit_instantiation.hpp>) compiles a manager type once as well.
+// TU (mixing the modes is an ODR violation). Templates stay in the headers,
+// except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
+// declares it extern and this header compiles it (the explicit-instantiation
+// recipe of <jitcm/explicit_instantiation.hpp>, which a JIT applies to
+// managers of its own policies).
 //
 //     // jit_build.cpp, compiled with -DJITCM_SEPARATE_COMPILATION like the rest
 //     #include <jitcm/separate_compilation.hpp>
@@ -24,6 +26,8 @@
 #error "jitcm: <jitcm/separate_compilation.hpp> needs JITCM_SEPARATE_COMPILATION defined in every TU of the program"
 #endif
 
+#include "code_manager.hpp"
+#include "explicit_instantiation.hpp"
 #include "impl/code_observer.ipp"
 #include "observe/detail/impl/elf_image.ipp"
 #include "observe/detail/impl/names.ipp"
@@ -37,3 +41,7 @@
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
 #include "trap/impl/trap_handler.ipp"
+
+// jitcm::code_manager, which code_manager.hpp declares extern under
+// separate compilation.
+JITCM_INSTANTIATE_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
