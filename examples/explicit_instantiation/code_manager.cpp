@@ -1,4 +1,9 @@
-// The one TU that compiles the manager type the rest of the JIT uses.
+// The one TU that compiles what the rest of the JIT shares: the manager type
+// (the explicit-instantiation recipe) and jitcm's non-template functions
+// (separate compilation; every TU of this example is built with
+// JITCM_SEPARATE_COMPILATION, see meson.build).
 #include "code_manager.hpp"
 
-JITCM_INSTANTIATE_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
+#include <jitcm/separate_compilation.hpp>
+
+JITCM_INSTANTIATE_CODE_MANAGER(EXAMPLE_MANAGER_POLICIES);

@@ -1,7 +1,7 @@
 // explicit_instantiation: a JIT whose TUs share one compiled manager type.
 // This TU creates a manager and a module, publishes two tiers of one
 // function and calls it through its slot, like hello and tier_up; the
-// members it calls were compiled in code_manager.cpp.
+// members and functions it calls were compiled in code_manager.cpp.
 #include <cstdio>
 #include <cstring>
 

@@ -310,3 +310,11 @@ basic_code_manager<A, J, L, T, R>::basic_code_manager(const code_manager_options
 using code_manager = basic_code_manager<>;
 
 }  // namespace jitcm
+
+// Under separate compilation jitcm::code_manager itself is compiled once too,
+// in the TU that includes <jitcm/separate_compilation.hpp> (the
+// explicit-instantiation recipe, applied to the default policies).
+#if defined(JITCM_SEPARATE_COMPILATION)
+#include "explicit_instantiation.hpp"  // IWYU pragma: export
+JITCM_EXTERN_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
+#endif

@@ -33,9 +33,7 @@
 //   manager.add_observer(count);   // and manager.remove_observer(count) before it dies
 #pragma once
 
-#include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -44,6 +42,7 @@
 #include <vector>
 
 #include "base/address_region.hpp"
+#include "base/config.hpp"
 #include "jump_table/emitter_traits.hpp"
 #include "jump_table/table_view.hpp"
 
@@ -71,13 +70,7 @@ struct jump_table_slot {
 /// fixed buffer (usable where nothing may allocate).
 class slot_name {
  public:
-  explicit slot_name(const jump_table_slot& s) noexcept {
-    const std::string_view prefix = s.kind == slot_kind::jump_slot ? "jitcm::jump_slot[" : "jitcm::lazy_slot[";
-    char* out = std::copy(prefix.begin(), prefix.end(), text_.data());
-    out = std::to_chars(out, text_.data() + text_.size() - 1, s.index).ptr;
-    *out++ = ']';
-    size_ = static_cast<std::size_t>(out - text_.data());
-  }
+  explicit slot_name(const jump_table_slot& s) noexcept;
   [[nodiscard]] std::string_view view() const noexcept { return {text_.data(), size_}; }
 
  private:
@@ -141,24 +134,13 @@ template <class J>
 /// removing observers.
 class code_observer_list {
  public:
-  void add(code_observer& observer) {
-    std::lock_guard lock{mutex_};
-    if (std::find(observers_.begin(), observers_.end(), &observer) == observers_.end()) {
-      observers_.push_back(&observer);
-    }
-  }
+  void add(code_observer& observer);
   /// Returns whether `observer` was registered.
-  bool remove(code_observer& observer) {
-    std::lock_guard lock{mutex_};
-    const auto found = std::find(observers_.begin(), observers_.end(), &observer);
-    if (found == observers_.end()) return false;
-    observers_.erase(found);
-    return true;
-  }
-  void added(const code& c) const noexcept { notify(&code_observer::on_code_added, c); }
-  void freed(const code& c) const noexcept { notify(&code_observer::on_code_freed, c); }
-  void moved(const code& c, address_region from) const noexcept { notify(&code_observer::on_code_moved, c, from); }
-  void batch_ended() const noexcept { notify(&code_observer::on_batch_end); }
+  bool remove(code_observer& observer);
+  void added(const code& c) const noexcept;
+  void freed(const code& c) const noexcept;
+  void moved(const code& c, address_region from) const noexcept;
+  void batch_ended() const noexcept;
 
   /// Tells the observers about one code space's jump table laid out by `J`
   /// (added, or about to be freed). Allocates only when someone listens.
@@ -184,10 +166,7 @@ class code_observer_list {
     const std::vector<jump_table_slot> slots = jump_table_slots<J>(view);
     if (!slots.empty()) notify(callback, std::span<const jump_table_slot>{slots});
   }
-  [[nodiscard]] bool empty() const {
-    std::lock_guard lock{mutex_};
-    return observers_.empty();
-  }
+  [[nodiscard]] bool empty() const;
 
   mutable std::mutex mutex_;
   std::vector<code_observer*> observers_;
@@ -195,3 +174,7 @@ class code_observer_list {
 
 }  // namespace detail
 }  // namespace jitcm
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/code_observer.ipp"  // IWYU pragma: export
+#endif

@@ -24,6 +24,21 @@
 //     #include "code_manager.hpp"
 //     JITCM_INSTANTIATE_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
 //
+// Separate compilation (<jitcm/separate_compilation.hpp>) goes further: with
+// JITCM_SEPARATE_COMPILATION defined in every TU, jitcm's non-template
+// functions (observers, W^X strategies, the trap handler) and
+// jitcm::code_manager itself are compiled once, in the TU that includes
+// <jitcm/separate_compilation.hpp> (code_manager.hpp then declares
+// JITCM_CODE_MANAGER_POLICIES extern). There, use this recipe for managers
+// of your own policies only; instantiating JITCM_CODE_MANAGER_POLICIES a
+// second time is an error. A JIT with many TUs and its own policies uses
+// both:
+//
+//     // my_jit/code_manager.cpp (every TU built with -DJITCM_SEPARATE_COMPILATION)
+//     #include "code_manager.hpp"   // JITCM_EXTERN_CODE_MANAGER(my policies)
+//     #include <jitcm/separate_compilation.hpp>
+//     JITCM_INSTANTIATE_CODE_MANAGER(my_allocator, jitcm::jump_table::host, ...);
+//
 // examples/explicit_instantiation/ is such a program; README, "Compile
 // time", has the figures.
 #pragma once
@@ -32,15 +47,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "code_manager.hpp"
-
 /// The policies of jitcm::code_manager, in order.
 #define JITCM_CODE_MANAGER_POLICIES                                                                      \
   ::jitcm::allocator::default_allocator<>, ::jitcm::jump_table::host, ::jitcm::lookup::segment_map, \
       ::jitcm::tiering::two_tier, ::jitcm::refcount::scoped
-
-static_assert(std::is_same_v<::jitcm::code_manager, ::jitcm::basic_code_manager<JITCM_CODE_MANAGER_POLICIES>>,
-              "jitcm: JITCM_CODE_MANAGER_POLICIES no longer lists code_manager's default policies");
 
 // `kind` is `extern` or nothing.
 #define JITCM_DETAIL_CODE_MANAGER_TEMPLATES(kind, A, J, L, T, R)                                                   \
@@ -56,3 +66,10 @@ static_assert(std::is_same_v<::jitcm::code_manager, ::jitcm::basic_code_manager<
 
 /// Compiles basic_code_manager<A, J, L, T, R> here (one TU of the program).
 #define JITCM_INSTANTIATE_CODE_MANAGER(...) JITCM_DETAIL_CODE_MANAGER_TEMPLATES(, __VA_ARGS__)
+
+// After the macros: under separate compilation code_manager.hpp uses them
+// (it declares jitcm::code_manager extern).
+#include "code_manager.hpp"
+
+static_assert(std::is_same_v<::jitcm::code_manager, ::jitcm::basic_code_manager<JITCM_CODE_MANAGER_POLICIES>>,
+              "jitcm: JITCM_CODE_MANAGER_POLICIES no longer lists code_manager's default policies");

@@ -65,7 +65,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include "detail/assert.hpp"
@@ -142,42 +141,23 @@ class registration {
 
   /// Stops the handler from searching this lookup; returns once no handler
   /// is inside it. Idempotent.
-  void detach() noexcept {
-    if (slot_ != nullptr) detail::registrations.close(*std::exchange(slot_, nullptr));
-  }
+  void detach() noexcept;
 
   /// The pad for faults in code of modules without a pad of their own (0:
   /// such faults are not claimed). Once this returns no handler resumes a
   /// thread at the old pad. Errors: not_owned (detached).
-  [[nodiscard]] result<void> set_landing_pad(std::uintptr_t pad) noexcept {
-    if (slot_ == nullptr) return failure{errc::not_owned};
-    std::lock_guard lock{detail::registrations.writers()};
-    slot_->set_landing_pad(pad);
-    return {};
-  }
+  [[nodiscard]] result<void> set_landing_pad(std::uintptr_t pad) noexcept;
   [[nodiscard]] std::uintptr_t landing_pad() const noexcept { return slot_ ? slot_->landing_pad() : 0; }
 
   /// Faults in code whose `owner()` is `module` resume at `pad`. Errors:
   /// invalid_argument (null module or pad), limit_exceeded (32 modules
   /// already have one), not_owned (detached).
-  [[nodiscard]] result<void> set_module_landing_pad(const void* module, std::uintptr_t pad) noexcept {
-    if (slot_ == nullptr) return failure{errc::not_owned};
-    std::lock_guard lock{detail::registrations.writers()};
-    if (auto ok = slot_->module_pads().set(module, pad); !ok) return ok;
-    slot_->wait_for_handlers();
-    return {};
-  }
+  [[nodiscard]] result<void> set_module_landing_pad(const void* module, std::uintptr_t pad) noexcept;
 
   /// `module`'s code uses the registration's pad again; once this returns no
   /// handler resumes a thread at the module's old pad. Errors: not_owned
   /// (detached, or the module had no pad).
-  [[nodiscard]] result<void> clear_module_landing_pad(const void* module) noexcept {
-    if (slot_ == nullptr) return failure{errc::not_owned};
-    std::lock_guard lock{detail::registrations.writers()};
-    if (!slot_->module_pads().clear(module)) return failure{errc::not_owned};
-    slot_->wait_for_handlers();
-    return {};
-  }
+  [[nodiscard]] result<void> clear_module_landing_pad(const void* module) noexcept;
 
  private:
   template <signal_safe_lookup L>
@@ -228,31 +208,13 @@ class alternate_stack {
 
   /// Errors: invalid_argument (smaller than MINSIGSTKSZ), size_overflow,
   /// address_space_exhausted, the OS's errno.
-  [[nodiscard]] static result<alternate_stack> create(std::size_t bytes = default_size) noexcept {
-    const std::size_t page = platform::page_size();
-    auto size = platform::round_up(bytes, page);
-    if (!size) return forward_error(size);
-    if (*size > SIZE_MAX - page) return failure{errc::size_overflow};
-    auto reserved = platform::reserve(*size + page);
-    if (!reserved) return forward_error(reserved);
-    alternate_stack made{*reserved};
-    const address_region usable{reserved->begin() + page, *size};
-    if (auto ok = platform::commit(usable, platform::access::read_write); !ok) return forward_error(ok);
-    auto previous = platform::set_alternate_signal_stack(usable);
-    if (!previous) return forward_error(previous);
-    made.previous_ = *previous;
-    made.active_ = true;
-    return made;
-  }
+  [[nodiscard]] static result<alternate_stack> create(std::size_t bytes = default_size) noexcept;
 
   alternate_stack(alternate_stack&& other) noexcept
       : memory_{std::exchange(other.memory_, {})}, previous_{other.previous_},
         active_{std::exchange(other.active_, false)} {}
   alternate_stack& operator=(alternate_stack&&) = delete;
-  ~alternate_stack() {
-    if (active_) JITCM_ASSERT_CLEANUP(platform::restore_alternate_signal_stack(previous_));
-    if (!memory_.empty()) JITCM_ASSERT_CLEANUP(platform::release(memory_));
-  }
+  ~alternate_stack();
 
   /// The stack, guard page included.
   [[nodiscard]] address_region memory() const noexcept { return memory_; }
@@ -278,89 +240,27 @@ class alternate_stack {
 #else
 
 namespace detail {
-
-struct handler_state {
-  std::mutex installing;
-  bool installed = false;                      // under `installing`
-  platform::fault_dispositions previous{};     // written before the handler is installed
-  std::atomic<bool> require_thread_in_jit_code{false};
-  std::atomic<std::size_t> in_flight{0};       // handlers reading `previous`
-};
-
-inline constinit handler_state handler{};
-
-[[nodiscard]] inline bool may_claim(const siginfo_t* info) noexcept {
-  if (!platform::raised_by_kernel(info)) return false;
-  return !handler.require_thread_in_jit_code.load(std::memory_order_relaxed) || thread_in_jit_code();
-}
-
-inline void resume_at_landing_pad(platform::signal_context context, std::uintptr_t pad, fault claimed) noexcept {
-  this_thread.last_claimed = claimed;
-  context.set_argument(0, claimed.pc);
-  context.set_argument(1, claimed.address);
-  context.set_pc(pad);
-}
-
-/// The handler. Everything it needs from `handler` is read before it leaves
-/// the in-flight count, and it leaves before chaining: the chained handler
-/// may never return (siglongjmp).
-inline void on_fault(int signal, siginfo_t* info, void* raw_context) {
-  const int saved_errno = errno;
-  handler.in_flight.fetch_add(1, std::memory_order_seq_cst);
-  const struct sigaction previous = handler.previous.of(signal);
-  const platform::signal_context context{raw_context};
-  const fault at{context.pc(), reinterpret_cast<std::uintptr_t>(info->si_addr)};
-  const std::uintptr_t pad = may_claim(info) ? registrations.landing_pad_for(at.pc) : 0;
-  handler.in_flight.fetch_sub(1, std::memory_order_release);
-  if (pad != 0) {
-    resume_at_landing_pad(context, pad, at);
-  } else {
-    platform::forward_fault(previous, signal, info, raw_context);
-  }
-  errno = saved_errno;
-}
-
-inline void wait_for_handlers() noexcept {
-  while (handler.in_flight.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-}
-
+/// The handler. Everything it needs from the handler's state is read before
+/// it leaves the in-flight count, and it leaves before chaining: the chained
+/// handler may never return (siglongjmp).
+JITCM_DECL void on_fault(int signal, siginfo_t* info, void* raw_context);
 }  // namespace detail
 
 /// Installs the handler for SIGSEGV and SIGBUS, remembering what was there
 /// for faults it does not claim. Installing again updates `options` only.
 /// Errors: the OS's errno (nothing changed).
-[[nodiscard]] inline result<void> install(const handler_options& options = {}) noexcept {
-  std::lock_guard lock{detail::handler.installing};
-  detail::handler.require_thread_in_jit_code.store(options.require_thread_in_jit_code, std::memory_order_relaxed);
-  if (detail::handler.installed) return {};
-  auto before = platform::current_fault_dispositions();
-  if (!before) return forward_error(before);
-  // The handler may run the moment it is installed: what it chains to is
-  // stored first.
-  detail::handler.previous = *before;
-  auto previous = platform::install_fault_handler(&detail::on_fault);
-  if (!previous) return forward_error(previous);
-  detail::handler.installed = true;
-  return {};
-}
+[[nodiscard]] JITCM_DECL result<void> install(const handler_options& options = {}) noexcept;
 
 /// Puts back the dispositions from before install. Errors: busy (another
 /// handler replaced ours; nothing changed), the OS's errno.
-[[nodiscard]] inline result<void> uninstall() noexcept {
-  std::lock_guard lock{detail::handler.installing};
-  if (!detail::handler.installed) return {};
-  if (!platform::fault_handler_installed(&detail::on_fault)) return failure{errc::busy};
-  if (auto ok = platform::restore_fault_dispositions(detail::handler.previous); !ok) return ok;
-  detail::handler.installed = false;
-  detail::wait_for_handlers();
-  return {};
-}
+[[nodiscard]] JITCM_DECL result<void> uninstall() noexcept;
 
-[[nodiscard]] inline bool installed() noexcept {
-  std::lock_guard lock{detail::handler.installing};
-  return detail::handler.installed;
-}
+[[nodiscard]] JITCM_DECL bool installed() noexcept;
 
 #endif  // JITCM_OS_WINDOWS
 
 }  // namespace jitcm::trap
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "trap/impl/trap_handler.ipp"  // IWYU pragma: export
+#endif

@@ -9,8 +9,11 @@ Three ways, each of which must compile and run consumer/main.cpp:
   meson       a parent project with jitcm in its subprojects/ and a plain
               dependency('jitcm').
 It also compiles one file that includes every installed header, with and
-without -fno-exceptions -fno-rtti, so a header that needs a file which is not
-installed, or that throws, is caught here.
+without -fno-exceptions -fno-rtti, header-only and under separate compilation
+(-DJITCM_SEPARATE_COMPILATION, where the file also includes
+<jitcm/separate_compilation.hpp>, the one header that refuses the default
+mode), so a header that needs a file which is not installed, or that throws,
+is caught here in either mode.
 
 A way whose tool is missing is reported as skipped; the test then exits 77
 (Meson's SKIP) unless another way failed.
@@ -112,17 +115,21 @@ def main():
                 out.write("#define XBYAK_NO_EXCEPTION 1\n")
                 for h in headers:
                     guard = generator_of.get(h)
-                    if guard:
+                    if h == "jitcm/separate_compilation.hpp":
+                        out.write(f"#if defined(JITCM_SEPARATE_COMPILATION)\n#include <{h}>\n#endif\n")
+                    elif guard:
                         out.write(f"#if __has_include(<{guard}>)\n#include <{h}>\n#endif\n")
                     else:
                         out.write(f"#include <{h}>\n")
             # Only the installed tree is on the include path: a header that
             # includes something left behind in the source tree fails here.
             # And the library promises to work without exceptions and RTTI.
-            for mode in ([], ["-fno-exceptions", "-fno-rtti"]):
-                run(cxx + ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-                           *mode, "-I", installed_include, source])
-            print(f"{len(headers)} installed headers compile together, also with -fno-exceptions -fno-rtti")
+            for compilation in ([], ["-DJITCM_SEPARATE_COMPILATION"]):
+                for mode in ([], ["-fno-exceptions", "-fno-rtti"]):
+                    run(cxx + ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                               *compilation, *mode, "-I", installed_include, source])
+            print(f"{len(headers)} installed headers compile together, also with -fno-exceptions -fno-rtti, "
+                  "header-only and with JITCM_SEPARATE_COMPILATION")
 
         def pkg_config(work):
             os.makedirs(work)

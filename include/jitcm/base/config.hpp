@@ -23,6 +23,21 @@
 #define JITCM_HAS_EXCEPTIONS 1
 #endif
 
+// Separate compilation (README, "Compile time"): with
+// JITCM_SEPARATE_COMPILATION defined in every TU, the headers only declare
+// jitcm's non-template functions and one TU of the program includes
+// <jitcm/separate_compilation.hpp>, which defines them. Without it (the
+// default) every definition is in the headers and `inline`. A function
+// defined out of class in an impl/*.ipp file is written `JITCM_DECL`; a
+// virtual one is also declared `JITCM_DECL` in its class, so that
+// header-only a class has no key function (a non-inline virtual would make
+// every TU emit its vtable and every virtual body).
+#if defined(JITCM_SEPARATE_COMPILATION)
+#define JITCM_DECL
+#else
+#define JITCM_DECL inline
+#endif
+
 #if defined(_MSC_VER) && !defined(__clang__)
 #define JITCM_NO_UNIQUE_ADDRESS [[msvc::no_unique_address]]
 #else

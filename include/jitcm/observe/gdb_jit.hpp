@@ -37,13 +37,11 @@
 #include <span>
 #include <string>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
-#include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../code_observer.hpp"
 #include "detail/elf_image.hpp"
-#include "detail/names.hpp"
 
 // GDB's JIT interface (gdb/jit.h; "JIT Interface" in GDB's manual).
 extern "C" {
@@ -90,49 +88,16 @@ class gdb_jit final : public code_observer {
   gdb_jit() = default;
   gdb_jit(const gdb_jit&) = delete;
   gdb_jit& operator=(const gdb_jit&) = delete;
-  ~gdb_jit() {
-    std::lock_guard lock{mutex_};
-    for (auto& e : entries_) unlink(*e);
-  }
+  ~gdb_jit();
 
-  [[nodiscard]] std::size_t entries() const {
-    std::lock_guard lock{mutex_};
-    std::size_t linked = 0;
-    for (const auto& e : entries_) linked += e->linked ? 1 : 0;
-    return linked;
-  }
+  [[nodiscard]] std::size_t entries() const;
 
-  void on_code_added(const code& c) noexcept override {
-    std::lock_guard lock{mutex_};
-    pending_.push_back({detail::display_name(c), c.instructions()});
-    pending_keys_.push_back(c.instruction_start());
-  }
-  void on_code_freed(const code& c) noexcept override { forget(c.instruction_start()); }
-  void on_code_moved(const code& c, address_region from) noexcept override {
-    forget(from.begin());
-    on_code_added(c);
-    on_batch_end();
-  }
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
-    std::lock_guard lock{mutex_};
-    for (const jump_table_slot& s : slots) {
-      pending_.push_back({std::string{slot_name{s}.view()}, s.instructions});
-      pending_keys_.push_back(s.instructions.begin());
-    }
-    publish_pending_locked();
-  }
-  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override {
-    for (const jump_table_slot& s : slots) forget(s.instructions.begin());
-  }
-  void on_batch_end() noexcept override {
-    std::lock_guard lock{mutex_};
-    // Entries that lost symbols are rebuilt first, so a name freed before
-    // this batch never shows next to new code at a reused address.
-    for (auto& e : entries_) {
-      if (e->stale) relink(*e);
-    }
-    publish_pending_locked();
-  }
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_freed(const code& c) noexcept override;
+  JITCM_DECL void on_code_moved(const code& c, address_region from) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   struct entry {
@@ -145,89 +110,13 @@ class gdb_jit final : public code_observer {
     bool stale = false;
   };
 
-  void publish_pending_locked() {
-    if (pending_.empty()) return;
-    auto e = std::make_unique<entry>();
-    e->symbols = std::move(pending_);
-    e->keys = std::move(pending_keys_);
-    e->live = e->symbols.size();
-    pending_.clear();
-    pending_keys_.clear();
-    for (std::uintptr_t key : e->keys) owner_of_[key] = e.get();
-    link(*e);
-    entries_.push_back(std::move(e));
-  }
-
-  void forget(std::uintptr_t key) noexcept {
-    std::lock_guard lock{mutex_};
-    const auto found = owner_of_.find(key);
-    if (found == owner_of_.end()) {
-      drop_pending(key);
-      return;
-    }
-    entry& e = *found->second;
-    owner_of_.erase(found);
-    const auto k = std::find(e.keys.begin(), e.keys.end(), key);
-    if (k != e.keys.end()) *k = 0;
-    if (--e.live > 0) {
-      e.stale = true;
-      return;
-    }
-    unlink(e);
-    std::erase_if(entries_, [&](const std::unique_ptr<entry>& owned) { return owned.get() == &e; });
-  }
-  void drop_pending(std::uintptr_t key) {
-    for (std::size_t i = 0; i < pending_keys_.size(); ++i) {
-      if (pending_keys_[i] != key) continue;
-      pending_keys_.erase(pending_keys_.begin() + static_cast<std::ptrdiff_t>(i));
-      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      return;
-    }
-  }
-
+  void publish_pending_locked();
+  void forget(std::uintptr_t key) noexcept;
+  void drop_pending(std::uintptr_t key);
   /// Rebuilds `e` without its freed symbols and registers it again.
-  void relink(entry& e) {
-    unlink(e);
-    std::vector<detail::elf_symbol> live;
-    std::vector<std::uintptr_t> keys;
-    for (std::size_t i = 0; i < e.symbols.size(); ++i) {
-      if (e.keys[i] == 0) continue;
-      live.push_back(std::move(e.symbols[i]));
-      keys.push_back(e.keys[i]);
-    }
-    e.symbols = std::move(live);
-    e.keys = std::move(keys);
-    e.stale = false;
-    link(e);
-  }
-
-  void link(entry& e) {
-    e.image = detail::build_elf_image(e.symbols);
-    e.node.symfile_addr = reinterpret_cast<const char*>(e.image.data());
-    e.node.symfile_size = e.image.size();
-    std::lock_guard lock{gdb_jit_registration_mutex()};
-    jit_descriptor& d = gdb_jit_descriptor();
-    e.node.prev_entry = nullptr;
-    e.node.next_entry = d.first_entry;
-    if (d.first_entry != nullptr) d.first_entry->prev_entry = &e.node;
-    d.first_entry = &e.node;
-    d.relevant_entry = &e.node;
-    d.action_flag = 1;
-    __jit_debug_register_code();
-    e.linked = true;
-  }
-  static void unlink(entry& e) noexcept {
-    if (!e.linked) return;
-    std::lock_guard lock{gdb_jit_registration_mutex()};
-    jit_descriptor& d = gdb_jit_descriptor();
-    if (e.node.prev_entry != nullptr) e.node.prev_entry->next_entry = e.node.next_entry;
-    else d.first_entry = e.node.next_entry;
-    if (e.node.next_entry != nullptr) e.node.next_entry->prev_entry = e.node.prev_entry;
-    d.relevant_entry = &e.node;
-    d.action_flag = 2;
-    __jit_debug_register_code();
-    e.linked = false;
-  }
+  void relink(entry& e);
+  void link(entry& e);
+  static void unlink(entry& e) noexcept;
 
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<entry>> entries_;
@@ -237,3 +126,7 @@ class gdb_jit final : public code_observer {
 };
 
 }  // namespace jitcm::observe
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/gdb_jit.ipp"  // IWYU pragma: export
+#endif

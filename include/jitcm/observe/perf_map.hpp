@@ -24,99 +24,53 @@
 // observe several managers.
 #pragma once
 
-#include <cstdio>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <span>
 #include <string>
 #include <string_view>
 
-#include "../detail/assert.hpp"
-#include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../code_observer.hpp"
 #include "../platform/tool_files.hpp"
 #include "../base/result.hpp"
 #include "detail/byte_buffer.hpp"
-#include "detail/names.hpp"
 
 namespace jitcm::observe {
 
 class perf_map final : public code_observer {
  public:
   /// The path perf looks at for this process: /tmp/perf-<pid>.map.
-  [[nodiscard]] static std::string default_path() {
-    return "/tmp/perf-" + std::to_string(platform::process_id()) + ".map";
-  }
+  [[nodiscard]] static std::string default_path();
 
   /// Opens the process's perf map for appending. Errors: the OS's.
   [[nodiscard]] static result<std::unique_ptr<perf_map>> open() { return open(default_path()); }
-  [[nodiscard]] static result<std::unique_ptr<perf_map>> open(const std::string& path) {
-    auto file = platform::tool_file::open_append(path);
-    if (!file) return forward_error(file);
-    std::unique_ptr<perf_map> map{new (std::nothrow) perf_map{std::move(*file), path}};
-    if (!map) return failure{errc::out_of_memory};
-    return map;
-  }
+  [[nodiscard]] static result<std::unique_ptr<perf_map>> open(const std::string& path);
 
   perf_map(const perf_map&) = delete;
   perf_map& operator=(const perf_map&) = delete;
-  ~perf_map() { JITCM_ASSERT_CLEANUP(flush()); }
+  ~perf_map();
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
   /// Writes the buffered lines. Errors: the OS's (the lines stay buffered).
-  [[nodiscard]] result<void> flush() {
-    std::lock_guard lock{mutex_};
-    return flush_locked();
-  }
-  [[nodiscard]] std::size_t lines_written() const {
-    std::lock_guard lock{mutex_};
-    return lines_written_;
-  }
+  [[nodiscard]] result<void> flush();
+  [[nodiscard]] std::size_t lines_written() const;
 
-  void on_code_added(const code& c) noexcept override {
-    append(c.instructions(), detail::display_name(c));
-  }
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
   void on_code_freed(const code&) noexcept override {}
-  void on_code_moved(const code& c, address_region) noexcept override {
-    append(c.instructions(), detail::display_name(c));
-  }
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
-    std::lock_guard lock{mutex_};
-    for (const jump_table_slot& s : slots) append_locked(s.instructions, slot_name{s}.view());
-  }
-  void on_batch_end() noexcept override { JITCM_ASSERT_CLEANUP(flush()); }
+  JITCM_DECL void on_code_moved(const code& c, address_region) noexcept override;
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   static constexpr std::size_t flush_threshold = 64 * 1024;
 
   perf_map(platform::tool_file file, std::string path) noexcept : file_{std::move(file)}, path_{std::move(path)} {}
 
-  void append(address_region where, std::string_view name) noexcept {
-    std::lock_guard lock{mutex_};
-    append_locked(where, name);
-  }
-  void append_locked(address_region where, std::string_view name) noexcept {
-    char numbers[2 * 16 + 3];
-    const int length = std::snprintf(numbers, sizeof numbers, "%zx %zx ", static_cast<std::size_t>(where.begin()),
-                                     where.size());
-    buffer_.put_bytes(std::as_bytes(std::span{numbers, static_cast<std::size_t>(length)}));
-    // A newline inside a name would start a bogus line: perf's parser ends
-    // the name there.
-    for (char ch : name) buffer_.put(ch == '\n' ? ' ' : ch);
-    buffer_.put('\n');
-    ++lines_buffered_;
-    if (buffer_.size() >= flush_threshold) JITCM_ASSERT_CLEANUP(flush_locked());
-  }
-  [[nodiscard]] result<void> flush_locked() {
-    if (buffer_.empty()) return {};
-    if (auto written = file_.write_all(buffer_.bytes()); !written) return written;
-    buffer_.clear();
-    lines_written_ += lines_buffered_;
-    lines_buffered_ = 0;
-    return {};
-  }
+  void append(address_region where, std::string_view name) noexcept;
+  void append_locked(address_region where, std::string_view name) noexcept;
+  [[nodiscard]] result<void> flush_locked();
 
   mutable std::mutex mutex_;
   platform::tool_file file_;
@@ -127,3 +81,7 @@ class perf_map final : public code_observer {
 };
 
 }  // namespace jitcm::observe
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/perf_map.ipp"  // IWYU pragma: export
+#endif

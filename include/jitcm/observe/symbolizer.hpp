@@ -19,7 +19,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -27,6 +26,7 @@
 #include <string>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../code_observer.hpp"
 #include "detail/names.hpp"
 
@@ -43,14 +43,8 @@ class symbolizer final : public code_observer {
  public:
   void on_code_added(const code&) noexcept override {}
   void on_code_freed(const code&) noexcept override {}
-  void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override {
-    std::lock_guard lock{mutex_};
-    for (const jump_table_slot& s : slots) slots_.insert_or_assign(s.instructions.begin(), s);
-  }
-  void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override {
-    std::lock_guard lock{mutex_};
-    for (const jump_table_slot& s : slots) slots_.erase(s.instructions.begin());
-  }
+  JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
+  JITCM_DECL void on_jump_table_freed(std::span<const jump_table_slot> slots) noexcept override;
 
   /// The code or jump_table_slot containing `pc` in `manager`'s modules.
   template <class Manager>
@@ -58,22 +52,21 @@ class symbolizer final : public code_observer {
     if (const code* c = manager.lookup(pc)) {
       return symbol{detail::display_name(*c), c->instruction_start(), pc - c->instruction_start()};
     }
-    std::lock_guard lock{mutex_};
-    auto after = slots_.upper_bound(pc);
-    if (after == slots_.begin()) return std::nullopt;
-    const jump_table_slot& s = std::prev(after)->second;
-    if (!s.instructions.contains(pc)) return std::nullopt;
-    return symbol{std::string{slot_name{s}.view()}, s.instructions.begin(), pc - s.instructions.begin()};
+    return slot_symbol(pc);
   }
 
-  [[nodiscard]] std::size_t slot_count() const {
-    std::lock_guard lock{mutex_};
-    return slots_.size();
-  }
+  [[nodiscard]] std::size_t slot_count() const;
 
  private:
+  /// The jump_table_slot containing `pc`, if one does.
+  [[nodiscard]] std::optional<symbol> slot_symbol(std::uintptr_t pc) const;
+
   mutable std::mutex mutex_;
   std::map<std::uintptr_t, jump_table_slot> slots_;
 };
 
 }  // namespace jitcm::observe
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/symbolizer.ipp"  // IWYU pragma: export
+#endif

@@ -46,22 +46,15 @@
 #include "detail/windows_unwind_registry.hpp"
 #else
 
-#include <algorithm>
-#include <atomic>
 #include <cstddef>
-#include <cstring>
+#include <cstdint>
 #include <map>
 #include <memory>
-#include <cstdint>
 #include <mutex>
-#include <span>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
-#include "../base/code.hpp"
 #include "../code_observer.hpp"
-#include "eh_frame.hpp"
 
 // The unwinder's registration entry points (libgcc_s and LLVM libunwind both
 // export these names).
@@ -86,75 +79,21 @@ class unwind_registry final : public code_observer {
   explicit unwind_registry(registration_style style = detected_style()) noexcept : style_{style} {}
   unwind_registry(const unwind_registry&) = delete;
   unwind_registry& operator=(const unwind_registry&) = delete;
-  ~unwind_registry() {
-    std::lock_guard lock{mutex_};
-    // Newest first: the order libgcc's list finds fastest.
-    for (auto s = sections_.rbegin(); s != sections_.rend(); ++s) deregister(*s->second);
-  }
+  ~unwind_registry();
 
   [[nodiscard]] registration_style style() const noexcept { return style_; }
   /// Code objects whose unwind info is registered now.
-  [[nodiscard]] std::size_t registered() const {
-    std::lock_guard lock{mutex_};
-    return placements_.size();
-  }
+  [[nodiscard]] std::size_t registered() const;
   /// Sections handed to the unwinder now (one per batch once it ends).
-  [[nodiscard]] std::size_t sections() const {
-    std::lock_guard lock{mutex_};
-    return sections_.size();
-  }
-  [[nodiscard]] std::size_t rejected() const {
-    std::lock_guard lock{mutex_};
-    return rejected_;
-  }
+  [[nodiscard]] std::size_t sections() const;
+  [[nodiscard]] std::size_t rejected() const;
 
-  void on_code_added(const code& c) noexcept override {
-    if (c.unwind_info().empty()) return;
-    auto bytes = eh_frame::rebase(c.unwind_info(), c.instruction_start());
-    auto fdes = eh_frame::parse(c.unwind_info());
-    std::lock_guard lock{mutex_};
-    if (!bytes || !fdes) {
-      ++rejected_;
-      return;
-    }
-    // Registered at once, alone: the code may run (and be unwound through)
-    // as soon as it is installed, before the batch ends.
-    auto alone = std::make_unique<section>();
-    alone->bytes = std::move(*bytes);
-    placement where{alone.get(), {}};
-    // An FDE's length field sits 8 bytes before its initial location.
-    for (const eh_frame::fde& f : *fdes) where.fde_starts.push_back(f.location_offset - 8);
-    alone->fde_starts = where.fde_starts;
-    alone->live = 1;
-    register_frames(*alone);
-    own(std::move(alone));
-    placements_.insert_or_assign(&c, std::move(where));
-    batch_.push_back(&c);
-  }
-
-  void on_code_freed(const code& c) noexcept override {
-    std::lock_guard lock{mutex_};
-    const auto found = placements_.find(&c);
-    if (found == placements_.end()) return;
-    std::erase(batch_, &c);
-    section& home = *found->second.home;
-    if (--home.live == 0) {
-      deregister(home);
-      sections_.erase(home.sequence);
-    } else {
-      for (std::size_t start : found->second.fde_starts) retire_fde(home, start);
-    }
-    placements_.erase(found);
-  }
-
+  JITCM_DECL void on_code_added(const code& c) noexcept override;
+  JITCM_DECL void on_code_freed(const code& c) noexcept override;
   /// The batch's sections become one: one entry in the unwinder's list per
   /// batch instead of one per function (libgcc before GCC 13 walks that
   /// list on every throw).
-  void on_batch_end() noexcept override {
-    std::lock_guard lock{mutex_};
-    if (batch_.size() >= 2) merge_batch();
-    batch_.clear();
-  }
+  JITCM_DECL void on_batch_end() noexcept override;
 
  private:
   struct section {
@@ -168,70 +107,14 @@ class unwind_registry final : public code_observer {
     std::vector<std::size_t> fde_starts;  // this code's FDEs in `home`
   };
 
-  void merge_batch() {
-    auto merged = std::make_unique<section>();
-    std::vector<section*> singles;
-    for (const code* c : batch_) {
-      placement& where = placements_.at(c);
-      const std::size_t base = merged->bytes.size();
-      const std::vector<std::byte>& single = where.home->bytes;
-      merged->bytes.insert(merged->bytes.end(), single.begin(), single.end() - 4);  // without its terminator
-      singles.push_back(where.home);
-      where.home = merged.get();
-      for (std::size_t& start : where.fde_starts) {
-        start += base;
-        merged->fde_starts.push_back(start);
-      }
-      ++merged->live;
-    }
-    merged->bytes.resize(merged->bytes.size() + 4, std::byte{0});
-    register_frames(*merged);
-    // The singles were registered last, so deregistering them newest first
-    // finds each near the head of libgcc's list.
-    for (auto s = singles.rbegin(); s != singles.rend(); ++s) {
-      deregister(**s);
-      sections_.erase((*s)->sequence);
-    }
-    own(std::move(merged));
-  }
-
+  void merge_batch();
   /// Takes one FDE of a section that stays registered out of use: libunwind
   /// forgets it; for libgcc its range becomes 0, so no pc matches it (the
   /// unwinder reads FDEs from this memory whenever it searches).
-  void retire_fde(section& home, std::size_t start) const noexcept {
-    if (style_ == registration_style::per_fde) {
-      __deregister_frame(home.bytes.data() + start);
-      return;
-    }
-    std::byte* range = home.bytes.data() + start + 16;
-    if (reinterpret_cast<std::uintptr_t>(range) % alignof(std::uint64_t) == 0) {
-      std::atomic_ref<std::uint64_t>{*reinterpret_cast<std::uint64_t*>(range)}.store(0, std::memory_order_release);
-    } else {
-      std::memset(range, 0, sizeof(std::uint64_t));
-    }
-  }
-
-  void own(std::unique_ptr<section> s) {
-    s->sequence = next_sequence_++;
-    sections_.emplace(s->sequence, std::move(s));
-  }
-
-  void register_frames(const section& s) const noexcept {
-    if (style_ == registration_style::whole_section) {
-      __register_frame(s.bytes.data());
-    } else {
-      for (std::size_t start : s.fde_starts) __register_frame(s.bytes.data() + start);
-    }
-  }
-  void deregister(const section& s) const noexcept {
-    if (style_ == registration_style::whole_section) {
-      __deregister_frame(s.bytes.data());
-    } else {
-      for (auto start = s.fde_starts.rbegin(); start != s.fde_starts.rend(); ++start) {
-        __deregister_frame(s.bytes.data() + *start);
-      }
-    }
-  }
+  void retire_fde(section& home, std::size_t start) const noexcept;
+  void own(std::unique_ptr<section> s);
+  void register_frames(const section& s) const noexcept;
+  void deregister(const section& s) const noexcept;
 
   registration_style style_;
   mutable std::mutex mutex_;
@@ -243,5 +126,9 @@ class unwind_registry final : public code_observer {
 };
 
 }  // namespace jitcm::observe
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/unwind_registry.ipp"  // IWYU pragma: export
+#endif
 
 #endif  // JITCM_OS_WINDOWS

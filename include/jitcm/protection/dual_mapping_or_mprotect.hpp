@@ -2,14 +2,12 @@
 // toggling with a page of its own per block: chosen once per process.
 #pragma once
 
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 #include <variant>
 
+#include "../base/config.hpp"
 #include "dual_mapping.hpp"
 #include "mprotect_toggle.hpp"
-#include "probe.hpp"
 #include "strategy.hpp"
 
 namespace jitcm::protection {
@@ -47,25 +45,16 @@ struct dual_mapping_or_mprotect {
 
   /// The strategy this process uses; the first call may probe (a few system
   /// calls) and reads JITCM_WX.
-  [[nodiscard]] static wx_choice chosen() noexcept {
-    static const wx_choice choice = choose(std::getenv("JITCM_WX"));
-    return choice;
-  }
+  [[nodiscard]] static wx_choice chosen() noexcept;
 
   /// The chosen strategy's name: "dual_mapping" or "mprotect_toggle".
-  [[nodiscard]] static const char* chosen_name() noexcept {
-    return chosen() == wx_choice::dual_mapping ? dual_mapping::name : mprotect_toggle::name;
-  }
+  [[nodiscard]] static const char* chosen_name() noexcept;
 
   /// What chosen() would pick for the JITCM_WX value `setting` (nullptr:
   /// unset), without caching it.
-  [[nodiscard]] static wx_choice choose(const char* setting) noexcept {
-    if (setting != nullptr && std::strcmp(setting, "mprotect") == 0) return wx_choice::mprotect_toggle;
-    if (setting != nullptr && std::strcmp(setting, "dual_mapping") == 0) return wx_choice::dual_mapping;
-    return detail::try_strategy<dual_mapping>() ? wx_choice::mprotect_toggle : wx_choice::dual_mapping;
-  }
+  [[nodiscard]] static wx_choice choose(const char* setting) noexcept;
 
-  [[nodiscard]] static bool write_revokes_execute() noexcept { return chosen() == wx_choice::mprotect_toggle; }
+  [[nodiscard]] static bool write_revokes_execute() noexcept;
 
   class space;
 
@@ -74,11 +63,7 @@ struct dual_mapping_or_mprotect {
     write_scope() noexcept = default;
 
     /// Errors: the chosen strategy's.
-    result<void> end() noexcept {
-      auto dual = dual_.end();
-      auto toggled = toggled_.end();
-      return dual ? toggled : dual;
-    }
+    result<void> end() noexcept;
 
    private:
     friend class space;
@@ -95,31 +80,13 @@ struct dual_mapping_or_mprotect {
    public:
     space() noexcept = default;
 
-    [[nodiscard]] address_region region() const noexcept {
-      return std::visit([](const auto& s) { return s.region(); }, memory_);
-    }
-    [[nodiscard]] result<void> commit(address_region part) const noexcept {
-      return std::visit([part](const auto& s) { return s.commit(part); }, memory_);
-    }
-    [[nodiscard]] result<void> commit_data(address_region part) const noexcept {
-      return std::visit([part](const auto& s) { return s.commit_data(part); }, memory_);
-    }
-    [[nodiscard]] result<void> decommit(address_region part) const noexcept {
-      return std::visit([part](const auto& s) { return s.decommit(part); }, memory_);
-    }
-    [[nodiscard]] std::uintptr_t writable(std::uintptr_t executable_address) const noexcept {
-      return std::visit([executable_address](const auto& s) { return s.writable(executable_address); }, memory_);
-    }
+    [[nodiscard]] address_region region() const noexcept;
+    [[nodiscard]] result<void> commit(address_region part) const noexcept;
+    [[nodiscard]] result<void> commit_data(address_region part) const noexcept;
+    [[nodiscard]] result<void> decommit(address_region part) const noexcept;
+    [[nodiscard]] std::uintptr_t writable(std::uintptr_t executable_address) const noexcept;
     /// Errors: the chosen strategy's.
-    [[nodiscard]] result<write_scope> begin_write(address_region part) noexcept {
-      return std::visit(
-          [part](auto& s) -> result<write_scope> {
-            auto scope = s.begin_write(part);
-            if (!scope) return forward_error(scope);
-            return write_scope{std::move(*scope)};
-          },
-          memory_);
-    }
+    [[nodiscard]] result<write_scope> begin_write(address_region part) noexcept;
 
    private:
     friend struct dual_mapping_or_mprotect;
@@ -130,17 +97,11 @@ struct dual_mapping_or_mprotect {
 
   /// Reserves through the chosen strategy. Errors: its errors.
   [[nodiscard]] static result<space> reserve(std::size_t bytes, std::uintptr_t hint = 0,
-                                             std::size_t alignment = 0) noexcept {
-    if (chosen() == wx_choice::dual_mapping) return wrapped(dual_mapping::reserve(bytes, hint, alignment));
-    return wrapped(mprotect_toggle::reserve(bytes, hint, alignment));
-  }
+                                             std::size_t alignment = 0) noexcept;
 
  private:
   template <class Space>
-  [[nodiscard]] static result<space> wrapped(result<Space> reserved) noexcept {
-    if (!reserved) return forward_error(reserved);
-    return space{std::move(*reserved)};
-  }
+  [[nodiscard]] static result<space> wrapped(result<Space> reserved) noexcept;
 };
 
 static_assert(strategy<dual_mapping_or_mprotect>, "jitcm: dual_mapping_or_mprotect must satisfy protection::strategy");
@@ -148,3 +109,7 @@ static_assert(strategy<dual_mapping_or_mprotect>, "jitcm: dual_mapping_or_mprote
 #endif  // JITCM_HAS_DUAL_MAPPING
 
 }  // namespace jitcm::protection
+
+#if defined(JITCM_HAS_DUAL_MAPPING) && !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/dual_mapping_or_mprotect.ipp"  // IWYU pragma: export
+#endif

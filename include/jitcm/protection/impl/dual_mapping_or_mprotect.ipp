@@ -1,0 +1,88 @@
+// Definitions of <jitcm/protection/dual_mapping_or_mprotect.hpp> (see
+// mprotect_toggle.ipp): the visits of the two spaces are compiled here.
+#pragma once
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <variant>
+
+#include "../dual_mapping_or_mprotect.hpp"
+#include "../probe.hpp"
+
+namespace jitcm::protection {
+
+#if defined(JITCM_HAS_DUAL_MAPPING)
+
+JITCM_DECL wx_choice dual_mapping_or_mprotect::chosen() noexcept {
+  static const wx_choice choice = choose(std::getenv("JITCM_WX"));
+  return choice;
+}
+
+JITCM_DECL const char* dual_mapping_or_mprotect::chosen_name() noexcept {
+  return chosen() == wx_choice::dual_mapping ? dual_mapping::name : mprotect_toggle::name;
+}
+
+JITCM_DECL wx_choice dual_mapping_or_mprotect::choose(const char* setting) noexcept {
+  if (setting != nullptr && std::strcmp(setting, "mprotect") == 0) return wx_choice::mprotect_toggle;
+  if (setting != nullptr && std::strcmp(setting, "dual_mapping") == 0) return wx_choice::dual_mapping;
+  return detail::try_strategy<dual_mapping>() ? wx_choice::mprotect_toggle : wx_choice::dual_mapping;
+}
+
+JITCM_DECL bool dual_mapping_or_mprotect::write_revokes_execute() noexcept {
+  return chosen() == wx_choice::mprotect_toggle;
+}
+
+JITCM_DECL result<void> dual_mapping_or_mprotect::write_scope::end() noexcept {
+  auto dual = dual_.end();
+  auto toggled = toggled_.end();
+  return dual ? toggled : dual;
+}
+
+JITCM_DECL address_region dual_mapping_or_mprotect::space::region() const noexcept {
+  return std::visit([](const auto& s) { return s.region(); }, memory_);
+}
+
+JITCM_DECL result<void> dual_mapping_or_mprotect::space::commit(address_region part) const noexcept {
+  return std::visit([part](const auto& s) { return s.commit(part); }, memory_);
+}
+
+JITCM_DECL result<void> dual_mapping_or_mprotect::space::commit_data(address_region part) const noexcept {
+  return std::visit([part](const auto& s) { return s.commit_data(part); }, memory_);
+}
+
+JITCM_DECL result<void> dual_mapping_or_mprotect::space::decommit(address_region part) const noexcept {
+  return std::visit([part](const auto& s) { return s.decommit(part); }, memory_);
+}
+
+JITCM_DECL std::uintptr_t dual_mapping_or_mprotect::space::writable(std::uintptr_t executable_address) const noexcept {
+  return std::visit([executable_address](const auto& s) { return s.writable(executable_address); }, memory_);
+}
+
+JITCM_DECL result<dual_mapping_or_mprotect::write_scope> dual_mapping_or_mprotect::space::begin_write(
+    address_region part) noexcept {
+  return std::visit(
+      [part](auto& s) -> result<write_scope> {
+        auto scope = s.begin_write(part);
+        if (!scope) return forward_error(scope);
+        return write_scope{std::move(*scope)};
+      },
+      memory_);
+}
+
+template <class Space>
+result<dual_mapping_or_mprotect::space> dual_mapping_or_mprotect::wrapped(result<Space> reserved) noexcept {
+  if (!reserved) return forward_error(reserved);
+  return space{std::move(*reserved)};
+}
+
+JITCM_DECL result<dual_mapping_or_mprotect::space> dual_mapping_or_mprotect::reserve(std::size_t bytes,
+                                                                                    std::uintptr_t hint,
+                                                                                    std::size_t alignment) noexcept {
+  if (chosen() == wx_choice::dual_mapping) return wrapped(dual_mapping::reserve(bytes, hint, alignment));
+  return wrapped(mprotect_toggle::reserve(bytes, hint, alignment));
+}
+
+#endif  // JITCM_HAS_DUAL_MAPPING
+
+}  // namespace jitcm::protection

@@ -1,0 +1,47 @@
+// The definitions of jitcm's non-template functions, for programs that
+// compile them once instead of in every TU (Asio's and Boost's
+// "separate compilation"):
+//
+// | step | where | effect |
+// |------|-------|--------|
+// | define `JITCM_SEPARATE_COMPILATION` | every TU of the program (a compiler flag: `-DJITCM_SEPARATE_COMPILATION`) | jitcm's headers declare those functions and leave their bodies out |
+// | `#include <jitcm/separate_compilation.hpp>` | exactly one .cpp of the program | defines them there, not inline, once |
+//
+// Without the macro nothing changes: jitcm is header-only and every
+// definition is `inline` in the headers. The macro must be the same in every
+// TU (mixing the modes is an ODR violation). Templates stay in the headers,
+// except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
+// declares it extern and this header compiles it (the explicit-instantiation
+// recipe of <jitcm/explicit_instantiation.hpp>, which a JIT applies to
+// managers of its own policies).
+//
+//     // jit_build.cpp, compiled with -DJITCM_SEPARATE_COMPILATION like the rest
+//     #include <jitcm/separate_compilation.hpp>
+//
+// examples/explicit_instantiation/ combines both; README, "Compile time",
+// has the figures.
+#pragma once
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#error "jitcm: <jitcm/separate_compilation.hpp> needs JITCM_SEPARATE_COMPILATION defined in every TU of the program"
+#endif
+
+#include "code_manager.hpp"
+#include "explicit_instantiation.hpp"
+#include "impl/code_observer.ipp"
+#include "observe/detail/impl/elf_image.ipp"
+#include "observe/detail/impl/names.ipp"
+#include "observe/impl/eh_frame.ipp"
+#include "observe/impl/environment.ipp"
+#include "observe/impl/gdb_jit.ipp"
+#include "observe/impl/jitdump.ipp"
+#include "observe/impl/perf_map.ipp"
+#include "observe/impl/symbolizer.ipp"
+#include "observe/impl/unwind_registry.ipp"
+#include "protection/impl/dual_mapping_or_mprotect.ipp"
+#include "protection/impl/mprotect_toggle.ipp"
+#include "trap/impl/trap_handler.ipp"
+
+// jitcm::code_manager, which code_manager.hpp declares extern under
+// separate compilation.
+JITCM_INSTANTIATE_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
