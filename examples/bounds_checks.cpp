@@ -124,7 +124,7 @@ class linear_memory {
       : region_{std::exchange(other.region_, {})}, committed_{other.committed_} {}
   linear_memory& operator=(linear_memory&&) = delete;
   ~linear_memory() {
-    if (!region_.empty()) (void)jitcm::platform::release(region_);
+    if (!region_.empty()) (void)jitcm::platform::unmap(region_);
   }
 
   [[nodiscard]] std::uint32_t* data() const { return region_.pointer<std::uint32_t>(); }
@@ -184,8 +184,9 @@ int run() {
 
   registration->detach();
   if (!jitcm::trap::uninstall()) return 1;
-  const bool as_expected = inside && *inside == 900u && !outside && outside.error() == jitcm::errc::out_of_range &&
-                           jitcm::trap::last_fault().address == reinterpret_cast<std::uintptr_t>(&memory->data()[beyond]);
+  const bool as_expected =
+      inside && *inside == 900u && !outside && outside.error() == jitcm::errc::out_of_range &&
+      jitcm::trap::last_fault().address == reinterpret_cast<std::uintptr_t>(&memory->data()[beyond]);
   return as_expected ? 0 : 1;
 }
 

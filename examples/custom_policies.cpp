@@ -84,7 +84,9 @@ class counting_lookup {
   }
 
  private:
-  static bool by_start(const jitcm::code* a, const jitcm::code* b) { return a->instruction_start() < b->instruction_start(); }
+  static bool by_start(const jitcm::code* a, const jitcm::code* b) {
+    return a->instruction_start() < b->instruction_start();
+  }
   mutable std::mutex mutex_;
   mutable std::size_t searches_ = 0;
   std::vector<const jitcm::code*> codes_;
@@ -98,7 +100,7 @@ class counting_lookup {
 class safepoint_reclaim {
  public:
   struct scope {};
-  explicit safepoint_reclaim(jitcm::refcount::release_callback release) : release_{release} {}
+  explicit safepoint_reclaim(jitcm::refcount::free_callback free_code) : free_code_{free_code} {}
   bool hold(const jitcm::code&) { return true; }
   void retire(const jitcm::code& c) {
     std::lock_guard lock{mutex_};
@@ -113,7 +115,7 @@ class safepoint_reclaim {
     // cannot instantiate the ranges form's subrange.
     const auto dead = std::partition(retired_.begin(), retired_.end(), still_running);
     const auto released = static_cast<std::size_t>(retired_.end() - dead);
-    for (auto c = dead; c != retired_.end(); ++c) release_(**c);
+    for (auto c = dead; c != retired_.end(); ++c) free_code_(**c);
     retired_.erase(dead, retired_.end());
     return released;
   }
@@ -123,7 +125,7 @@ class safepoint_reclaim {
   }
 
  private:
-  jitcm::refcount::release_callback release_;
+  jitcm::refcount::free_callback free_code_;
   mutable std::mutex mutex_;
   std::vector<const jitcm::code*> retired_;
 };
@@ -147,7 +149,8 @@ class first_fit {
       const std::uintptr_t begin = std::max(f->begin(), within.begin());
       const std::uintptr_t end = std::min(f->end(), within.end());
       if (begin >= end || end - begin < bytes) continue;
-      const jitcm::address_region before{f->begin(), begin - f->begin()}, after{begin + bytes, f->end() - begin - bytes};
+      const jitcm::address_region before{f->begin(), begin - f->begin()},
+          after{begin + bytes, f->end() - begin - bytes};
       free_.erase(f);
       for (const auto rest : {before, after}) {
         if (!rest.empty()) free_.push_back(rest);
@@ -205,8 +208,8 @@ void compile(manager_type& manager, module_type& module, jitcm::tier tier) {
   const jitcm::code* installed = *module.installed(0);
   const jitcm::code* found = manager.lookup((*code)[0].code->instruction_start(), scope);
   std::printf("compiled %-9s -> slot runs %-9s f() = %d   (lookup of the new code: %s)\n", tier_name(tier),
-              installed ? tier_name(installed->tier()) : "lazy slot",
-              example::function_at(*module.call_target(0))(), found ? std::string(found->name()).c_str() : "none");
+              installed ? tier_name(installed->tier()) : "lazy slot", example::function_at(*module.call_target(0))(),
+              found ? std::string(found->name()).c_str() : "none");
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ std::uintptr_t compile_lazily(void* context, std::uint32_t index) noexcept {
   auto room = state.module->allocate(machine_code.size);
   if (!room) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });  // report failure to the caller
   std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
-  auto published = state.module->publish(*room, {.index = index, .tier = jitcm::tiering::two_tier::optimized,
-                                                  .name = "answer"});
+  auto published =
+      state.module->publish(*room, {.index = index, .tier = jitcm::tiering::two_tier::optimized, .name = "answer"});
   if (!published) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });
   return *state.module->call_target(index);
 }

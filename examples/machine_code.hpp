@@ -22,14 +22,17 @@ struct return_constant {
   explicit return_constant(std::uint32_t value) noexcept {
 #if defined(JITCM_ARCH_X64)
     const unsigned char code[size] = {0xb8,  // mov eax, imm32
-                                      static_cast<unsigned char>(value), static_cast<unsigned char>(value >> 8),
-                                      static_cast<unsigned char>(value >> 16), static_cast<unsigned char>(value >> 24),
+                                      static_cast<unsigned char>(value),
+                                      static_cast<unsigned char>(value >> 8),
+                                      static_cast<unsigned char>(value >> 16),
+                                      static_cast<unsigned char>(value >> 24),
                                       0xc3,  // ret
-                                      0xcc, 0xcc};
+                                      0xcc,
+                                      0xcc};
     std::memcpy(bytes.data(), code, size);
 #elif defined(JITCM_ARCH_ARM64)
     const std::uint32_t code[2] = {0x52800000u | ((value & 0xffffu) << 5),  // movz w0, #value
-                                   0xd65f03c0u};                             // ret
+                                   0xd65f03c0u};                            // ret
     std::memcpy(bytes.data(), code, size);
 #elif defined(JITCM_ARCH_RISCV64)
     const std::uint32_t code[2] = {((value & 0xfffu) << 20) | (10u << 7) | 0x13u,  // addi a0, zero, value
@@ -44,8 +47,6 @@ struct return_constant {
 using int_function = int (*)();
 
 /// The function at `address` (code the module published, or a jump-table slot).
-inline int_function function_at(std::uintptr_t address) noexcept {
-  return reinterpret_cast<int_function>(address);
-}
+inline int_function function_at(std::uintptr_t address) noexcept { return reinterpret_cast<int_function>(address); }
 
 }  // namespace example

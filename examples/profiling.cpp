@@ -49,8 +49,8 @@ int main() {
   auto lazy_entry = jitcm::jump_table::lazy_trampoline(&no_lazy_compile);
   if (!lazy_entry) return fail("lazy_trampoline", lazy_entry.error());
   jitcm::code_manager manager;
-  for (jitcm::code_observer* observer : std::initializer_list<jitcm::code_observer*>{
-           perf_map->get(), jitdump->get(), &gdb, &unwinding, &symbols}) {
+  for (jitcm::code_observer* observer :
+       std::initializer_list<jitcm::code_observer*>{perf_map->get(), jitdump->get(), &gdb, &unwinding, &symbols}) {
     manager.add_observer(*observer);
   }
   {
@@ -84,20 +84,21 @@ int main() {
     for (std::uintptr_t pc : {count_down->instruction_start() + 5, slot(1)}) {
       if (auto s = symbols.symbolize(manager, pc)) std::printf("pc %#zx is %s+%zu\n", pc, s->name.c_str(), s->offset);
     }
-    std::printf("unwind info registered for %zu function(s); %zu GDB entries\n", unwinding.registered(),
-                gdb.entries());
+    std::printf("unwind info registered for %zu function(s); %zu GDB entries\n", unwinding.registered(), gdb.entries());
     if (value != 42 || caught.empty()) return 1;
   }
-  for (jitcm::code_observer* observer : std::initializer_list<jitcm::code_observer*>{
-           perf_map->get(), jitdump->get(), &gdb, &unwinding, &symbols}) {
+  for (jitcm::code_observer* observer :
+       std::initializer_list<jitcm::code_observer*>{perf_map->get(), jitdump->get(), &gdb, &unwinding, &symbols}) {
     manager.remove_observer(*observer);
   }
 
   std::printf("\nwrote %s and %s. To look at the code with the tools:\n", (*perf_map)->path().c_str(),
               (*jitdump)->path().c_str());
   std::printf("  perf record -e cpu-clock ./profiling && perf report                 # names from the perf map\n");
-  std::printf("  perf record -k 1 -e cpu-clock ./profiling && perf inject --jit -i perf.data -o perf.jit.data \\\n"
-              "    && perf report -i perf.jit.data                                    # names, bytes, lines from the jitdump\n");
+  std::printf(
+      "  perf record -k 1 -e cpu-clock ./profiling && perf inject --jit -i perf.data -o perf.jit.data \\\n"
+      "    && perf report -i perf.jit.data                                    # names, bytes, lines from the "
+      "jitdump\n");
   std::printf("  gdb -ex 'set breakpoint pending on' -ex 'break answer' -ex run -ex bt ./profiling\n");
   return 0;
 }

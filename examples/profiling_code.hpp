@@ -30,23 +30,23 @@ inline std::vector<std::byte> counting_loop(unsigned log2_iterations) {
   std::vector<std::byte> bytes;
 #if defined(JITCM_ARCH_X64)
   const std::uint32_t count = 1u << log2_iterations;
-  const unsigned char code[] = {0xb9, 0, 0, 0, 0,  // mov ecx, count
-                                0xff, 0xc9,        // loop: dec ecx
-                                0x75, 0xfc,        // jnz loop
-                                0xc3};             // ret
+  const unsigned char code[] = {0xb9, 0,    0, 0, 0,  // mov ecx, count
+                                0xff, 0xc9,           // loop: dec ecx
+                                0x75, 0xfc,           // jnz loop
+                                0xc3};                // ret
   detail::append(bytes, code, sizeof code);
   std::memcpy(bytes.data() + 1, &count, sizeof count);
 #elif defined(JITCM_ARCH_ARM64)
   const std::uint32_t code[] = {0x52a00000u | ((1u << (log2_iterations - 16)) << 5),  // movz w0, #count >> 16, lsl 16
-                                0x71000400u,   // loop: subs w0, w0, #1
-                                0x54ffffe1u,   // b.ne loop
-                                0xd65f03c0u};  // ret
+                                0x71000400u,                                          // loop: subs w0, w0, #1
+                                0x54ffffe1u,                                          // b.ne loop
+                                0xd65f03c0u};                                         // ret
   detail::append(bytes, code, sizeof code);
 #elif defined(JITCM_ARCH_RISCV64)
   const std::uint32_t code[] = {((1u << (log2_iterations - 12)) << 12) | 0x537u,  // lui a0, count >> 12
-                                0xfff50513u,   // loop: addi a0, a0, -1
-                                0xfe051ee3u,   // bnez a0, loop
-                                0x00008067u};  // ret
+                                0xfff50513u,                                      // loop: addi a0, a0, -1
+                                0xfe051ee3u,                                      // bnez a0, loop
+                                0x00008067u};                                     // ret
   detail::append(bytes, code, sizeof code);
 #endif
   return bytes;
@@ -61,12 +61,12 @@ struct calling_function {
   explicit calling_function(void (*callee)()) {
     const auto target = reinterpret_cast<std::uint64_t>(callee);
 #if defined(JITCM_ARCH_X64)
-    const unsigned char code[] = {0x55,                                // push rbp
-                                  0x48, 0x89, 0xe5,                    // mov rbp, rsp
-                                  0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,  // movabs rax, callee
-                                  0xff, 0xd0,                          // call rax
-                                  0x5d,                                // pop rbp
-                                  0xc3};                               // ret
+    const unsigned char code[] = {0x55,                                   // push rbp
+                                  0x48, 0x89, 0xe5,                       // mov rbp, rsp
+                                  0x48, 0xb8, 0,    0, 0, 0, 0, 0, 0, 0,  // movabs rax, callee
+                                  0xff, 0xd0,                             // call rax
+                                  0x5d,                                   // pop rbp
+                                  0xc3};                                  // ret
     detail::append(bytes, code, sizeof code);
     std::memcpy(bytes.data() + 6, &target, sizeof target);
     after_teardown = 17;
@@ -102,8 +102,8 @@ struct calling_function {
   /// This function's unwind info (FDE relative to its start), or empty.
   [[nodiscard]] std::vector<std::byte> unwind_info() const {
     namespace eh = jitcm::observe::eh_frame;
-    auto built = eh::build(eh::host, eh::standard_frame(eh::host, static_cast<std::uint32_t>(bytes.size()),
-                                                        after_teardown));
+    auto built =
+        eh::build(eh::host, eh::standard_frame(eh::host, static_cast<std::uint32_t>(bytes.size()), after_teardown));
     return built ? std::move(*built) : std::vector<std::byte>{};
   }
 };

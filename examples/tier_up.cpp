@@ -73,7 +73,9 @@ int main() {
         if (result != last) {
           std::lock_guard lock{print};
           std::printf("  worker %d: f() = %d  (%s code)\n", w, result,
-                      result == baseline_result ? "baseline" : result == optimized_result ? "optimized" : "UNKNOWN");
+                      result == baseline_result    ? "baseline"
+                      : result == optimized_result ? "optimized"
+                                                   : "UNKNOWN");
           last = result;
         }
       }
@@ -92,8 +94,7 @@ int main() {
 
   long wrong = 0;
   for (int w = 0; w < workers; ++w) {
-    std::printf("worker %d: %ld calls ran baseline code, then %ld ran optimized code\n", w, calls[w][1],
-                calls[w][2]);
+    std::printf("worker %d: %ld calls ran baseline code, then %ld ran optimized code\n", w, calls[w][1], calls[w][2]);
     wrong += calls[w][0];
   }
   // The baseline code left the code table when the optimized code came in.

@@ -123,7 +123,11 @@ void scaling(benchmark::State& state, std::string name, bool shared) {
 template <class Subject>
 void register_case(const std::string& name, bool shared) {
   benchmark::RegisterBenchmark(name.c_str(), scaling<Subject>, name, shared)
-      ->Arg(1)->Arg(2)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+      ->Arg(1)
+      ->Arg(2)
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
 }
 
 void print_summary() {

@@ -115,11 +115,17 @@ template <class Subject>
 void register_subject(const char* name) {
   const std::string n = name;
   benchmark::RegisterBenchmark((n + "/allocate_100k").c_str(), allocate_all<Subject>, name)
-      ->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+      ->UseManualTime()
+      ->Iterations(5)
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark((n + "/free_100k_random").c_str(), free_random<Subject>, name)
-      ->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+      ->UseManualTime()
+      ->Iterations(5)
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark((n + "/churn_1M").c_str(), churn<Subject>, name)
-      ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
 }
 
 constexpr const char* measures[] = {"allocate", "free", "churn", "committed/live"};
@@ -139,8 +145,10 @@ void print_ratio_row(const std::string& ours, const std::string& peer) {
     const double mine = median_of(ours, m);
     const double theirs = median_of(peer, m);
     const bool have = mine > 0 && theirs > 0;
-    if (std::string(m) == "committed/live") std::printf(" %15.3f", have ? mine / theirs : 0.0);
-    else std::printf(" %11.2fx", have ? theirs / mine : 0.0);
+    if (std::string(m) == "committed/live")
+      std::printf(" %15.3f", have ? mine / theirs : 0.0);
+    else
+      std::printf(" %11.2fx", have ? theirs / mine : 0.0);
   }
   std::printf("\n");
 }

@@ -34,7 +34,7 @@ template <class Subject>
 
 template <class Subject>
 [[gnu::noipa]] void counted_churn(Subject& subject, std::vector<typename Subject::handle>& blocks,
-                                     std::vector<std::size_t>& sizes) {
+                                  std::vector<std::size_t>& sizes) {
   bench::churn_blocks(subject, blocks, sizes, bench::script::get(), counted_churn_steps);
 }
 
@@ -52,8 +52,7 @@ void count(const char* name) {
   std::vector<std::size_t> sizes(s.sizes.begin(), s.sizes.begin() + bench::churn_live);
   bench::allocate_blocks(*subject, blocks, s);
   counted_churn(*subject, blocks, sizes);
-  std::printf("%-28s allocate/free: %zu ops each, churn: %zu steps\n", name, bench::block_count,
-              counted_churn_steps);
+  std::printf("%-28s allocate/free: %zu ops each, churn: %zu steps\n", name, bench::block_count, counted_churn_steps);
 }
 
 }  // namespace

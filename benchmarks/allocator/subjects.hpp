@@ -71,8 +71,7 @@ struct asmjit_subject {
 };
 
 using asmjit_default = asmjit_subject<0>;
-using asmjit_dual_mapping =
-    asmjit_subject<static_cast<std::uint32_t>(asmjit::JitAllocatorOptions::kUseDualMapping)>;
+using asmjit_dual_mapping = asmjit_subject<static_cast<std::uint32_t>(asmjit::JitAllocatorOptions::kUseDualMapping)>;
 #endif
 
 namespace alloc = jitcm::allocator;

@@ -25,13 +25,13 @@ namespace jt = jitcm::jump_table;
 namespace {
 
 template <class Strategy>
-jt_test::table_space<Strategy>* make_table(benchmark::State& state, jt::routing route) {
-  auto created = jt_test::table_space<Strategy>::create(1);
+jitcm::testing::table_space<Strategy>* make_table(benchmark::State& state, jt::routing route) {
+  auto created = jitcm::testing::table_space<Strategy>::create(1);
   if (!created || !created->initialize(0x10, route)) {
     state.SkipWithError("cannot create the table");
     return nullptr;
   }
-  return new jt_test::table_space<Strategy>(std::move(*created));
+  return new jitcm::testing::table_space<Strategy>(std::move(*created));
 }
 
 // Alternates slot 0 between two near thunks: one branch store per iteration.
@@ -44,7 +44,7 @@ void near_slot(benchmark::State& state) {
   for (auto _ : state) {
     if (!table->patch(0, targets[++n & 1])) state.SkipWithError("patch failed");
   }
-  benchmark::DoNotOptimize(jt_test::call(table->call_target(0)));
+  benchmark::DoNotOptimize(jitcm::testing::call(table->call_target(0)));
   delete table;
 }
 
@@ -57,7 +57,7 @@ void far_slot(benchmark::State& state) {
   for (auto _ : state) {
     if (!jt::host::patch_far(table->view(), 0, targets[++n & 1])) state.SkipWithError("patch failed");
   }
-  benchmark::DoNotOptimize(jt_test::call(table->call_target(0)));
+  benchmark::DoNotOptimize(jitcm::testing::call(table->call_target(0)));
   delete table;
 }
 

@@ -52,9 +52,13 @@ void find_pcs(benchmark::State& state, bool hot) {
 }
 
 template <class Lookup>
-void random_pcs(benchmark::State& state) { find_pcs<Lookup>(state, false); }
+void random_pcs(benchmark::State& state) {
+  find_pcs<Lookup>(state, false);
+}
 template <class Lookup>
-void hot_pcs(benchmark::State& state) { find_pcs<Lookup>(state, true); }
+void hot_pcs(benchmark::State& state) {
+  find_pcs<Lookup>(state, true);
+}
 
 template <class Lookup>
 void erase_insert(benchmark::State& state) {
@@ -81,9 +85,9 @@ void erase_insert(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-#define JITCM_LOOKUP_BENCHMARKS(...)                                                          \
-  BENCHMARK_TEMPLATE(random_pcs, __VA_ARGS__)->Arg(1000)->Arg(100000)->Arg(1000000);         \
-  BENCHMARK_TEMPLATE(hot_pcs, __VA_ARGS__)->Arg(100000)->Arg(1000000);                       \
+#define JITCM_LOOKUP_BENCHMARKS(...)                                                                             \
+  BENCHMARK_TEMPLATE(random_pcs, __VA_ARGS__)->Arg(1000)->Arg(100000)->Arg(1000000);                             \
+  BENCHMARK_TEMPLATE(hot_pcs, __VA_ARGS__)->Arg(100000)->Arg(1000000);                                           \
   BENCHMARK_TEMPLATE(random_pcs, __VA_ARGS__)->Arg(100000)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime(); \
   BENCHMARK_TEMPLATE(erase_insert, __VA_ARGS__)->Arg(1000)->Arg(100000)->Arg(1000000)->UseRealTime();
 

@@ -73,9 +73,7 @@ struct code_population {
       at = desc.instructions.begin() + ((desc.instructions.size() + 63) & ~std::size_t{63});
     }
     std::uniform_int_distribution<std::size_t> pick{0, count - 1};
-    const auto pc_in = [&](const jitcm::code& c) {
-      return c.instructions().begin() + rng() % c.instructions().size();
-    };
+    const auto pc_in = [&](const jitcm::code& c) { return c.instructions().begin() + rng() % c.instructions().size(); };
     using ranges::views::generate_n;
     random_pcs = generate_n([&] { return pc_in(*codes[pick(rng)]); }, pc_count) | ranges::to<std::vector>();
     const auto return_addresses =

@@ -28,8 +28,8 @@ constexpr std::uintptr_t first_address = 0x100000000000;  // nothing runs there;
 
 /// `count` code objects with a leaf FDE each, at ascending addresses.
 std::vector<std::unique_ptr<jitcm::code>> make_functions(std::size_t count) {
-  const auto unwind = jitcm::observe::eh_frame::build(jitcm::observe::eh_frame::host,
-                                                       jitcm::observe::eh_frame::leaf(function_size));
+  const auto unwind =
+      jitcm::observe::eh_frame::build(jitcm::observe::eh_frame::host, jitcm::observe::eh_frame::leaf(function_size));
   std::vector<std::unique_ptr<jitcm::code>> functions;
   functions.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -44,7 +44,8 @@ std::vector<std::unique_ptr<jitcm::code>> make_functions(std::size_t count) {
 /// Registered sections the bare calls use (rebased, terminated), one per function.
 std::vector<std::vector<std::byte>> make_sections(const std::vector<std::unique_ptr<jitcm::code>>& functions) {
   std::vector<std::vector<std::byte>> sections;
-  for (const auto& c : functions) sections.push_back(*jitcm::observe::eh_frame::rebase(c->unwind_info(), c->instruction_start()));
+  for (const auto& c : functions)
+    sections.push_back(*jitcm::observe::eh_frame::rebase(c->unwind_info(), c->instruction_start()));
   return sections;
 }
 
@@ -100,10 +101,7 @@ void BM_bare_oldest_first_after_throw(benchmark::State& state) { bare_calls(stat
 }  // namespace
 
 BENCHMARK(BM_jitcm_registry)->Args({5000, 1})->Args({40000, 1})->Args({40000, 1000})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_jitcm_registry_after_throw)
-    ->Args({5000, 1})
-    ->Args({40000, 1000})
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_jitcm_registry_after_throw)->Args({5000, 1})->Args({40000, 1000})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_jitcm_registry_after_throw)->Args({40000, 1})->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_bare_newest_first)->Arg(5000)->Arg(40000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_bare_newest_first_after_throw)->Arg(5000)->Unit(benchmark::kMillisecond);

@@ -47,11 +47,11 @@ bool write_functions(code_allocator& code, std::size_t count, spread_code& out) 
     if (!scope) return false;
     for (std::size_t i = 0; i < count; ++i) {
       const example::return_constant function(static_cast<std::uint32_t>(i & 0x7ff));
-      std::memcpy(reinterpret_cast<void*>(block->rw() + i * stride), function.bytes.data(), function.size);
+      std::memcpy(reinterpret_cast<void*>(block->writable() + i * stride), function.bytes.data(), function.size);
     }
   }
   out.order.resize(count);
-  for (std::size_t i = 0; i < count; ++i) out.order[i] = example::function_at(block->rx() + i * stride);
+  for (std::size_t i = 0; i < count; ++i) out.order[i] = example::function_at(block->executable() + i * stride);
   std::shuffle(out.order.begin(), out.order.end(), std::mt19937{42});
   if (auto usage = jitcm::platform::large_page_usage_of(block->region())) out.huge_bytes = usage->huge;
   return true;

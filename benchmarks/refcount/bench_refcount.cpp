@@ -28,7 +28,7 @@ std::vector<std::unique_ptr<jitcm::code>> make_codes(std::size_t count) {
 template <class Policy>
 void scope_hold(benchmark::State& state) {
   const auto codes = make_codes(static_cast<std::size_t>(state.range(0)));
-  Policy policy{jitcm::refcount::release_callback{}};
+  Policy policy{jitcm::refcount::free_callback{}};
   for (auto _ : state) {
     [[maybe_unused]] typename Policy::scope scope;
     for (const auto& c : codes) benchmark::DoNotOptimize(policy.hold(*c));
@@ -43,7 +43,7 @@ void retire_and_collect(benchmark::State& state) {
     state.PauseTiming();
     auto codes = make_codes(count);
     std::size_t released = 0;
-    Policy policy{jitcm::refcount::release_callback{
+    Policy policy{jitcm::refcount::free_callback{
         [](void* counter, const jitcm::code&) noexcept { ++*static_cast<std::size_t*>(counter); }, &released}};
     state.ResumeTiming();
     for (const auto& c : codes) policy.retire(*c);

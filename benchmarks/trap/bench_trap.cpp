@@ -49,7 +49,7 @@ machine_code element_load(bool checked) {
   machine_code code;
 #if defined(JITCM_ARCH_X64)
   if constexpr (jitcm::jump_table::x64_landing_pads) code.put32(0xFA1E0FF3);  // endbr64
-  if (checked) code.put({0x48, 0x39, 0xD6, 0x73, 0x04});                     // cmp %rdx, %rsi; jae error
+  if (checked) code.put({0x48, 0x39, 0xD6, 0x73, 0x04});                      // cmp %rdx, %rsi; jae error
   code.mark_load();
   code.put({0x8B, 0x04, 0xB7, 0xC3});  // mov (%rdi,%rsi,4), %eax; ret
 #elif defined(JITCM_ARCH_ARM64)
@@ -114,7 +114,7 @@ class fixture {
   fixture& operator=(const fixture&) = delete;
   ~fixture() {
     registration_.detach();
-    if (!memory_.empty()) (void)jitcm::platform::release(memory_);
+    if (!memory_.empty()) (void)jitcm::platform::unmap(memory_);
   }
 
   [[nodiscard]] bool ready() const { return ready_; }

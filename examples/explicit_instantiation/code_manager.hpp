@@ -13,7 +13,7 @@
 #include <jitcm/lookup/lock_free_array.hpp>
 
 /// The five policies of example::manager_type, in order.
-#define EXAMPLE_MANAGER_POLICIES                                                                              \
+#define EXAMPLE_MANAGER_POLICIES                                                                        \
   ::jitcm::allocator::default_allocator<>, ::jitcm::jump_table::host, ::jitcm::lookup::lock_free_array, \
       ::jitcm::tiering::two_tier, ::jitcm::refcount::scoped
 

@@ -73,15 +73,25 @@ class code_generator {
   // the 8-byte pushes outstanding, so calls can keep rsp 16-byte aligned.
   void value(const node& n) {
     switch (n.what) {
-      case node::kind::number: a_.mov(x86::rax, n.value); break;
-      case node::kind::parameter: a_.mov(x86::rax, parameter(n.index)); break;
+      case node::kind::number:
+        a_.mov(x86::rax, n.value);
+        break;
+      case node::kind::parameter:
+        a_.mov(x86::rax, parameter(n.index));
+        break;
       case node::kind::negate:
         value(n.operands[0]);
         a_.neg(x86::rax);
         break;
-      case node::kind::binary: binary(n); break;
-      case node::kind::if_then_else: if_then_else(n); break;
-      case node::kind::call: call(n); break;
+      case node::kind::binary:
+        binary(n);
+        break;
+      case node::kind::if_then_else:
+        if_then_else(n);
+        break;
+      case node::kind::call:
+        call(n);
+        break;
     }
   }
 
@@ -110,11 +120,19 @@ class code_generator {
   void binary(const node& n) {
     operands(n.operands[0], n.operands[1]);
     switch (n.operation) {
-      case op::add: a_.add(x86::rax, x86::rcx); break;
-      case op::sub: a_.sub(x86::rax, x86::rcx); break;
-      case op::mul: a_.imul(x86::rax, x86::rcx); break;
+      case op::add:
+        a_.add(x86::rax, x86::rcx);
+        break;
+      case op::sub:
+        a_.sub(x86::rax, x86::rcx);
+        break;
+      case op::mul:
+        a_.imul(x86::rax, x86::rcx);
+        break;
       case op::div:
-      case op::mod: divide(n.operation); break;
+      case op::mod:
+        divide(n.operation);
+        break;
       default:
         a_.cmp(x86::rax, x86::rcx);
         a_.emit(set_instruction(n.operation), x86::al);
@@ -187,22 +205,34 @@ class code_generator {
   static bool is_comparison(op o) { return o >= op::less; }
   static asmjit::InstId set_instruction(op o) {
     switch (o) {
-      case op::less: return x86::Inst::kIdSetl;
-      case op::less_equal: return x86::Inst::kIdSetle;
-      case op::greater: return x86::Inst::kIdSetg;
-      case op::greater_equal: return x86::Inst::kIdSetge;
-      case op::equal: return x86::Inst::kIdSete;
-      default: return x86::Inst::kIdSetne;
+      case op::less:
+        return x86::Inst::kIdSetl;
+      case op::less_equal:
+        return x86::Inst::kIdSetle;
+      case op::greater:
+        return x86::Inst::kIdSetg;
+      case op::greater_equal:
+        return x86::Inst::kIdSetge;
+      case op::equal:
+        return x86::Inst::kIdSete;
+      default:
+        return x86::Inst::kIdSetne;
     }
   }
   static asmjit::InstId jump_unless(op o) {
     switch (o) {
-      case op::less: return x86::Inst::kIdJge;
-      case op::less_equal: return x86::Inst::kIdJg;
-      case op::greater: return x86::Inst::kIdJle;
-      case op::greater_equal: return x86::Inst::kIdJl;
-      case op::equal: return x86::Inst::kIdJne;
-      default: return x86::Inst::kIdJe;
+      case op::less:
+        return x86::Inst::kIdJge;
+      case op::less_equal:
+        return x86::Inst::kIdJg;
+      case op::greater:
+        return x86::Inst::kIdJle;
+      case op::greater_equal:
+        return x86::Inst::kIdJl;
+      case op::equal:
+        return x86::Inst::kIdJne;
+      default:
+        return x86::Inst::kIdJe;
     }
   }
 

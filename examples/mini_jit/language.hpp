@@ -26,10 +26,10 @@ enum class op { add, sub, mul, div, mod, less, less_equal, greater, greater_equa
 struct node {
   enum class kind { number, parameter, negate, binary, if_then_else, call };
   kind what = kind::number;
-  op operation = op::add;        // binary
-  std::int64_t value = 0;        // number
-  std::uint32_t index = 0;       // parameter: its position; call: the callee's function index
-  std::vector<node> operands;    // negate: 1; binary: 2; if_then_else: 3; call: the arguments
+  op operation = op::add;      // binary
+  std::int64_t value = 0;      // number
+  std::uint32_t index = 0;     // parameter: its position; call: the callee's function index
+  std::vector<node> operands;  // negate: 1; binary: 2; if_then_else: 3; call: the arguments
 };
 
 [[nodiscard]] inline node make_node(node::kind what, std::int64_t value = 0, std::uint32_t index = 0) {
@@ -64,17 +64,28 @@ inline constexpr std::size_t max_parameters = 6;  // the System V integer argume
   const auto wrap = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
   const auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   switch (operation) {
-    case op::add: return wrap(u(lhs) + u(rhs));
-    case op::sub: return wrap(u(lhs) - u(rhs));
-    case op::mul: return wrap(u(lhs) * u(rhs));
-    case op::div: return rhs == 0 ? 0 : rhs == -1 ? wrap(0 - u(lhs)) : lhs / rhs;
-    case op::mod: return rhs == 0 || rhs == -1 ? 0 : lhs % rhs;
-    case op::less: return lhs < rhs;
-    case op::less_equal: return lhs <= rhs;
-    case op::greater: return lhs > rhs;
-    case op::greater_equal: return lhs >= rhs;
-    case op::equal: return lhs == rhs;
-    case op::not_equal: return lhs != rhs;
+    case op::add:
+      return wrap(u(lhs) + u(rhs));
+    case op::sub:
+      return wrap(u(lhs) - u(rhs));
+    case op::mul:
+      return wrap(u(lhs) * u(rhs));
+    case op::div:
+      return rhs == 0 ? 0 : rhs == -1 ? wrap(0 - u(lhs)) : lhs / rhs;
+    case op::mod:
+      return rhs == 0 || rhs == -1 ? 0 : lhs % rhs;
+    case op::less:
+      return lhs < rhs;
+    case op::less_equal:
+      return lhs <= rhs;
+    case op::greater:
+      return lhs > rhs;
+    case op::greater_equal:
+      return lhs >= rhs;
+    case op::equal:
+      return lhs == rhs;
+    case op::not_equal:
+      return lhs != rhs;
   }
   return 0;
 }
@@ -228,9 +239,9 @@ class parser {
   std::optional<node> comparison() {
     auto lhs = sum();
     if (!lhs) return std::nullopt;
-    static constexpr std::pair<const char*, op> comparisons[] = {
-        {"<=", op::less_equal}, {">=", op::greater_equal}, {"==", op::equal},
-        {"!=", op::not_equal},  {"<", op::less},           {">", op::greater}};
+    static constexpr std::pair<const char*, op> comparisons[] = {{"<=", op::less_equal}, {">=", op::greater_equal},
+                                                                 {"==", op::equal},      {"!=", op::not_equal},
+                                                                 {"<", op::less},        {">", op::greater}};
     for (const auto& [token, operation] : comparisons) {
       if (accept(token)) return binary(operation, std::move(*lhs), sum());
     }
@@ -332,7 +343,8 @@ class parser {
   const auto constant = [](const node& x) { return x.what == node::kind::number; };
   switch (folded.what) {
     case node::kind::negate:
-      if (constant(folded.operands[0])) return make_node(node::kind::number, apply(op::sub, 0, folded.operands[0].value));
+      if (constant(folded.operands[0]))
+        return make_node(node::kind::number, apply(op::sub, 0, folded.operands[0].value));
       break;
     case node::kind::binary:
       if (constant(folded.operands[0]) && constant(folded.operands[1])) {
@@ -343,7 +355,8 @@ class parser {
     case node::kind::if_then_else:
       if (constant(folded.operands[0])) return folded.operands[folded.operands[0].value != 0 ? 1 : 2];
       break;
-    default: break;
+    default:
+      break;
   }
   return folded;
 }

@@ -61,8 +61,8 @@ class jit {
   }
 
   bool start(std::string& error) {
-    auto created = manager_.new_module({.functions = static_cast<std::uint32_t>(program_.functions.size()),
-                                        .lazy = {&compile_lazily, this}});
+    auto created = manager_.new_module(
+        {.functions = static_cast<std::uint32_t>(program_.functions.size()), .lazy = {&compile_lazily, this}});
     if (!created) {
       error = "new_module: " + created.error().message();
       return false;
@@ -119,7 +119,8 @@ class jit {
     }
     tier_statistics& stats = optimized ? optimized_ : baseline_;
     stats.compilations.fetch_add(1);
-    stats.nanoseconds.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - started).count());
+    stats.nanoseconds.fetch_add(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - started).count());
     return true;
   }
 
@@ -141,13 +142,20 @@ std::int64_t call(std::uintptr_t target, const std::vector<std::int64_t>& a) {
   using i = std::int64_t;
   const std::uintptr_t f = target;
   switch (a.size()) {
-    case 0: return reinterpret_cast<i (*)()>(f)();
-    case 1: return reinterpret_cast<i (*)(i)>(f)(a[0]);
-    case 2: return reinterpret_cast<i (*)(i, i)>(f)(a[0], a[1]);
-    case 3: return reinterpret_cast<i (*)(i, i, i)>(f)(a[0], a[1], a[2]);
-    case 4: return reinterpret_cast<i (*)(i, i, i, i)>(f)(a[0], a[1], a[2], a[3]);
-    case 5: return reinterpret_cast<i (*)(i, i, i, i, i)>(f)(a[0], a[1], a[2], a[3], a[4]);
-    default: return reinterpret_cast<i (*)(i, i, i, i, i, i)>(f)(a[0], a[1], a[2], a[3], a[4], a[5]);
+    case 0:
+      return reinterpret_cast<i (*)()>(f)();
+    case 1:
+      return reinterpret_cast<i (*)(i)>(f)(a[0]);
+    case 2:
+      return reinterpret_cast<i (*)(i, i)>(f)(a[0], a[1]);
+    case 3:
+      return reinterpret_cast<i (*)(i, i, i)>(f)(a[0], a[1], a[2]);
+    case 4:
+      return reinterpret_cast<i (*)(i, i, i, i)>(f)(a[0], a[1], a[2], a[3]);
+    case 5:
+      return reinterpret_cast<i (*)(i, i, i, i, i)>(f)(a[0], a[1], a[2], a[3], a[4]);
+    default:
+      return reinterpret_cast<i (*)(i, i, i, i, i, i)>(f)(a[0], a[1], a[2], a[3], a[4], a[5]);
   }
 }
 

@@ -55,9 +55,9 @@ struct code_manager_options {
 /// The manager's counters.
 struct code_manager_stats {
   std::size_t modules = 0;
-  std::size_t committed = 0;            ///< bytes committed by all modules
-  std::size_t maximum = 0;              ///< max_committed (0: unlimited)
-  std::size_t critical_threshold = 0;   ///< the threshold now (0: none)
+  std::size_t committed = 0;           ///< bytes committed by all modules
+  std::size_t maximum = 0;             ///< max_committed (0: unlimited)
+  std::size_t critical_threshold = 0;  ///< the threshold now (0: none)
   std::size_t memory_pressure_events = 0;
 };
 
@@ -92,8 +92,7 @@ struct code_manager_stats {
 /// a module's lock while holding the list (see native_module for the whole
 /// lock order).
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
-          class Lookup = lookup::segment_map, class Tiering = tiering::two_tier,
-          class RefCounting = refcount::scoped>
+          class Lookup = lookup::segment_map, class Tiering = tiering::two_tier, class RefCounting = refcount::scoped>
 class basic_code_manager {
   static_assert(detail::diagnose_policies<Allocator, JumpTable, Lookup, Tiering, RefCounting>(),
                 "jitcm: basic_code_manager's policies do not conform; the sentences above name each missing member");
@@ -116,8 +115,9 @@ class basic_code_manager {
   ~basic_code_manager() {
     std::lock_guard lock{modules_mutex_};
     if (!modules_.empty()) {
-      detail::fatal("jitcm: a basic_code_manager was destroyed while modules it created were alive; "
-                    "destroy every module before its manager");
+      detail::fatal(
+          "jitcm: a basic_code_manager was destroyed while modules it created were alive; "
+          "destroy every module before its manager");
     }
   }
 

@@ -117,8 +117,8 @@ template <class J>
 [[nodiscard]] std::vector<jump_table_slot> jump_table_slots(const jump_table::table_view& view) {
   std::vector<jump_table_slot> slots;
   if constexpr (jump_table::emitter_traits<J>::has_machine_code) {
-    slots.reserve(std::size_t{view.functions} * 2);
-    for (std::uint32_t slot = 0; slot < view.functions; ++slot) {
+    slots.reserve(std::size_t{view.slots} * 2);
+    for (std::uint32_t slot = 0; slot < view.slots; ++slot) {
       const std::uintptr_t near = view.code_base + J::near_slot_offset(slot);
       const std::uintptr_t lazy = view.code_base + J::lazy_slot_offset(slot);
       const std::uint32_t index = view.first_index + slot;

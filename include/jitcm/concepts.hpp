@@ -26,11 +26,11 @@
 // | `jitcm::jump_table::slot_encoding`   | <jitcm/jump_table/slot_encoding.hpp> |
 #pragma once
 
-#include "allocator/concept.hpp"     // IWYU pragma: export
-#include "jump_table/concept.hpp"    // IWYU pragma: export
-#include "lookup/concept.hpp"        // IWYU pragma: export
-#include "refcount/concept.hpp"      // IWYU pragma: export
-#include "tiering/concept.hpp"       // IWYU pragma: export
+#include "allocator/concept.hpp"           // IWYU pragma: export
+#include "jump_table/concept.hpp"          // IWYU pragma: export
+#include "lookup/concept.hpp"              // IWYU pragma: export
+#include "refcount/concept.hpp"            // IWYU pragma: export
+#include "tiering/concept.hpp"             // IWYU pragma: export
 #include "allocator/allocator_traits.hpp"  // IWYU pragma: export
 #include "jump_table/emitter_traits.hpp"   // IWYU pragma: export
 #include "detail/policy_checks.hpp"        // IWYU pragma: export

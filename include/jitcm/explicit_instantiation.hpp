@@ -48,18 +48,18 @@
 #include <vector>
 
 /// The policies of jitcm::code_manager, in order.
-#define JITCM_CODE_MANAGER_POLICIES                                                                      \
+#define JITCM_CODE_MANAGER_POLICIES                                                                 \
   ::jitcm::allocator::default_allocator<>, ::jitcm::jump_table::host, ::jitcm::lookup::segment_map, \
       ::jitcm::tiering::two_tier, ::jitcm::refcount::scoped
 
 // `kind` is `extern` or nothing.
-#define JITCM_DETAIL_CODE_MANAGER_TEMPLATES(kind, A, J, L, T, R)                                                   \
-  kind template class ::jitcm::basic_code_manager<A, J, L, T, R>;                                                 \
-  kind template class ::jitcm::native_module<A, J, L, T, R>;                                                      \
-  kind template class ::jitcm::detail::pending_code<::jitcm::native_module<A, J, L, T, R>, A>;                     \
-  kind template ::jitcm::result<::std::vector<::jitcm::published_code>>                                            \
-  jitcm::native_module<A, J, L, T, R>::add_code<::jitcm::no_relocation>(::std::span<const ::jitcm::finished_code>,   \
-                                                                        ::jitcm::no_relocation&&)
+#define JITCM_DETAIL_CODE_MANAGER_TEMPLATES(kind, A, J, L, T, R)                                                       \
+  kind template class ::jitcm::basic_code_manager<A, J, L, T, R>;                                                      \
+  kind template class ::jitcm::native_module<A, J, L, T, R>;                                                           \
+  kind template class ::jitcm::detail::pending_code<::jitcm::native_module<A, J, L, T, R>, A>;                         \
+  kind template ::jitcm::result<::std::vector<::jitcm::published_code>>                                                \
+      jitcm::native_module<A, J, L, T, R>::add_code<::jitcm::no_relocation>(::std::span<const ::jitcm::finished_code>, \
+                                                                            ::jitcm::no_relocation &&)
 
 /// Declares that basic_code_manager<A, J, L, T, R> is compiled in another TU.
 #define JITCM_EXTERN_CODE_MANAGER(...) JITCM_DETAIL_CODE_MANAGER_TEMPLATES(extern, __VA_ARGS__)

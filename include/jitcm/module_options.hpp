@@ -88,12 +88,12 @@ struct module_stats {
   std::uint32_t functions = 0;
   std::uint32_t imported = 0;
   std::size_t code_objects = 0;
-  std::size_t installed = 0;       ///< functions whose slot runs compiled code (not the lazy-compile slot)
-  std::size_t retired = 0;         ///< left the table, waiting to be released
-  std::size_t code_bytes = 0;      ///< instructions of the code objects owned now
-  std::size_t metadata_bytes = 0;  ///< metadata of the code objects owned now
-  std::size_t published = 0;      ///< code objects published since creation
-  std::size_t freed = 0;           ///< code objects released since creation
+  std::size_t installed = 0;         ///< functions whose slot runs compiled code (not the lazy-compile slot)
+  std::size_t retired = 0;           ///< left the table, waiting to be released
+  std::size_t code_bytes = 0;        ///< instructions of the code objects owned now
+  std::size_t metadata_bytes = 0;    ///< metadata of the code objects owned now
+  std::size_t published = 0;         ///< code objects published since creation
+  std::size_t freed = 0;             ///< code objects released since creation
   std::size_t jump_table_bytes = 0;  ///< code and data headers of all code spaces
   allocator_stats memory{};
 };

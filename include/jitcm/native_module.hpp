@@ -34,7 +34,7 @@
 #include "jump_table/table_view.hpp"
 #include "module_options.hpp"
 #include "platform/fault_injection.hpp"
-#include "refcount/release_callback.hpp"
+#include "refcount/free_callback.hpp"
 #include "base/result.hpp"
 #include "tiering/concept.hpp"
 
@@ -203,7 +203,7 @@ class native_module {
   /// writable, std::uintptr_t final_address)`.
   template <class Relocate = no_relocation>
   [[nodiscard]] result<std::vector<published_code>> add_code(std::span<const finished_code> batch,
-                                                            Relocate&& relocate = {});
+                                                             Relocate&& relocate = {});
 
   /// Takes every installed code the tiering policy matches with `filter` out
   /// of the code table, points its slots back at the lazy-compile slots and retires
@@ -261,7 +261,7 @@ class native_module {
         options_{options},
         allocator_{layout::allocator_limits(options, services.budget)},
         tables_{options.functions - options.imported, options.imported, options.lazy, options.lazy_entry},
-        ref_counting_{std::in_place, refcount::release_callback{&release_thunk, this}} {}
+        ref_counting_{std::in_place, refcount::free_callback{&free_thunk, this}} {}
 
   [[nodiscard]] result<void> check_desc(const code_desc& desc) const noexcept;
 
@@ -300,10 +300,8 @@ class native_module {
     if (services_.committed_grew != nullptr) services_.committed_grew(services_.manager);
   }
 
-  static void release_thunk(void* self, const code& dead) noexcept {
-    static_cast<native_module*>(self)->release(dead);
-  }
-  void release(const code& dead) noexcept;
+  static void free_thunk(void* self, const code& dead) noexcept { static_cast<native_module*>(self)->free_code(dead); }
+  void free_code(const code& dead) noexcept;
   void forget_locked(owned_code& entry) noexcept;
 
   // Set once by create, before the module is handed out; read without a lock.
@@ -327,7 +325,6 @@ class native_module {
   // callback runs (or will run) while the module tears down its code.
   mutable std::optional<RefCounting> ref_counting_;
 };
-
 
 // ---------------------------------------------------------------------------
 
@@ -363,7 +360,8 @@ result<std::unique_ptr<native_module<A, J, L, T, R>>> native_module<A, J, L, T, 
 template <class A, class J, class L, class T, class R>
 result<void> native_module<A, J, L, T, R>::check_desc(const code_desc& desc) const noexcept {
   if (desc.index && !declared(*desc.index)) return failure{errc::out_of_range};
-  if (desc.kind == code_kind::function && (!desc.index || !tiering::tiering_traits<T>::knows_tier(tiering_, desc.tier))) {
+  if (desc.kind == code_kind::function &&
+      (!desc.index || !tiering::tiering_traits<T>::knows_tier(tiering_, desc.tier))) {
     return failure{errc::invalid_argument};
   }
   return {};
@@ -410,7 +408,7 @@ result<const code*> native_module<A, J, L, T, R>::installed(std::uint32_t index)
 
 template <class A, class J, class L, class T, class R>
 const code* native_module<A, J, L, T, R>::find_and_hold(std::uintptr_t pc) const {
-  // Code is freed under mutex_ (release), after leaving owned_: what owned_
+  // Code is freed under mutex_ (free_code), after leaving owned_: what owned_
   // holds now is alive, and hold refuses it once its count reached zero.
   std::lock_guard lock{mutex_};
   const code* c = services_.lookup->find(pc);
@@ -487,9 +485,10 @@ result<published_code> native_module<A, J, L, T, R>::publish(pending_code& pendi
   if (desc.instructions.size() == 0) {
     final_desc.instructions = memory.region();
   } else {
-    if (desc.instructions.begin() != 0 && desc.instructions.begin() != memory.rx()) return failure{errc::out_of_range};
+    if (desc.instructions.begin() != 0 && desc.instructions.begin() != memory.executable())
+      return failure{errc::out_of_range};
     if (desc.instructions.size() > memory.size()) return failure{errc::out_of_range};
-    final_desc.instructions = address_region{memory.rx(), desc.instructions.size()};
+    final_desc.instructions = address_region{memory.executable(), desc.instructions.size()};
   }
   // Written code becomes visible to instruction fetch before it can be
   // installed (the scope's end flushes the instruction cache), and the
@@ -512,7 +511,7 @@ result<published_code> native_module<A, J, L, T, R>::publish(pending_code& pendi
 template <class A, class J, class L, class T, class R>
 template <class Relocate>
 result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::span<const finished_code> batch,
-                                                                            Relocate&& relocate) {
+                                                                           Relocate&& relocate) {
   for (const finished_code& item : batch) {
     if (item.bytes.empty()) return failure{errc::invalid_argument};
     if (auto ok = check_desc(item.desc); !ok) return forward_error(ok);
@@ -521,9 +520,8 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
   published.reserve(batch.size());
   const std::size_t chunk_limit = max_code_space_size() / 2;
 
-  for (const auto chunk : detail::size_chunks(batch, chunk_limit, [](const finished_code& item) {
-         return item.bytes.size();
-       })) {
+  for (const auto chunk :
+       detail::size_chunks(batch, chunk_limit, [](const finished_code& item) { return item.bytes.size(); })) {
     std::vector<block> memory;
     memory.reserve(chunk.size());
     {
@@ -552,11 +550,12 @@ result<std::vector<published_code>> native_module<A, J, L, T, R>::add_code(std::
       std::lock_guard lock{mutex_};
       for (std::size_t i = 0; i < chunk.size(); ++i) {
         code_desc desc = chunk[i].desc;
-        desc.instructions = address_region{memory[i].rx(), chunk[i].bytes.size()};
+        desc.instructions = address_region{memory[i].executable(), chunk[i].bytes.size()};
         bool adopted = false;
         auto c = adopt_locked(desc, memory[i], retired, adopted);
         if (!c) {
-          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest) JITCM_ASSERT_CLEANUP(allocator_.free(memory[rest]));
+          for (std::size_t rest = adopted ? i + 1 : i; rest < chunk.size(); ++rest)
+            JITCM_ASSERT_CLEANUP(allocator_.free(memory[rest]));
           outcome = forward_error(c);
           break;
         }
@@ -665,7 +664,7 @@ result<removed_code> native_module<A, J, L, T, R>::remove(const code* c) {
 }
 
 template <class A, class J, class L, class T, class R>
-void native_module<A, J, L, T, R>::release(const code& dead) noexcept {
+void native_module<A, J, L, T, R>::free_code(const code& dead) noexcept {
   std::lock_guard lock{mutex_};
   owned_code* found = owned_.find(&dead);
   if (found == nullptr) return;

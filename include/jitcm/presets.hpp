@@ -65,8 +65,8 @@ namespace presets {
 
 /// V8's WebAssembly code manager: its pool allocator, its tiering rules
 /// (Liftoff, TurboFan, debugging), its sorted-map lookup and scoped ref counting.
-using v8_like = basic_code_manager<allocator::pool<>, jump_table::host, lookup::sorted_map, tiering::v8,
-                                   refcount::scoped>;
+using v8_like =
+    basic_code_manager<allocator::pool<>, jump_table::host, lookup::sorted_map, tiering::v8, refcount::scoped>;
 
 /// For short-lived JITs (a query, a regex): a bump allocator and code that is
 /// never freed before its module goes.

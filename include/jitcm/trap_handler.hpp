@@ -102,7 +102,8 @@ template <class M>
 concept signal_safe_manager = requires(const M& m, std::uintptr_t pc) {
   typename M::lookup_type;
   { m.lookup(pc) } -> std::same_as<const code*>;
-} && signal_safe_lookup<typename M::lookup_type>;
+}
+&&signal_safe_lookup<typename M::lookup_type>;
 
 /// Marks the calling thread as running JIT code for as long as it lives
 /// (nests). Enter it around calls into JIT code when the handler was
@@ -211,7 +212,8 @@ class alternate_stack {
   [[nodiscard]] static result<alternate_stack> create(std::size_t bytes = default_size) noexcept;
 
   alternate_stack(alternate_stack&& other) noexcept
-      : memory_{std::exchange(other.memory_, {})}, previous_{other.previous_},
+      : memory_{std::exchange(other.memory_, {})},
+        previous_{other.previous_},
         active_{std::exchange(other.active_, false)} {}
   alternate_stack& operator=(alternate_stack&&) = delete;
   ~alternate_stack();

@@ -51,13 +51,9 @@ struct fixture {
   [[nodiscard]] std::size_t published() const { return module->stats().published; }
 };
 
-asmjit::Environment x64_environment() {
-  return asmjit::Environment{asmjit::Arch::kX64};
-}
+asmjit::Environment x64_environment() { return asmjit::Environment{asmjit::Arch::kX64}; }
 
-asmjit::Environment arm64_environment() {
-  return asmjit::Environment{asmjit::Arch::kAArch64};
-}
+asmjit::Environment arm64_environment() { return asmjit::Environment{asmjit::Arch::kAArch64}; }
 
 #if defined(JITCM_ARCH_X64)
 
@@ -357,9 +353,9 @@ namespace {
 // copy, publish trimmed. The lines marked `//+` are what the adapter saves.
 jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module, std::uint32_t index,
                                                             std::uint32_t callee, int addend) {
-  auto room = module.allocate(256);  //+ a guess: the size is known only after emitting
+  auto room = module.allocate(256);              //+ a guess: the size is known only after emitting
   if (!room) return jitcm::forward_error(room);  //+
-  auto slot = module.call_target(callee);  //+ (near enough here: one code space)
+  auto slot = module.call_target(callee);        //+ (near enough here: one code space)
   if (!slot) return jitcm::forward_error(slot);  //+
   asmjit::CodeHolder code;
   code.init(x64_environment(), room->address());  //+ (the base address)
@@ -370,16 +366,18 @@ jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module,
   a.add(asmjit::x86::rsp, 8);
   a.ret();
   if (code.flatten() != asmjit::kErrorOk || code.resolveUnresolvedLinks() != asmjit::kErrorOk) {  //+
-    return jitcm::failure{jitcm::errc::invalid_argument};  //+
-  }  //+
-  if (code.relocateToBase(room->address()) != asmjit::kErrorOk) return jitcm::failure{jitcm::errc::invalid_argument};  //+
-  const std::size_t size = code.codeSize();  //+
+    return jitcm::failure{jitcm::errc::invalid_argument};                                         //+
+  }                                                                                               //+
+  if (code.relocateToBase(room->address()) != asmjit::kErrorOk)
+    return jitcm::failure{jitcm::errc::invalid_argument};                       //+
+  const std::size_t size = code.codeSize();                                     //+
   if (size > room->size()) return jitcm::failure{jitcm::errc::limit_exceeded};  //+
-  if (code.copyFlattenedData(room->data(), size, asmjit::CopySectionFlags::kPadSectionBuffer) != asmjit::kErrorOk) {  //+
+  if (code.copyFlattenedData(room->data(), size, asmjit::CopySectionFlags::kPadSectionBuffer) !=
+      asmjit::kErrorOk) {                                  //+
     return jitcm::failure{jitcm::errc::invalid_argument};  //+
-  }  //+
-  return module.publish(*room, {.instructions = {room->address(), size}, .index = index, .tier = tiers::baseline,
-                                .name = "caller"});
+  }                                                        //+
+  return module.publish(
+      *room, {.instructions = {room->address(), size}, .index = index, .tier = tiers::baseline, .name = "caller"});
 }
 
 TEST_CASE("asmjit: the adapter and the same steps by hand give the same code", "[adapters][asmjit]") {
@@ -396,7 +394,7 @@ TEST_CASE("asmjit: the adapter and the same steps by hand give the same code", "
   // Equal but for the call's displacement: each code is at its own address.
   const auto* x = reinterpret_cast<const std::uint8_t*>(adapted->instruction_start());
   const auto* y = reinterpret_cast<const std::uint8_t*>(by_hand->instruction_start());
-  CHECK(std::memcmp(x, y, 5) == 0);                   // sub rsp, 8; call opcode
+  CHECK(std::memcmp(x, y, 5) == 0);  // sub rsp, 8; call opcode
   CHECK(std::memcmp(x + 9, y + 9, adapted->instructions_size() - 9) == 0);
 }
 

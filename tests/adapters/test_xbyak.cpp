@@ -71,8 +71,8 @@ TEST_CASE("xbyak code that outgrows its room is moved by AutoGrow and relocated 
   generator gen{*f.module, 64};
   Xbyak::Label data;
   gen.sub(gen.rsp, 8);
-  gen.call_function(0);                 // a call recorded in the room, resolved after the move
-  gen.mov(gen.rcx, data);               // an absolute address Xbyak resolves at ready()
+  gen.call_function(0);    // a call recorded in the room, resolved after the move
+  gen.mov(gen.rcx, data);  // an absolute address Xbyak resolves at ready()
   gen.add(gen.eax, gen.dword[gen.rcx]);
   gen.add(gen.rsp, 8);
   gen.ret();

@@ -19,9 +19,12 @@ inline const protection::availability& available_strategies() {
 template <class A>
 bool usable() {
   using P = typename A::protection_type;
-  if constexpr (std::is_same_v<P, protection::mprotect_toggle>) return !available_strategies().mprotect_toggle;
-  else if constexpr (std::is_same_v<P, protection::rwx>) return !available_strategies().rwx;
-  else return !available_strategies().dual_mapping;
+  if constexpr (std::is_same_v<P, protection::mprotect_toggle>)
+    return !available_strategies().mprotect_toggle;
+  else if constexpr (std::is_same_v<P, protection::rwx>)
+    return !available_strategies().rwx;
+  else
+    return !available_strategies().dual_mapping;
 }
 
 }  // namespace jitcm::testing

@@ -21,17 +21,17 @@ class allocator_model {
  public:
   void add(const code_block& b) {
     // No overlap with the neighbours in address order.
-    auto above = live_.lower_bound(b.rx());
+    auto above = live_.lower_bound(b.executable());
     if (above != live_.end()) REQUIRE(b.region().end() <= above->first);
     if (above != live_.begin()) {
       auto below = std::prev(above);
-      REQUIRE(below->first + below->second <= b.rx());
+      REQUIRE(below->first + below->second <= b.executable());
     }
-    live_.emplace(b.rx(), b.size());
+    live_.emplace(b.executable(), b.size());
     live_bytes_ += b.size();
   }
   void remove(const code_block& b) {
-    live_.erase(b.rx());
+    live_.erase(b.executable());
     live_bytes_ -= b.size();
     freed_bytes_ += b.size();
   }
@@ -88,11 +88,11 @@ class allocator_model {
 template <class Allocator>
 void check_placement(const Allocator& a, const code_block& b, std::size_t requested) {
   const std::size_t alignment = a.alignment();
-  REQUIRE(b.rx() % alignment == 0);
+  REQUIRE(b.executable() % alignment == 0);
   REQUIRE(b.size() >= requested);
   REQUIRE(b.size() < requested + alignment);
   REQUIRE(b.size() % alignment == 0);
-  REQUIRE(a.contains(b.rx()));
+  REQUIRE(a.contains(b.executable()));
   bool inside = false;
   for (const code_space& s : a.code_spaces()) inside = inside || s.code.contains(b.region());
   REQUIRE(inside);

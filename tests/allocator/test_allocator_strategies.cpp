@@ -34,11 +34,11 @@ void write_function(A& a, const code_block& b, std::uint32_t value) {
   const example::return_constant code{value};
   auto scope = a.begin_write(b.region());
   REQUIRE(scope);
-  std::memcpy(reinterpret_cast<void*>(b.rw()), code.bytes.data(), code.size);
+  std::memcpy(reinterpret_cast<void*>(b.writable()), code.bytes.data(), code.size);
   REQUIRE(scope->end());
 }
 
-int call(const code_block& b) { return example::function_at(b.rx())(); }
+int call(const code_block& b) { return example::function_at(b.executable())(); }
 
 // Code rewritten at a reused address: run it, except under dual mapping off
 // x86-64, where the bytes are compared instead: qemu-user (how the AArch64
@@ -54,7 +54,7 @@ bool rewritten_code_holds(const code_block& b, int value) {
     return call(b) == value;
   } else {
     const example::return_constant code{static_cast<std::uint32_t>(value)};
-    return std::memcmp(reinterpret_cast<const void*>(b.rx()), code.bytes.data(), code.size) == 0;
+    return std::memcmp(reinterpret_cast<const void*>(b.executable()), code.bytes.data(), code.size) == 0;
   }
 #endif
 }
@@ -66,15 +66,16 @@ std::error_code refuse_everything(address_region, jitcm::platform::access) noexc
 }  // namespace
 
 #if defined(JITCM_HAS_DUAL_MAPPING)
-#define JITCM_TEST_DUAL_MAPPING , alloc::pool<protection::dual_mapping>, alloc::tlsf<protection::dual_mapping>, alloc::bump<protection::dual_mapping>
+#define JITCM_TEST_DUAL_MAPPING \
+  , alloc::pool<protection::dual_mapping>, alloc::tlsf<protection::dual_mapping>, alloc::bump<protection::dual_mapping>
 #else
 #define JITCM_TEST_DUAL_MAPPING
 #endif
 
 TEMPLATE_TEST_CASE("code written into blocks runs, under every strategy", "[allocator][strategies]",
                    alloc::pool<protection::mprotect_toggle>, alloc::tlsf<protection::mprotect_toggle>,
-                   alloc::bump<protection::mprotect_toggle>, alloc::pool<protection::rwx>,
-                   alloc::tlsf<protection::rwx>, alloc::bump<protection::rwx> JITCM_TEST_DUAL_MAPPING) {
+                   alloc::bump<protection::mprotect_toggle>, alloc::pool<protection::rwx>, alloc::tlsf<protection::rwx>,
+                   alloc::bump<protection::rwx> JITCM_TEST_DUAL_MAPPING) {
   if (!usable<TestType>()) {
     WARN("strategy not available here: " << TestType::protection_type::name);
     return;
@@ -134,7 +135,8 @@ TEMPLATE_TEST_CASE("code written into blocks runs, under every strategy", "[allo
     REQUIRE(a.stats().committed == headers);
     for (const code_block& b : blocks) {
       for (const jitcm::code_space& s : a.code_spaces()) {
-        if (s.region.contains(b.rx()) && b.rx() - s.region.begin() >= unit) REQUIRE_FALSE(a.is_committed(b.rx()));
+        if (s.region.contains(b.executable()) && b.executable() - s.region.begin() >= unit)
+          REQUIRE_FALSE(a.is_committed(b.executable()));
       }
     }
   } else {
@@ -170,7 +172,7 @@ TEMPLATE_TEST_CASE("a refused protection change fails the allocation and changes
   REQUIRE(call(*first) == 77);
   auto later = a.allocate(20 * page);
   REQUIRE(later);
-  REQUIRE(later->rx() == first->rx() + first->size());
+  REQUIRE(later->executable() == first->executable() + first->size());
 }
 
 TEMPLATE_TEST_CASE("an absurd reservation reports exhausted address space", "[allocator][strategies]",
@@ -204,8 +206,9 @@ TEMPLATE_TEST_CASE("a free whose decommit is refused succeeds and keeps the unit
     const auto before = a.stats();
     REQUIRE(before.spare == 0);
     {
-      jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
-                                            {jitcm::platform::fault_point::decommit, jitcm::platform::fault_point::protect}};
+      jitcm::testing::fault_injector refuse{
+          jitcm::testing::fault_injector::every_call,
+          {jitcm::platform::fault_point::decommit, jitcm::platform::fault_point::protect}};
       REQUIRE(a.free(*big));
     }
     // The units big leaves stay committed, counted as spare.
@@ -235,7 +238,7 @@ TEMPLATE_TEST_CASE("an allocator hands out nothing in a space whose pages could 
     auto scope = a.begin_write(first->region());
     REQUIRE(scope);
     const example::return_constant code{21};
-    std::memcpy(reinterpret_cast<void*>(first->rw()), code.bytes.data(), code.size);
+    std::memcpy(reinterpret_cast<void*>(first->writable()), code.bytes.data(), code.size);
     jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
                                           {jitcm::platform::fault_point::protect}};
     REQUIRE_FALSE(scope->end());
@@ -248,7 +251,7 @@ TEMPLATE_TEST_CASE("an allocator hands out nothing in a space whose pages could 
   }
   auto later = a.allocate(64);
   REQUIRE(later);
-  CHECK(jitcm::testing::access_at(first->rx()) == "r-xp");
+  CHECK(jitcm::testing::access_at(first->executable()) == "r-xp");
   CHECK(call(*first) == 21);
   write_function(a, *later, 22);
   CHECK(call(*later) == 22);

@@ -35,9 +35,9 @@ template <class A>
 bool holds(const code_block& b, std::uint32_t value) {
   const example::return_constant code{value};
   if (runs_while_others_write<A>()) {
-    return example::function_at(b.rx())() == static_cast<int>(value);
+    return example::function_at(b.executable())() == static_cast<int>(value);
   } else {
-    return std::memcmp(reinterpret_cast<const void*>(b.rx()), code.bytes.data(), code.size) == 0;
+    return std::memcmp(reinterpret_cast<const void*>(b.executable()), code.bytes.data(), code.size) == 0;
   }
 }
 
@@ -62,7 +62,7 @@ int churn(A& a, int id, int rounds, std::size_t& live_bytes, std::vector<std::pa
         const example::return_constant code{value};
         auto scope = a.begin_write(b->region());
         if (!expect(scope.has_value())) continue;
-        std::memcpy(reinterpret_cast<void*>(b->rw()), code.bytes.data(), code.size);
+        std::memcpy(reinterpret_cast<void*>(b->writable()), code.bytes.data(), code.size);
         expect(scope->end().has_value());
         expect(holds<A>(*b, value));
       }
@@ -101,7 +101,7 @@ void run_threads(int rounds) {
   for (int f : failures) REQUIRE(f == 0);
   if constexpr (Execute) {
     for (const auto& mine : blocks) {
-      for (const auto& [b, value] : mine) REQUIRE(example::function_at(b.rx())() == static_cast<int>(value));
+      for (const auto& [b, value] : mine) REQUIRE(example::function_at(b.executable())() == static_cast<int>(value));
     }
   }
   std::size_t total = 0;

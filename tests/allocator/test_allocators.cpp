@@ -57,7 +57,6 @@ std::size_t headers_end_offset(const A& a) {
   return (s.code_header.size() + page - 1) & ~(page - 1);
 }
 
-
 alloc::options small_spaces(std::size_t commit_granularity = jitcm::platform::page_size()) {
   alloc::options o;
   o.commit_granularity = commit_granularity;
@@ -83,7 +82,7 @@ void check_pages(const A& a, const allocator_model& model) {
     const jitcm::code_space& s = a.code_spaces()[i];
     const fake_protection::space& memory = a.space(i);
     committed += memory.committed_bytes();
-    const std::uintptr_t headers_end = !s.data_header.empty() ? s.data_header.end()
+    const std::uintptr_t headers_end = !s.data_header.empty()  ? s.data_header.end()
                                        : s.code_header.empty() ? s.region.begin()
                                                                : (s.code_header.end() + page - 1) & ~(page - 1);
     const std::uintptr_t pinned_end =
@@ -93,8 +92,10 @@ void check_pages(const A& a, const allocator_model& model) {
       const std::uintptr_t unit_begin = s.region.begin() + ((p - s.region.begin()) & ~(unit - 1));
       const std::size_t unit_size = std::min<std::size_t>(unit, s.region.end() - unit_begin);
       const bool used = p < pinned_end || model.page_in_use(unit_begin, unit_size);
-      if (used) REQUIRE(memory.committed_code(p));
-      else if (memory.committed_code(p)) spare += page;
+      if (used)
+        REQUIRE(memory.committed_code(p));
+      else if (memory.committed_code(p))
+        spare += page;
     }
   }
   REQUIRE(a.stats().committed == committed);
@@ -150,10 +151,10 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
         REQUIRE((a.code_spaces().size() == spaces_before) == fits);
         // V8's first fit picks exactly the lowest free run.
         if constexpr (is_pool<TestType>) {
-          if (fits) REQUIRE(b->rx() == expected);
+          if (fits) REQUIRE(b->executable() == expected);
         }
       }
-      if (a.code_spaces().size() != spaces_before) REQUIRE(b->rx() == a.code_spaces().back().code.begin());
+      if (a.code_spaces().size() != spaces_before) REQUIRE(b->executable() == a.code_spaces().back().code.begin());
       model.add(*b);
       live.push_back(*b);
     } else if (op < 92) {
@@ -187,7 +188,7 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
           REQUIRE(b.error() == errc::out_of_memory);
         } else {
           REQUIRE(b);
-          REQUIRE(b->rx() == expected);
+          REQUIRE(b->executable() == expected);
         }
       }
       if (b) {
@@ -247,7 +248,7 @@ TEMPLATE_TEST_CASE("code spaces follow V8's reservation heuristic and carry thei
   REQUIRE(s.code_header == address_region{s.region.begin(), 3 * page + 8});
   REQUIRE(s.data_header == address_region{s.region.begin() + 4 * page, 2 * page});
   REQUIRE(s.code.begin() == s.region.begin() + 6 * page);
-  REQUIRE(first->rx() == s.code.begin());
+  REQUIRE(first->executable() == s.code.begin());
   // Twice the overhead (6 pages): the largest candidate for a small block.
   REQUIRE(s.region.size() == reserved(12 * page));
   // Headers (4 code pages, 2 data pages) plus the block's page.
@@ -261,7 +262,7 @@ TEMPLATE_TEST_CASE("code spaces follow V8's reservation heuristic and carry thei
   REQUIRE(big);
   REQUIRE(a.code_spaces().size() == 2);
   REQUIRE(a.code_spaces()[1].region.size() == reserved(26 * page));
-  REQUIRE(big->rx() == a.code_spaces()[1].code.begin());
+  REQUIRE(big->executable() == a.code_spaces()[1].code.begin());
   // Then a quarter of what is reserved (38 pages) when that is the largest.
   for (int i = 0; i < 3; ++i) REQUIRE(a.allocate(3 * page));
   auto third = a.allocate(page);
@@ -303,10 +304,10 @@ TEMPLATE_TEST_CASE("bad sizes and bad frees are errors that change nothing", "[a
   auto foreign = a.free(code_block{0x1234, 0x1234, 64});
   REQUIRE_FALSE(foreign);
   REQUIRE(foreign.error() == errc::not_owned);
-  auto wrong_size = a.free(code_block{kept->rx(), kept->rw(), kept->size() + 64});
+  auto wrong_size = a.free(code_block{kept->executable(), kept->writable(), kept->size() + 64});
   REQUIRE_FALSE(wrong_size);
   REQUIRE(wrong_size.error() == errc::invalid_argument);
-  auto interior = a.free(code_block{kept->rx() + 64, kept->rw() + 64, 64});
+  auto interior = a.free(code_block{kept->executable() + 64, kept->writable() + 64, 64});
   REQUIRE_FALSE(interior);
   REQUIRE(interior.error() == errc::double_free);
 
@@ -443,7 +444,7 @@ TEMPLATE_TEST_CASE("refused reservations and commits are reported and change not
   // All is well again; the free space was not lost.
   auto later = a.allocate(2 * page);
   REQUIRE(later);
-  if constexpr (!std::is_same_v<TestType, fake_bump>) REQUIRE(later->rx() == first->rx() + 64);
+  if constexpr (!std::is_same_v<TestType, fake_bump>) REQUIRE(later->executable() == first->executable() + 64);
 }
 
 TEST_CASE("tlsf keeps allocate and free O(1): free lists stay short and merged", "[allocator][tlsf]") {
@@ -469,7 +470,7 @@ TEST_CASE("bump free only updates the statistics", "[allocator][bump]") {
   auto y = a.allocate(100);
   REQUIRE(x);
   REQUIRE(y);
-  REQUIRE(y->rx() == x->rx() + 128);
+  REQUIRE(y->executable() == x->executable() + 128);
   const auto committed = a.stats().committed;
   REQUIRE(a.free(*x));
   REQUIRE(a.stats().live == 128);
@@ -477,7 +478,7 @@ TEST_CASE("bump free only updates the statistics", "[allocator][bump]") {
   REQUIRE(a.stats().committed == committed);
   auto z = a.allocate(100);
   REQUIRE(z);
-  REQUIRE(z->rx() == y->rx() + 128);  // never reused
+  REQUIRE(z->executable() == y->executable() + 128);  // never reused
 }
 
 TEST_CASE("a space whose tlsf bitmap cannot be allocated is given back whole", "[allocator][tlsf][faults]") {

@@ -110,7 +110,8 @@ TEST_CASE("block_table matches a model under random updates", "[allocator][block
         ends[g] = value;
         break;
       }
-      default: break;
+      default:
+        break;
     }
     const std::size_t probe = rng() % granules;
     REQUIRE(t->is_start(probe) == starts[probe]);
@@ -127,8 +128,7 @@ TEST_CASE("a refused block_table allocation is reported as none", "[allocator][b
   REQUIRE_FALSE(block_table::make(100));
 }
 
-TEST_CASE("a group with more entries than its line holds spills them and takes them back",
-          "[allocator][block_table]") {
+TEST_CASE("a group with more entries than its line holds spills them and takes them back", "[allocator][block_table]") {
   auto t = block_table::make(192);
   REQUIRE(t);
   // Every granule of the middle group gets an entry, in a scattered order;

@@ -43,8 +43,9 @@ TEST_CASE("merging an overlapping or empty region is an error and changes nothin
   REQUIRE(pool.merge({0x2000, 0x100}));
   const auto before = regions_of(pool);
 
-  for (address_region bad : {address_region{0x1000, 0x100}, address_region{0x0f80, 0x100}, address_region{0x10f0, 0x20},
-                             address_region{0x1010, 0x10}, address_region{0x0f00, 0x1200}, address_region{0x1ff0, 0x20}}) {
+  for (address_region bad :
+       {address_region{0x1000, 0x100}, address_region{0x0f80, 0x100}, address_region{0x10f0, 0x20},
+        address_region{0x1010, 0x10}, address_region{0x0f00, 0x1200}, address_region{0x1ff0, 0x20}}) {
     auto r = pool.merge(bad);
     REQUIRE_FALSE(r);
     REQUIRE(r.error() == errc::overlapping_region);

@@ -41,11 +41,11 @@ bool write_function(A& a, const code_block& b, std::uint32_t value) {
   const example::return_constant code{value};
   auto scope = a.begin_write(b.region());
   if (!scope) return false;
-  std::memcpy(reinterpret_cast<void*>(b.rw()), code.bytes.data(), code.size);
+  std::memcpy(reinterpret_cast<void*>(b.writable()), code.bytes.data(), code.size);
   return scope->end().has_value();
 }
 
-int call(const code_block& b) { return example::function_at(b.rx())(); }
+int call(const code_block& b) { return example::function_at(b.executable())(); }
 
 alloc::options with_headers(std::size_t data_header = 16) {
   alloc::options o;
@@ -73,13 +73,14 @@ TEMPLATE_TEST_CASE("under mprotect_toggle no two live blocks, nor a block and a 
   for (std::size_t i = 0; i < 300; ++i) {
     auto b = a.allocate(8 + (i * 37) % (2 * page()));
     REQUIRE(b);
-    REQUIRE(b->rx() % page() == 0);
+    REQUIRE(b->executable() % page() == 0);
     REQUIRE(b->size() % page() == 0);
     REQUIRE(b->size() >= 8 + (i * 37) % (2 * page()));
     blocks.push_back(*b);
   }
   REQUIRE(a.code_spaces().size() > 1);
-  std::sort(blocks.begin(), blocks.end(), [](const code_block& x, const code_block& y) { return x.rx() < y.rx(); });
+  std::sort(blocks.begin(), blocks.end(),
+            [](const code_block& x, const code_block& y) { return x.executable() < y.executable(); });
   for (std::size_t i = 1; i < blocks.size(); ++i) {
     INFO(blocks[i - 1].region() << " and " << blocks[i].region());
     REQUIRE_FALSE(share_a_page(blocks[i - 1].region(), blocks[i].region()));
@@ -153,10 +154,10 @@ namespace {
 
 /// What went wrong while two threads ran one function and a third published.
 struct publishing_outcome {
-  int wrong_values = 0;        ///< calls of the running function that returned something else
-  int failed_calls = 0;        ///< allocate, write scope or free errors
-  int on_running_page = 0;     ///< new blocks on the running function's page
-  int wrong_new_code = 0;      ///< published code that did not return its value
+  int wrong_values = 0;     ///< calls of the running function that returned something else
+  int failed_calls = 0;     ///< allocate, write scope or free errors
+  int on_running_page = 0;  ///< new blocks on the running function's page
+  int wrong_new_code = 0;   ///< published code that did not return its value
 };
 
 /// Two threads call a function from one block in a loop while a third
@@ -207,7 +208,7 @@ publishing_outcome run_while_publishing(int rounds) {
         ++outcome.failed_calls;
         continue;
       }
-      std::memcpy(reinterpret_cast<void*>(b->rw()), code.bytes.data(), code.size);
+      std::memcpy(reinterpret_cast<void*>(b->writable()), code.bytes.data(), code.size);
       if (round % 8 == 0) wait_for_fresh_calls();
       if (!scope->end()) ++outcome.failed_calls;  // published
       if (call(*b) != static_cast<int>(value)) ++outcome.wrong_new_code;

@@ -1,4 +1,4 @@
-// expect: jitcm: basic_code_manager's Allocator policy has no member type `block` with rx(), rw(), size() and region()
+// expect: jitcm: basic_code_manager's Allocator policy has no member type `block` with executable(), writable(), size() and region()
 // The minimal Allocator policy without `block` is refused with that sentence.
 #define OMIT_ALLOCATOR_BLOCK
 #include "../core/minimal_policies.hpp"

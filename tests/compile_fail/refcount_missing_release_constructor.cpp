@@ -1,4 +1,4 @@
-// expect: jitcm: basic_code_manager's RefCounting policy cannot be constructed from a jitcm::refcount::release_callback
+// expect: jitcm: basic_code_manager's RefCounting policy cannot be constructed from a jitcm::refcount::free_callback
 // The minimal RefCounting policy without `release_constructor` is refused with that sentence.
 #define OMIT_REFCOUNT_RELEASE_CONSTRUCTOR
 #include "../core/minimal_policies.hpp"

@@ -13,7 +13,7 @@
 #include "catch.hpp"
 #include "machine_code.hpp"  // examples/: one encoder for examples and tests
 
-namespace core_test {
+namespace jitcm::testing {
 
 /// What a call through a slot returns while the function has no code.
 inline constexpr int lazy_result = -1;
@@ -78,8 +78,8 @@ template <class Module>
 const jitcm::code* publish_constant(Module& module, std::uint32_t index, int value, jitcm::tier tier,
                                     jitcm::debug_kind debug = jitcm::debug_kind::none) {
   auto room = write_constant(module, value);
-  auto c = module.publish(room, {.instructions = {0, example::return_constant::size}, .index = index, .tier = tier,
-                                 .debug = debug});
+  auto c = module.publish(
+      room, {.instructions = {0, example::return_constant::size}, .index = index, .tier = tier, .debug = debug});
   REQUIRE(c);
   return c->code;
 }
@@ -91,4 +91,4 @@ struct constant_bytes {
   example::return_constant code;
 };
 
-}  // namespace core_test
+}  // namespace jitcm::testing

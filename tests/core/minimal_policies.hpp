@@ -17,7 +17,7 @@
 #include <jitcm/jump_table/concept.hpp>
 #include <jitcm/platform/virtual_memory.hpp>
 #include <jitcm/protection/rwx.hpp>
-#include <jitcm/refcount/release_callback.hpp>
+#include <jitcm/refcount/free_callback.hpp>
 
 namespace minimal {
 
@@ -35,7 +35,7 @@ class arena {
   explicit arena(const jitcm::allocator::module_limits& limits) : limits_{limits} {}
 #endif
   ~arena() {
-    if (limits_.budget != nullptr) limits_.budget->release(committed_);
+    if (limits_.budget != nullptr) limits_.budget->refund(committed_);
   }
   arena(const arena&) = delete;
   arena& operator=(const arena&) = delete;
@@ -56,7 +56,7 @@ class arena {
 #endif
 #if !defined(OMIT_ALLOCATOR_FREE)
   jitcm::result<void> free(const jitcm::code_block& b) {
-    if (!contains(b.rx()) || b.size() > live_) return jitcm::failure{jitcm::errc::not_owned};
+    if (!contains(b.executable()) || b.size() > live_) return jitcm::failure{jitcm::errc::not_owned};
     live_ -= b.size();
     freed_ += b.size();
     return {};
@@ -103,7 +103,7 @@ class arena {
     }
     auto space = jitcm::protection::rwx::reserve(size);
     if (!space) {
-      if (limits_.budget != nullptr) limits_.budget->release(size);
+      if (limits_.budget != nullptr) limits_.budget->refund(size);
       return jitcm::forward_error(space);
     }
     const std::uintptr_t base = space->region().begin();
@@ -144,25 +144,24 @@ struct pointer_table {
 #endif
 #if !defined(OMIT_JUMP_TABLE_INITIALIZE)
   static jitcm::result<void> initialize(const jitcm::jump_table::table_view& v, std::uintptr_t entry) {
-    for (std::uint32_t i = 0; i < v.functions; ++i) store(v, i, entry);
+    for (std::uint32_t i = 0; i < v.slots; ++i) store(v, i, entry);
     return {};
   }
 #endif
 #if !defined(OMIT_JUMP_TABLE_CALL_TARGET)
   static std::uintptr_t call_target(const jitcm::jump_table::table_view& v, std::uint32_t i) {
-    return i < v.functions ? v.data_base + 8 * i : 0;
+    return i < v.slots ? v.data_base + 8 * i : 0;
   }
 #endif
 #if !defined(OMIT_JUMP_TABLE_PATCH)
   template <jitcm::jump_table::write_scope_opener Open>
-  static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t,
-                                   Open&&) {
+  static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t, Open&&) {
     return patch_far(v, i, t);
   }
 #endif
 #if !defined(OMIT_JUMP_TABLE_PATCH_FAR)
   static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t) {
-    if (i >= v.functions) return jitcm::failure{jitcm::errc::out_of_range};
+    if (i >= v.slots) return jitcm::failure{jitcm::errc::out_of_range};
     store(v, i, t);
     return {};
   }
@@ -243,7 +242,7 @@ struct keep_everything {
   struct scope {};
 #endif
 #if !defined(OMIT_REFCOUNT_RELEASE_CONSTRUCTOR)
-  explicit keep_everything(jitcm::refcount::release_callback) {}
+  explicit keep_everything(jitcm::refcount::free_callback) {}
 #endif
 #if !defined(OMIT_REFCOUNT_HOLD)
   bool hold(const jitcm::code&) { return true; }

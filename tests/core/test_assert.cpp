@@ -14,9 +14,7 @@ namespace {
 
 jitcm::result<void> failing_with(std::error_code error) { return jitcm::failure{error}; }
 
-bool stopped(const jitcm::testing::child_outcome& outcome) {
-  return outcome.signalled && outcome.signal == SIGABRT;
-}
+bool stopped(const jitcm::testing::child_outcome& outcome) { return outcome.signalled && outcome.signal == SIGABRT; }
 
 }  // namespace
 
@@ -47,7 +45,7 @@ TEST_CASE("a cleanup step the OS refused, or that ran out, goes on", "[core][ass
 TEST_CASE("a commit budget refuses to give back more than was charged", "[core][assert][death]") {
   CHECK(stopped(jitcm::testing::run_in_child([] {
     jitcm::commit_budget budget{0};
-    budget.release(1);
+    budget.refund(1);
   })));
 }
 

@@ -6,7 +6,7 @@
 
 using jitcm::errc;
 using jitcm::tiering::two_tier;
-using namespace core_test;
+using namespace jitcm::testing;
 
 namespace {
 
@@ -83,7 +83,7 @@ TEST_CASE("removed code a scope holds stays callable until the scope ends and co
     const auto removed = module->remove_code(two_tier::removal_filter::all());
     CHECK(removed.count == 1);
     CHECK(call(*module, 0) == lazy_result);  // the slot is back at the lazy slot
-    CHECK(manager.collect({}) == 0);          // held: not freed
+    CHECK(manager.collect({}) == 0);         // held: not freed
     // Still mapped, callable, and findable; its metadata still readable (ASan).
     CHECK(example::function_at(start)() == 42);
     CHECK(manager.lookup(start) == c);
@@ -91,8 +91,8 @@ TEST_CASE("removed code a scope holds stays callable until the scope ends and co
     CHECK(module->stats().retired == 1);
     CHECK(observer.freed == 0);
   }
-  CHECK(observer.freed == 0);          // scope ended; collect has not run yet
-  CHECK(manager.collect({}) == 1);     // now it goes
+  CHECK(observer.freed == 0);       // scope ended; collect has not run yet
+  CHECK(manager.collect({}) == 1);  // now it goes
   CHECK(observer.freed == 1);
   CHECK(observer.last_freed == start);
   CHECK(manager.lookup(start) == nullptr);
@@ -168,9 +168,8 @@ TEST_CASE("passing the critical threshold flushes every module, calls back, and 
   pressure_record record;
   const std::size_t maximum = 256 * mib;
   const std::size_t critical = 8 * mib;
-  manager_type manager{{.max_committed = maximum,
-                        .critical_committed = critical,
-                        .on_memory_pressure = {&note_pressure, &record}}};
+  manager_type manager{
+      {.max_committed = maximum, .critical_committed = critical, .on_memory_pressure = {&note_pressure, &record}}};
   auto first = make_module(manager, 3);
   auto second = make_module(manager, 3);
   publish_constant(*first, 0, 1, two_tier::baseline);

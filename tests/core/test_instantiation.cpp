@@ -5,7 +5,7 @@
 
 #include "core_fixture.hpp"
 
-using namespace core_test;
+using namespace jitcm::testing;
 
 // Explicit instantiation of the defaults and of V8's combination, spelled out.
 template class jitcm::basic_code_manager<>;
@@ -37,9 +37,9 @@ using allocators = std::tuple<jitcm::allocator::pool<>, jitcm::allocator::tlsf<>
                               >;
 using jump_tables = std::tuple<jitcm::jump_table::host, jitcm::jump_table::portable, jitcm::jump_table::x64,
                                jitcm::jump_table::arm64, jitcm::jump_table::riscv64>;
-using lookups = std::tuple<jitcm::lookup::sorted_map, jitcm::lookup::lock_free_array,
-                           jitcm::lookup::cached<jitcm::lookup::sorted_map>,
-                           jitcm::lookup::cached<jitcm::lookup::lock_free_array>>;
+using lookups =
+    std::tuple<jitcm::lookup::sorted_map, jitcm::lookup::lock_free_array,
+               jitcm::lookup::cached<jitcm::lookup::sorted_map>, jitcm::lookup::cached<jitcm::lookup::lock_free_array>>;
 using tierings = std::tuple<jitcm::tiering::two_tier, jitcm::tiering::v8>;
 using ref_countings = std::tuple<jitcm::refcount::scoped, jitcm::refcount::atomic_counts, jitcm::refcount::never>;
 
@@ -62,8 +62,8 @@ template <class Lookup, class Tiering, class RefCountings>
 struct with_each_ref_counting;
 template <class Lookup, class Tiering, class... R>
 struct with_each_ref_counting<Lookup, Tiering, std::tuple<R...>> {
-  using type = std::tuple<jitcm::with_ref_counting<
-      jitcm::with_tiering<jitcm::with_lookup<jitcm::code_manager, Lookup>, Tiering>, R>...>;
+  using type = std::tuple<
+      jitcm::with_ref_counting<jitcm::with_tiering<jitcm::with_lookup<jitcm::code_manager, Lookup>, Tiering>, R>...>;
 };
 template <class Lookup, class Tierings>
 struct with_each_tiering;
@@ -133,11 +133,9 @@ void run_smoke_test() {
   CHECK(removed->count == 1);
   // qemu-user does not see a near slot rewritten through a second mapping
   // (cross builds define JITCM_TEST_ALIAS_REWRITES_UNSEEN); real CPUs do.
-  constexpr bool dual_mapped = requires { typename Manager::allocator_type::protection_type; } &&
-                               !std::is_same_v<typename Manager::allocator_type::protection_type,
-                                               jitcm::protection::mprotect_toggle> &&
-                               !std::is_same_v<typename Manager::allocator_type::protection_type,
-                                               jitcm::protection::rwx>;
+  constexpr bool dual_mapped = requires { typename Manager::allocator_type::protection_type; }
+  &&!std::is_same_v<typename Manager::allocator_type::protection_type, jitcm::protection::mprotect_toggle> &&
+      !std::is_same_v<typename Manager::allocator_type::protection_type, jitcm::protection::rwx>;
 #if defined(JITCM_TEST_ALIAS_REWRITES_UNSEEN)
   constexpr bool rewrite_visible = !dual_mapped;
 #else

@@ -126,7 +126,7 @@ TEMPLATE_TEST_CASE("a new space's table leads every slot to its lazy slot", "[co
   const auto view = tables.views().front();
   CHECK(view.code_base == space.base());
   CHECK(view.data_base == space.base() + header_area);
-  CHECK(view.functions == slots);
+  CHECK(view.slots == slots);
   CHECK(view.first_index == first_index);
   for (std::uint32_t slot = 0; slot < slots; ++slot) {
     CHECK(TestType::current_target(view, slot) == lazy_target_of<TestType>(view, slot));
@@ -278,8 +278,8 @@ TEST_CASE("tables are written through the writable view", "[core][jump_table_set
   REQUIRE(tables.choose_routing(std::nullopt, false));
   fake_space executable, writable;
   recording_opener open;
-  REQUIRE(tables.add_space(executable.layout(), writable.base(), writable.base() + header_area, open,
-                           nothing_installed));
+  REQUIRE(
+      tables.add_space(executable.layout(), writable.base(), writable.base() + header_area, open, nothing_installed));
   CHECK(executable.zero(executable.layout().data_header));
   jitcm::jump_table::table_view seen_through_writable = tables.views().front();
   seen_through_writable.data_base = writable.base() + header_area;

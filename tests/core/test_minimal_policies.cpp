@@ -71,7 +71,9 @@ struct first_space_only {
     if (rest.empty()) rest = code;
     return true;
   }
-  jitcm::address_region allocate(std::size_t n) { return rest.size() < n ? jitcm::address_region{} : rest.take_front(n); }
+  jitcm::address_region allocate(std::size_t n) {
+    return rest.size() < n ? jitcm::address_region{} : rest.take_front(n);
+  }
   jitcm::address_region allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
   void undo(jitcm::address_region r) { rest = {r.begin(), rest.end() - r.begin()}; }
   std::error_code free(jitcm::address_region) { return {}; }  // forgets the block, as bump does
@@ -216,8 +218,7 @@ TEST_CASE("a module builds its allocator from its own options", "[core][policies
   CHECK((*module)->stats().memory.reserved == std::size_t{1} << 19);  // the arena takes the whole limit
 }
 
-TEST_CASE("a module's code-space limit is lowered to what the emitter's slots reach, and checked",
-          "[core][policies]") {
+TEST_CASE("a module's code-space limit is lowered to what the emitter's slots reach, and checked", "[core][policies]") {
   jitcm::code_manager manager;
   const std::size_t reach = jitcm::jump_table::emitter_traits<jitcm::jump_table::host>::max_code_space_size;
   auto wide = manager.new_module({.functions = 1, .lazy_entry = lazy_entry, .max_code_space_size = ~std::size_t{0}});

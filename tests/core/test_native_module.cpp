@@ -6,7 +6,7 @@
 
 using jitcm::errc;
 using jitcm::tiering::two_tier;
-using namespace core_test;
+using namespace jitcm::testing;
 
 namespace {
 
@@ -75,14 +75,14 @@ TEST_CASE("add_code copies a batch, runs the relocation callback inside the writ
   std::vector<std::uintptr_t> relocated;
   // The relocation callback patches the immediate in place: it sees the
   // bytes at their writable address and knows the final one.
-  auto code = module->add_code(batch, [&](const jitcm::finished_code& item, std::span<std::byte> writable,
-                                         std::uintptr_t final_address) {
-    CHECK(writable.size() == item.bytes.size());
-    CHECK(std::equal(writable.begin(), writable.end(), item.bytes.begin()));
-    relocated.push_back(final_address);
-    const example::return_constant patched{200 + *item.desc.index};
-    std::memcpy(writable.data(), patched.bytes.data(), patched.size);
-  });
+  auto code = module->add_code(
+      batch, [&](const jitcm::finished_code& item, std::span<std::byte> writable, std::uintptr_t final_address) {
+        CHECK(writable.size() == item.bytes.size());
+        CHECK(std::equal(writable.begin(), writable.end(), item.bytes.begin()));
+        relocated.push_back(final_address);
+        const example::return_constant patched{200 + *item.desc.index};
+        std::memcpy(writable.data(), patched.bytes.data(), patched.size);
+      });
   REQUIRE(code);
   REQUIRE(code->size() == 8);
   for (std::uint32_t i = 0; i < 8; ++i) {
@@ -96,8 +96,8 @@ TEST_CASE("batches are cut into consecutive chunks of bounded size", "[core]") {
   // add_code cuts at half a code space (hundreds of MiB); the rule itself is
   // checked here on small numbers.
   const std::vector<std::size_t> sizes{10, 10, 10, 25, 5, 5, 40, 1};
-  const auto chunks = jitcm::detail::size_chunks(std::span<const std::size_t>{sizes}, 30,
-                                                 [](std::size_t s) { return s; });
+  const auto chunks =
+      jitcm::detail::size_chunks(std::span<const std::size_t>{sizes}, 30, [](std::size_t s) { return s; });
   std::vector<std::size_t> lengths;
   std::size_t total = 0;
   for (const auto chunk : chunks) {
@@ -346,8 +346,7 @@ TEST_CASE("threads call a slot while better code is installed through its far sl
 
 // qemu-user does not see code rewritten through a second mapping (the near
 // slot's branch), so cross builds leave this case out by its tag.
-TEST_CASE("threads call a slot while better code is installed by rewriting its near branch",
-          "[core][alias-rewrite]") {
+TEST_CASE("threads call a slot while better code is installed by rewriting its near branch", "[core][alias-rewrite]") {
   check_tier_up_under_calls(jitcm::jump_table::routing::near);
 }
 

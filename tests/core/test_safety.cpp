@@ -18,7 +18,7 @@
 
 using jitcm::errc;
 using jitcm::tiering::two_tier;
-using namespace core_test;
+using namespace jitcm::testing;
 
 namespace {
 
@@ -26,7 +26,7 @@ namespace {
 template <class Manager>
 struct lazy_jit {
   typename Manager::module* module = nullptr;
-  int value = 0;                       // what the functions it compiles return
+  int value = 0;  // what the functions it compiles return
   std::atomic<int> compilations{0};
   std::atomic<int> publish_failures{0};
 
@@ -332,7 +332,8 @@ struct flaky_jump_table : jitcm::jump_table::host {
     const patch_failure mode = next_patch_failure();
     if (mode == patch_failure::before) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     auto stored = jitcm::jump_table::host::patch_far(view, i, target);
-    if (stored && mode == patch_failure::after_store) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
+    if (stored && mode == patch_failure::after_store)
+      return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     return stored;
   }
   template <jitcm::jump_table::write_scope_opener Opener>
@@ -341,7 +342,8 @@ struct flaky_jump_table : jitcm::jump_table::host {
     const patch_failure mode = next_patch_failure();
     if (mode == patch_failure::before) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     auto stored = jitcm::jump_table::host::patch(view, i, target, std::forward<Opener>(open));
-    if (stored && mode == patch_failure::after_store) return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
+    if (stored && mode == patch_failure::after_store)
+      return jitcm::failure{std::make_error_code(std::errc::permission_denied)};
     return stored;
   }
 };
@@ -369,7 +371,7 @@ TEST_CASE("a refused jump-table patch leaves the old code installed, the slot on
       failing_patch.store(patch_failure::none);
       CHECK(refused.error() == std::make_error_code(std::errc::permission_denied));
       CHECK_FALSE(room.published());  // the block is still the pending code's alone
-      CHECK(call(module, 0) == 1);     // every table back on the old code
+      CHECK(call(module, 0) == 1);    // every table back on the old code
       CHECK(module.stats().published == before.published);
       CHECK(manager.lookup(room.address()) == nullptr);
     }  // dropped: its memory goes back once

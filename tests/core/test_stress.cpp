@@ -12,7 +12,7 @@
 #include "core_fixture.hpp"
 
 using jitcm::tiering::two_tier;
-using namespace core_test;
+using namespace jitcm::testing;
 
 namespace {
 
@@ -82,8 +82,8 @@ class stress_run {
     CHECK(published_.load() > 0);
     const jitcm::module_stats stats = module_->stats();
     CHECK(stats.installed <= functions);
-    std::printf("  %ld calls, %ld lazy compiles, %ld publishes, %ld removals; %zu code objects freed\n",
-                calls_.load(), lazy_compiles_.load(), published_.load(), removed_.load(), stats.freed);
+    std::printf("  %ld calls, %ld lazy compiles, %ld publishes, %ld removals; %zu code objects freed\n", calls_.load(),
+                lazy_compiles_.load(), published_.load(), removed_.load(), stats.freed);
   }
 
  private:
@@ -104,8 +104,10 @@ class stress_run {
       return;
     }
     std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
-    if (module_->publish(*room, {.index = index, .tier = tier})) published_.fetch_add(1);
-    else errors_.fetch_add(1);
+    if (module_->publish(*room, {.index = index, .tier = tier}))
+      published_.fetch_add(1);
+    else
+      errors_.fetch_add(1);
   }
 
   int call(std::uint32_t index) {

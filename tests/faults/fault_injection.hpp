@@ -140,7 +140,7 @@ class allocator_fixture {
     if (!scope) return false;
     t.value = next_value();
     const example::return_constant code{t.value};
-    std::memcpy(reinterpret_cast<void*>(t.block.rw()), code.bytes.data(), code.size);
+    std::memcpy(reinterpret_cast<void*>(t.block.writable()), code.bytes.data(), code.size);
     return scope->end().has_value();
   }
   /// Destroys the allocator (the operation under test for destruction),
@@ -153,7 +153,7 @@ class allocator_fixture {
     const auto& log = fault_injector::log(calls);
     releases_.clear();
     for (std::size_t i = 0; i < calls; ++i) {
-      if (log[i].site.point == platform::fault_point::release) releases_.push_back(log[i]);
+      if (log[i].site.point == platform::fault_point::unmap) releases_.push_back(log[i]);
     }
     return true;
   }
@@ -232,13 +232,14 @@ class allocator_fixture {
   void check_ownership() {
     std::vector<code_block> sorted;
     for (const tracked_block& t : blocks_) sorted.push_back(t.block);
-    std::sort(sorted.begin(), sorted.end(), [](const code_block& x, const code_block& y) { return x.rx() < y.rx(); });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const code_block& x, const code_block& y) { return x.executable() < y.executable(); });
     for (std::size_t i = 0; i < sorted.size(); ++i) {
-      if (i + 1 < sorted.size()) REQUIRE(sorted[i].region().end() <= sorted[i + 1].rx());
+      if (i + 1 < sorted.size()) REQUIRE(sorted[i].region().end() <= sorted[i + 1].executable());
       const bool in_code = std::any_of(allocator_->code_spaces().begin(), allocator_->code_spaces().end(),
                                        [&](const code_space& s) { return s.code.contains(sorted[i].region()); });
       REQUIRE(in_code);
-      REQUIRE(allocator_->is_committed(sorted[i].rx()));
+      REQUIRE(allocator_->is_committed(sorted[i].executable()));
       REQUIRE(allocator_->is_committed(sorted[i].region().end() - 1));
     }
   }
@@ -254,15 +255,15 @@ class allocator_fixture {
   // refused to writers (space_unusable) until it is executable again.
   void check_code(const tracked_block& t) {
     const example::return_constant code{t.value};
-    REQUIRE(std::memcmp(reinterpret_cast<const void*>(t.block.rx()), code.bytes.data(), code.size) == 0);
-    if (access_at(t.block.rx()).find('x') == std::string::npos) {
+    REQUIRE(std::memcmp(reinterpret_cast<const void*>(t.block.executable()), code.bytes.data(), code.size) == 0);
+    if (access_at(t.block.executable()).find('x') == std::string::npos) {
       fault_injector refuse_all{fault_injector::every_call};
       auto scope = allocator_->begin_write(t.block.region());
       REQUIRE_FALSE(scope);
       REQUIRE(scope.error() == errc::space_unusable);
       return;
     }
-    if (runs_rewritten_code) REQUIRE(example::function_at(t.block.rx())() == static_cast<int>(t.value));
+    if (runs_rewritten_code) REQUIRE(example::function_at(t.block.executable())() == static_cast<int>(t.value));
   }
 
   std::size_t header_bytes() const {

@@ -16,15 +16,24 @@ namespace jitcm::testing {
 
 [[nodiscard]] inline const char* name_of(platform::fault_point point) noexcept {
   switch (point) {
-    case platform::fault_point::reserve: return "reserve";
-    case platform::fault_point::commit: return "commit";
-    case platform::fault_point::protect: return "protect";
-    case platform::fault_point::decommit: return "decommit";
-    case platform::fault_point::release: return "release";
-    case platform::fault_point::create_shared_memory: return "create_shared_memory";
-    case platform::fault_point::resize_shared_memory: return "resize_shared_memory";
-    case platform::fault_point::map_shared_memory: return "map_shared_memory";
-    case platform::fault_point::side_allocation: return "side_allocation";
+    case platform::fault_point::reserve:
+      return "reserve";
+    case platform::fault_point::commit:
+      return "commit";
+    case platform::fault_point::protect:
+      return "protect";
+    case platform::fault_point::decommit:
+      return "decommit";
+    case platform::fault_point::unmap:
+      return "unmap";
+    case platform::fault_point::create_shared_memory:
+      return "create_shared_memory";
+    case platform::fault_point::resize_shared_memory:
+      return "resize_shared_memory";
+    case platform::fault_point::map_shared_memory:
+      return "map_shared_memory";
+    case platform::fault_point::side_allocation:
+      return "side_allocation";
   }
   return "?";
 }

@@ -38,12 +38,29 @@ inline void describe_protection(const MEMORY_BASIC_INFORMATION& info, char (&per
   std::snprintf(perms, sizeof perms, "---%c", info.Type == MEM_PRIVATE ? 'p' : 's');
   if (info.State != MEM_COMMIT) return;
   switch (info.Protect & 0xFF) {
-    case PAGE_READONLY: perms[0] = 'r'; break;
-    case PAGE_READWRITE: case PAGE_WRITECOPY: perms[0] = 'r'; perms[1] = 'w'; break;
-    case PAGE_EXECUTE: perms[2] = 'x'; break;
-    case PAGE_EXECUTE_READ: perms[0] = 'r'; perms[2] = 'x'; break;
-    case PAGE_EXECUTE_READWRITE: case PAGE_EXECUTE_WRITECOPY: perms[0] = 'r'; perms[1] = 'w'; perms[2] = 'x'; break;
-    default: break;
+    case PAGE_READONLY:
+      perms[0] = 'r';
+      break;
+    case PAGE_READWRITE:
+    case PAGE_WRITECOPY:
+      perms[0] = 'r';
+      perms[1] = 'w';
+      break;
+    case PAGE_EXECUTE:
+      perms[2] = 'x';
+      break;
+    case PAGE_EXECUTE_READ:
+      perms[0] = 'r';
+      perms[2] = 'x';
+      break;
+    case PAGE_EXECUTE_READWRITE:
+    case PAGE_EXECUTE_WRITECOPY:
+      perms[0] = 'r';
+      perms[1] = 'w';
+      perms[2] = 'x';
+      break;
+    default:
+      break;
   }
 }
 

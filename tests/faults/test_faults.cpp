@@ -60,8 +60,7 @@ void exercise(const char* what, Prepare prepare, Operation operation) {
         if (!succeeded) REQUIRE(f->allocator().stats() == before);
         return succeeded;
       },
-      [](fixture_ptr<A>& f) { f->check(); },
-      [](fixture_ptr<A>& f) { f->finish(); });
+      [](fixture_ptr<A>& f) { f->check(); }, [](fixture_ptr<A>& f) { f->finish(); });
   INFO(what << " under " << A::protection_type::name << ": " << points << " fault points");
   CHECK(points >= 0);
   std::printf("faults: %-40s %-16s %3ld fault points\n", what, A::protection_type::name, points);
@@ -84,9 +83,9 @@ void one_small_block(allocator_fixture<A>& f) {
 #define JITCM_FAULT_DUAL_MAPPING
 #endif
 
-#define JITCM_FAULT_ALLOCATORS                                                                                  \
-  alloc::pool<protection::mprotect_toggle>, alloc::tlsf<protection::mprotect_toggle>,                          \
-      alloc::bump<protection::mprotect_toggle>, alloc::pool<protection::rwx>, alloc::tlsf<protection::rwx>,     \
+#define JITCM_FAULT_ALLOCATORS                                                                              \
+  alloc::pool<protection::mprotect_toggle>, alloc::tlsf<protection::mprotect_toggle>,                       \
+      alloc::bump<protection::mprotect_toggle>, alloc::pool<protection::rwx>, alloc::tlsf<protection::rwx>, \
       alloc::bump<protection::rwx> JITCM_FAULT_DUAL_MAPPING
 
 TEMPLATE_TEST_CASE("allocate reserving the first space", "[faults]", JITCM_FAULT_ALLOCATORS) {

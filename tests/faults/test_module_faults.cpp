@@ -18,17 +18,17 @@
 
 using jitcm::testing::refuse_each_call_in_turn;
 using jitcm::tiering::two_tier;
-using namespace core_test;
+using namespace jitcm::testing;
 
 namespace {
 
 constexpr std::uint32_t functions = 4;
 
-using far_manager = jitcm::with_allocator<jitcm::code_manager,
-                                          jitcm::allocator::default_allocator<jitcm::protection::mprotect_toggle>>;
+using far_manager =
+    jitcm::with_allocator<jitcm::code_manager, jitcm::allocator::default_allocator<jitcm::protection::mprotect_toggle>>;
 #if defined(JITCM_HAS_DUAL_MAPPING) && !defined(JITCM_TEST_ALIAS_REWRITES_UNSEEN)
-using near_manager = jitcm::with_allocator<jitcm::code_manager,
-                                           jitcm::allocator::default_allocator<jitcm::protection::dual_mapping>>;
+using near_manager =
+    jitcm::with_allocator<jitcm::code_manager, jitcm::allocator::default_allocator<jitcm::protection::dual_mapping>>;
 #endif
 
 /// A manager, maybe a module, and what each function's slot must return.
@@ -132,8 +132,7 @@ void exercise(const char* what, Prepare prepare, Operation operation) {
         f->check();
         return f;
       },
-      [&](fixture_ptr<Manager>& f) { return operation(*f); },
-      [&](fixture_ptr<Manager>& f) { f->check(); },
+      [&](fixture_ptr<Manager>& f) { return operation(*f); }, [&](fixture_ptr<Manager>& f) { f->check(); },
       [&](fixture_ptr<Manager>& f) { f->finish(); });
   std::printf("  %-34s %3ld fault points\n", what, points);
 }

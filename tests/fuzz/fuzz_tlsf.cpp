@@ -46,14 +46,14 @@ struct checked_allocator {
   explicit checked_allocator(std::size_t spare_pages) : a{fuzz_options(spare_pages)} {}
 
   void add(const jitcm::code_block& b) {
-    auto above = live.lower_bound(b.rx());
+    auto above = live.lower_bound(b.executable());
     expect(above == live.end() || b.region().end() <= above->first);
-    expect(above == live.begin() || std::prev(above)->first + std::prev(above)->second <= b.rx());
+    expect(above == live.begin() || std::prev(above)->first + std::prev(above)->second <= b.executable());
     bool inside = false;
     for (const jitcm::code_space& s : a.code_spaces()) inside = inside || s.code.contains(b.region());
     expect(inside);
-    expect(a.is_committed(b.rx()) && a.is_committed(b.region().end() - 1));
-    live.emplace(b.rx(), b.size());
+    expect(a.is_committed(b.executable()) && a.is_committed(b.region().end() - 1));
+    live.emplace(b.executable(), b.size());
     live_bytes += b.size();
   }
 

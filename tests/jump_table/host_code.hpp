@@ -12,7 +12,7 @@
 #include <jitcm/platform/virtual_memory.hpp>
 #include <jitcm/protection/strategy.hpp>
 
-namespace jt_test {
+namespace jitcm::testing {
 
 namespace jt = jitcm::jump_table;
 
@@ -31,13 +31,13 @@ struct return_constant {
 #if defined(JITCM_ARCH_X64)
     std::memset(bytes, 0xCC, size);
     if constexpr (jt::x64_landing_pads) put32(0xFA1E0FF3);  // endbr64
-    bytes[at++] = 0xB8;                                      // mov $value, %eax
+    bytes[at++] = 0xB8;                                     // mov $value, %eax
     put32(value);
     bytes[at] = 0xC3;  // ret
 #elif defined(JITCM_ARCH_ARM64)
     if constexpr (jt::arm64_landing_pads) put32(0xD503245F);  // bti c
-    put32(0x52800000u | ((value & 0xFFFFu) << 5));             // movz w0, #value
-    put32(0xD65F03C0u);                                        // ret
+    put32(0x52800000u | ((value & 0xFFFFu) << 5));            // movz w0, #value
+    put32(0xD65F03C0u);                                       // ret
 #elif defined(JITCM_ARCH_RISCV64)
     put32(((value & 0xFFFu) << 20) | (10u << 7) | 0x13u);  // addi a0, zero, value
     put32(0x00008067u);                                    // ret
@@ -131,4 +131,4 @@ class table_space {
   jt::table_view view_;
 };
 
-}  // namespace jt_test
+}  // namespace jitcm::testing

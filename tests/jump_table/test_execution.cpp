@@ -14,8 +14,8 @@
 
 namespace jt = jitcm::jump_table;
 using jitcm::errc;
-using jt_test::call;
-using jt_test::table_space;
+using jitcm::testing::call;
+using jitcm::testing::table_space;
 
 std::uintptr_t trampoline_address_from_second_unit();
 

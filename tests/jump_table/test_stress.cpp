@@ -16,8 +16,8 @@
 #include "host_code.hpp"
 
 namespace jt = jitcm::jump_table;
-using jt_test::call;
-using jt_test::table_space;
+using jitcm::testing::call;
+using jitcm::testing::table_space;
 
 namespace {
 
@@ -80,10 +80,14 @@ void run_stress(Table& table, PatchSlot patch_slot, outcome& result) {
 template <class Table>
 std::uintptr_t target_for(const Table& table, std::uint32_t i, int round) {
   switch (round % 4) {
-    case 0: return table.far_thunk(i);
-    case 1: return table.near_thunk(i, 1);
-    case 2: return table.far_thunk(i);
-    default: return table.near_thunk(i, 0);
+    case 0:
+      return table.far_thunk(i);
+    case 1:
+      return table.near_thunk(i, 1);
+    case 2:
+      return table.far_thunk(i);
+    default:
+      return table.near_thunk(i, 0);
   }
 }
 
@@ -100,8 +104,9 @@ void stress_near_and_far() {
   for (std::uint32_t i = 0; i < slots; ++i) REQUIRE(table.patch(i, table.near_thunk(i, 0)));
 
   outcome result;
-  run_stress(table, [&](std::uint32_t i, int round) { return table.patch(i, target_for(table, i, round)).has_value(); },
-             result);
+  run_stress(
+      table, [&](std::uint32_t i, int round) { return table.patch(i, target_for(table, i, round)).has_value(); },
+      result);
   CHECK(result.patch_failures == 0);
   CHECK(result.wrong == 0);
   CHECK(result.calls > 0);

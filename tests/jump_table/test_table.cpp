@@ -25,7 +25,9 @@ struct plain_table {
     view = {base, base, data, data, functions};
   }
   std::vector<std::uint64_t> snapshot() const { return storage; }
-  static std::size_t data_offset(std::uint32_t functions) { return (Emitter::code_bytes(functions) + 7) & ~std::size_t{7}; }
+  static std::size_t data_offset(std::uint32_t functions) {
+    return (Emitter::code_bytes(functions) + 7) & ~std::size_t{7};
+  }
 
   std::vector<std::uint64_t> storage;
   jt::table_view view;
@@ -73,8 +75,8 @@ std::uint64_t far_cell(const jt::table_view& view, std::uint32_t i) {
 
 }  // namespace
 
-#define EMITTERS jt::basic_x64<false>, jt::basic_x64<true>, jt::basic_arm64<false>, jt::basic_arm64<true>, \
-                 jt::riscv64, jt::portable
+#define EMITTERS \
+  jt::basic_x64<false>, jt::basic_x64<true>, jt::basic_arm64<false>, jt::basic_arm64<true>, jt::riscv64, jt::portable
 
 TEMPLATE_TEST_CASE("initialize leads every call target to its lazy slot", "[jump_table][table]", EMITTERS) {
   plain_table<TestType> table{5};
@@ -149,7 +151,8 @@ TEMPLATE_TEST_CASE("patch retargets near in range and far beyond it", "[jump_tab
   CHECK(far_cell<TestType>(view, 2) == near_target);
   if constexpr (TestType::has_machine_code) {
     CHECK(opener.opened == 1);
-    CHECK(address_region{view.code_base + TestType::near_slot_offset(2), TestType::near_slot_size}.contains(opener.last));
+    CHECK(
+        address_region{view.code_base + TestType::near_slot_offset(2), TestType::near_slot_size}.contains(opener.last));
   } else {
     CHECK(opener.opened == 0);
   }

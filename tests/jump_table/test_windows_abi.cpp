@@ -14,7 +14,7 @@
 #include "host_code.hpp"
 
 namespace jt = jitcm::jump_table;
-using jt_test::table_space;
+using jitcm::testing::table_space;
 
 namespace {
 
@@ -24,10 +24,11 @@ using mixed_function = double (*)(double, double, long long, long long, double, 
 // Uses every callee-saved vector register, so its prologue must save them
 // and its epilogue restore them for the caller.
 [[gnu::noinline]] double mixed(double a, double b, long long c, long long d, double e, long long f) {
-  asm volatile("xorps %%xmm6, %%xmm6\n xorps %%xmm7, %%xmm7\n xorps %%xmm8, %%xmm8\n xorps %%xmm9, %%xmm9\n"
-               "xorps %%xmm10, %%xmm10\n xorps %%xmm11, %%xmm11\n xorps %%xmm12, %%xmm12\n"
-               "xorps %%xmm13, %%xmm13\n xorps %%xmm14, %%xmm14\n xorps %%xmm15, %%xmm15\n" ::
-                   : "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  asm volatile(
+      "xorps %%xmm6, %%xmm6\n xorps %%xmm7, %%xmm7\n xorps %%xmm8, %%xmm8\n xorps %%xmm9, %%xmm9\n"
+      "xorps %%xmm10, %%xmm10\n xorps %%xmm11, %%xmm11\n xorps %%xmm12, %%xmm12\n"
+      "xorps %%xmm13, %%xmm13\n xorps %%xmm14, %%xmm14\n xorps %%xmm15, %%xmm15\n" ::
+          : "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
   return a + 10 * b + 100 * static_cast<double>(c) + 1000 * static_cast<double>(d) + 10000 * e +
          100000 * static_cast<double>(f);
 }
@@ -42,10 +43,11 @@ lazy_state lazy;
 // space; it also clobbers every volatile register the arguments live in and
 // every callee-saved vector register (which it must then restore).
 [[gnu::optimize("O0"), gnu::noinline]] std::uintptr_t compile_lazily(std::uint32_t index) {
-  asm volatile("xorps %%xmm0, %%xmm0\n xorps %%xmm1, %%xmm1\n xorps %%xmm2, %%xmm2\n xorps %%xmm3, %%xmm3\n"
-               "xorps %%xmm4, %%xmm4\n xorps %%xmm5, %%xmm5\n xorps %%xmm6, %%xmm6\n xorps %%xmm15, %%xmm15\n"
-               "xorl %%ecx, %%ecx\n xorl %%edx, %%edx\n xorl %%r8d, %%r8d\n xorl %%r9d, %%r9d\n" ::
-                   : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm15", "rcx", "rdx", "r8", "r9");
+  asm volatile(
+      "xorps %%xmm0, %%xmm0\n xorps %%xmm1, %%xmm1\n xorps %%xmm2, %%xmm2\n xorps %%xmm3, %%xmm3\n"
+      "xorps %%xmm4, %%xmm4\n xorps %%xmm5, %%xmm5\n xorps %%xmm6, %%xmm6\n xorps %%xmm15, %%xmm15\n"
+      "xorl %%ecx, %%ecx\n xorl %%edx, %%edx\n xorl %%r8d, %%r8d\n xorl %%r9d, %%r9d\n" ::
+          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm15", "rcx", "rdx", "r8", "r9");
   lazy.compiled.push_back(index);
   const auto code = reinterpret_cast<std::uintptr_t>(&mixed);
   if (!lazy.table->patch(index, code)) return 0;

@@ -16,7 +16,7 @@
 
 #include "profiling_code.hpp"  // examples/
 
-namespace observe_test {
+namespace jitcm::testing {
 
 using example::calling_function;
 
@@ -29,4 +29,4 @@ inline std::uintptr_t lazy_entry() {
   return entry ? *entry : 0;
 }
 
-}  // namespace observe_test
+}  // namespace jitcm::testing

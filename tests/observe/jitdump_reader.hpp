@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace observe_test {
+namespace jitcm::testing {
 
 struct jitdump_header {
   std::uint32_t magic, version, total_size, elf_mach, pad1, pid;
@@ -112,4 +112,4 @@ inline std::optional<jitdump_contents> read_jitdump(const std::string& path) {
   return dump;
 }
 
-}  // namespace observe_test
+}  // namespace jitcm::testing

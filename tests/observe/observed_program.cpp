@@ -26,14 +26,14 @@ namespace {
 template <class Manager>
 int run(std::string_view mode) {
   Manager manager;
-  auto module = manager.new_module({.functions = 2, .lazy_entry = observe_test::lazy_entry()});
+  auto module = manager.new_module({.functions = 2, .lazy_entry = jitcm::testing::lazy_entry()});
   if (!module) return 2;
   const example::return_constant answer{42};
   const std::vector<std::byte> loop = example::counting_loop(28);  // a few hundred ms of samples
   const jitcm::source_position positions[] = {{0, 1}, {5, 2}};
-  if (observe_test::publish_bytes(**module, answer.bytes, {.index = 0, .name = "jit_answer"}) == nullptr) return 3;
-  if (observe_test::publish_bytes(**module, loop, {.index = 1, .name = "jit_hot_loop", .source_positions = positions}) ==
-      nullptr) {
+  if (jitcm::testing::publish_bytes(**module, answer.bytes, {.index = 0, .name = "jit_answer"}) == nullptr) return 3;
+  if (jitcm::testing::publish_bytes(**module, loop,
+                                    {.index = 1, .name = "jit_hot_loop", .source_positions = positions}) == nullptr) {
     return 3;
   }
   auto slot = (*module)->call_target(0);
@@ -45,7 +45,7 @@ int run(std::string_view mode) {
   }
   auto loop_slot = (*module)->call_target(1);
   if (!loop_slot) return 4;
-  for (int i = 0; i < 4; ++i) example::function_at(*loop_slot)();
+  for (int i = 0; i < 4; ++i) example::function_at (*loop_slot)();
   std::printf("jit_hot_loop ran\n");
   return 0;
 }

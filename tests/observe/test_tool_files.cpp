@@ -60,7 +60,7 @@ std::vector<std::string> lines_of(const std::string& path) {
   return lines;
 }
 
-bool address_region_contains(const observe_test::jitdump_record& load, std::uintptr_t address) {
+bool address_region_contains(const jitcm::testing::jitdump_record& load, std::uintptr_t address) {
   return address >= load.code_address && address < load.code_address + load.code_size;
 }
 
@@ -76,14 +76,15 @@ struct module_fixture {
   typename Manager::module_ptr module;
 
   void create(std::uint32_t functions = 2) {
-    auto created = manager.new_module({.functions = functions, .lazy_entry = observe_test::lazy_entry()});
+    auto created = manager.new_module({.functions = functions, .lazy_entry = jitcm::testing::lazy_entry()});
     REQUIRE(created);
     module = std::move(*created);
   }
-  const jitcm::code* publish(std::uint32_t index, const char* name, std::span<const jitcm::source_position> positions = {},
+  const jitcm::code* publish(std::uint32_t index, const char* name,
+                             std::span<const jitcm::source_position> positions = {},
                              std::span<const std::byte> unwind = {}) {
     const example::return_constant bytes{index + 40};
-    const jitcm::code* c = observe_test::publish_bytes(
+    const jitcm::code* c = jitcm::testing::publish_bytes(
         *module, bytes.bytes, {.index = index, .name = name, .source_positions = positions, .unwind_info = unwind});
     REQUIRE(c != nullptr);
     return c;
@@ -156,8 +157,8 @@ TEMPLATE_TEST_CASE("perf map lines name code and slots at their executable addre
   fixture.manager.remove_observer(**map);
 }
 
-TEMPLATE_TEST_CASE("a jitdump holds the header, the slots, and each code's unwind, debug and load records",
-                   "[jitdump]", jitcm::code_manager, dual_mapped_manager) {
+TEMPLATE_TEST_CASE("a jitdump holds the header, the slots, and each code's unwind, debug and load records", "[jitdump]",
+                   jitcm::code_manager, dual_mapped_manager) {
   scratch_directory directory;
   std::string path;
   std::uintptr_t code_start = 0;
@@ -194,7 +195,7 @@ TEMPLATE_TEST_CASE("a jitdump holds the header, the slots, and each code's unwin
     fixture.module.reset();
     fixture.manager.remove_observer(**dump);
   }
-  const auto contents = observe_test::read_jitdump(path);
+  const auto contents = jitcm::testing::read_jitdump(path);
   REQUIRE(contents);
   const auto& h = contents->header;
   CHECK(h.magic == 0x4A695444);
@@ -269,10 +270,15 @@ elf_symbols read_elf_symbols(const jit_code_entry& entry) {
     return value;
   };
   elf_symbols symbols;
-  REQUIRE(std::memcmp(image, "\x7f" "ELF", 4) == 0);
+  REQUIRE(std::memcmp(image,
+                      "\x7f"
+                      "ELF",
+                      4) == 0);
   symbols.machine = at(18, std::uint16_t{});
   const auto sections = at(40, std::uint64_t{});
-  const auto section = [&](std::size_t i, std::size_t field, auto value) { return at(sections + i * 64 + field, value); };
+  const auto section = [&](std::size_t i, std::size_t field, auto value) {
+    return at(sections + i * 64 + field, value);
+  };
   const std::uint64_t text_address = section(1, 16, std::uint64_t{});
   const std::uint64_t symtab = section(2, 24, std::uint64_t{}), symtab_size = section(2, 32, std::uint64_t{});
   const std::uint64_t strtab = section(3, 24, std::uint64_t{});
@@ -286,14 +292,15 @@ elf_symbols read_elf_symbols(const jit_code_entry& entry) {
 
 std::vector<const jit_code_entry*> descriptor_entries() {
   std::vector<const jit_code_entry*> entries;
-  for (const jit_code_entry* e = __jit_debug_descriptor.first_entry; e != nullptr; e = e->next_entry) entries.push_back(e);
+  for (const jit_code_entry* e = __jit_debug_descriptor.first_entry; e != nullptr; e = e->next_entry)
+    entries.push_back(e);
   return entries;
 }
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("gdb_jit registers one ELF image per batch and unregisters freed code", "[gdb]",
-                   jitcm::code_manager, dual_mapped_manager) {
+TEMPLATE_TEST_CASE("gdb_jit registers one ELF image per batch and unregisters freed code", "[gdb]", jitcm::code_manager,
+                   dual_mapped_manager) {
   REQUIRE(descriptor_entries().empty());
   jitcm::observe::gdb_jit gdb;
   module_fixture<TestType> fixture;
@@ -384,13 +391,14 @@ TEST_CASE("observers keep count while threads publish into their own modules at 
   jitcm::observe::gdb_jit gdb;
   jitcm::observe::unwind_registry registry;
   jitcm::code_manager manager;
-  for (jitcm::code_observer* o : std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
+  for (jitcm::code_observer* o :
+       std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
     manager.add_observer(*o);
   }
   constexpr std::uint32_t threads = 4, functions = 25;
   std::vector<jitcm::code_manager::module_ptr> modules;
   for (std::uint32_t t = 0; t < threads; ++t) {
-    auto created = manager.new_module({.functions = functions, .lazy_entry = observe_test::lazy_entry()});
+    auto created = manager.new_module({.functions = functions, .lazy_entry = jitcm::testing::lazy_entry()});
     REQUIRE(created);
     modules.push_back(std::move(*created));
   }
@@ -403,7 +411,7 @@ TEST_CASE("observers keep count while threads publish into their own modules at 
     workers.emplace_back([&, t] {
       for (std::uint32_t i = 0; i < functions; ++i) {
         const example::return_constant bytes{i};
-        if (observe_test::publish_bytes(*modules[t], bytes.bytes, {.index = i, .unwind_info = *unwind}) != nullptr) {
+        if (jitcm::testing::publish_bytes(*modules[t], bytes.bytes, {.index = i, .unwind_info = *unwind}) != nullptr) {
           published.fetch_add(1);
         }
       }
@@ -420,11 +428,13 @@ TEST_CASE("observers keep count while threads publish into their own modules at 
   for (const jit_code_entry* e : descriptor_entries()) symbols += read_elf_symbols(*e).count;
   CHECK(symbols == threads * functions * 3);  // each function, its jump slot and its lazy slot
   REQUIRE((*map)->flush());
-  CHECK(lines_of(directory.path + "/perf-threads.map").size() == threads * functions * 3);  // code, jump slot, lazy slot
+  CHECK(lines_of(directory.path + "/perf-threads.map").size() ==
+        threads * functions * 3);  // code, jump slot, lazy slot
   modules.clear();
   CHECK(registry.registered() == 0);
   CHECK(gdb.entries() == 0);
-  for (jitcm::code_observer* o : std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
+  for (jitcm::code_observer* o :
+       std::initializer_list<jitcm::code_observer*>{map->get(), dump->get(), &gdb, &registry}) {
     manager.remove_observer(*o);
   }
 }

@@ -43,7 +43,7 @@ struct unwinding_fixture {
 
   unwinding_fixture() {
     manager.add_observer(registry);
-    auto created = manager.new_module({.functions = 1, .lazy_entry = observe_test::lazy_entry()});
+    auto created = manager.new_module({.functions = 1, .lazy_entry = jitcm::testing::lazy_entry()});
     REQUIRE(created);
     module = std::move(*created);
   }
@@ -54,12 +54,14 @@ struct unwinding_fixture {
 
   /// Publishes a function calling `callee`, with unwind info; returns its entry.
   void (*publish_caller(void (*callee)(), bool with_unwind_info = true))() {
-    const observe_test::calling_function function{callee};
+    const jitcm::testing::calling_function function{callee};
     const std::vector<std::byte> unwind = function.unwind_info();
     REQUIRE(!unwind.empty());
-    const jitcm::code* c = observe_test::publish_bytes(
+    const jitcm::code* c = jitcm::testing::publish_bytes(
         *module, function.bytes,
-        {.index = 0, .name = "jit_caller", .unwind_info = with_unwind_info ? std::span{unwind} : std::span<const std::byte>{}});
+        {.index = 0,
+         .name = "jit_caller",
+         .unwind_info = with_unwind_info ? std::span{unwind} : std::span<const std::byte>{}});
     REQUIRE(c != nullptr);
     return reinterpret_cast<void (*)()>(c->instruction_start());
   }
@@ -167,8 +169,10 @@ TEST_CASE("_Unwind_Backtrace walks through a JIT frame to its caller", "[unwind]
   bool in_jit = false;
   bool beyond_jit = false;
   for (std::uintptr_t pc : frames_seen) {
-    if (c->contains(pc - 1)) in_jit = true;
-    else if (in_jit) beyond_jit = true;
+    if (c->contains(pc - 1))
+      in_jit = true;
+    else if (in_jit)
+      beyond_jit = true;
   }
   CHECK(in_jit);
   CHECK(beyond_jit);
@@ -216,11 +220,11 @@ bool unwinder_covers(std::uintptr_t pc) {
 TEST_CASE("a batch is one section; freeing one of its functions takes only that function out", "[unwind]") {
   unwinding_fixture<jitcm::code_manager> fixture;
   fixture.module.reset();
-  auto created = fixture.manager.new_module({.functions = 3, .lazy_entry = observe_test::lazy_entry()});
+  auto created = fixture.manager.new_module({.functions = 3, .lazy_entry = jitcm::testing::lazy_entry()});
   REQUIRE(created);
   fixture.module = std::move(*created);
 
-  const observe_test::calling_function function{&throw_from_callback};
+  const jitcm::testing::calling_function function{&throw_from_callback};
   const std::vector<std::byte> unwind = function.unwind_info();
   std::vector<jitcm::finished_code> batch;
   for (std::uint32_t i = 0; i < 3; ++i) {

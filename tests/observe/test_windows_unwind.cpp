@@ -27,7 +27,7 @@ struct windows_caller {
 
   explicit windows_caller(void (*callee)()) {
     const unsigned char code[] = {0x48, 0x83, 0xEC, 0x28,                    // sub rsp, 40
-                                  0x48, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0,        // movabs rax, callee
+                                  0x48, 0xB8, 0,    0,    0, 0, 0, 0, 0, 0,  // movabs rax, callee
                                   0xFF, 0xD0,                                // call rax
                                   0x48, 0x83, 0xC4, 0x28,                    // add rsp, 40
                                   0xC3};                                     // ret
@@ -38,7 +38,8 @@ struct windows_caller {
   }
 
   [[nodiscard]] std::vector<std::byte> unwind_info() const {
-    auto built = wu::build({.code_size = static_cast<std::uint32_t>(bytes.size()), .prologue_size = prologue_size,
+    auto built = wu::build({.code_size = static_cast<std::uint32_t>(bytes.size()),
+                            .prologue_size = prologue_size,
                             .stack_bytes = stack_bytes});
     REQUIRE(built);
     return *built;
@@ -63,7 +64,7 @@ void capture_stack() {
 // A module of one function in a manager that tells `registry` about its code.
 jitcm::code_manager::module_ptr observed_module(jitcm::code_manager& manager, unwind_registry& registry) {
   manager.add_observer(registry);
-  auto created = manager.new_module({.functions = 1, .lazy_entry = observe_test::lazy_entry()});
+  auto created = manager.new_module({.functions = 1, .lazy_entry = jitcm::testing::lazy_entry()});
   REQUIRE(created);
   return std::move(*created);
 }
@@ -81,9 +82,10 @@ struct unwinding_fixture {
   const jitcm::code* publish_caller(void (*callee)(), bool with_unwind_info = true) {
     const windows_caller function{callee};
     const std::vector<std::byte> unwind = function.unwind_info();
-    const jitcm::code* c = observe_test::publish_bytes(
+    const jitcm::code* c = jitcm::testing::publish_bytes(
         *module, function.bytes,
-        {.index = 0, .name = "jit_caller",
+        {.index = 0,
+         .name = "jit_caller",
          .unwind_info = with_unwind_info ? std::span{unwind} : std::span<const std::byte>{}});
     REQUIRE(c != nullptr);
     return c;
@@ -95,12 +97,26 @@ struct unwinding_fixture {
 TEST_CASE("windows_unwind::build describes the prologue in UNWIND_INFO's codes", "[unwind][windows]") {
   auto small = wu::build({.code_size = 21, .prologue_size = 4, .stack_bytes = 40});
   REQUIRE(small);
-  const std::vector<std::byte> expected_small{
-      std::byte{16}, {}, {}, {},   // length
-      {}, {}, {}, {},              // begin 0
-      std::byte{21}, {}, {}, {},   // end 21
-      std::byte{1}, std::byte{4}, std::byte{1}, std::byte{0},  // version 1, prologue 4, 1 code, no frame register
-      std::byte{4}, std::byte{0x42}, {}, {}};                  // at 4: UWOP_ALLOC_SMALL (40 - 8) / 8, padding
+  const std::vector<std::byte> expected_small{std::byte{16},
+                                              {},
+                                              {},
+                                              {},  // length
+                                              {},
+                                              {},
+                                              {},
+                                              {},  // begin 0
+                                              std::byte{21},
+                                              {},
+                                              {},
+                                              {},  // end 21
+                                              std::byte{1},
+                                              std::byte{4},
+                                              std::byte{1},
+                                              std::byte{0},  // version 1, prologue 4, 1 code, no frame register
+                                              std::byte{4},
+                                              std::byte{0x42},
+                                              {},
+                                              {}};  // at 4: UWOP_ALLOC_SMALL (40 - 8) / 8, padding
   CHECK(*small == expected_small);
 
   auto framed = wu::build({.code_size = 64, .prologue_size = 11, .stack_bytes = 256, .frame_pointer = true});
@@ -114,7 +130,7 @@ TEST_CASE("windows_unwind::build describes the prologue in UNWIND_INFO's codes",
   CHECK(std::to_integer<int>(info[3]) == 5);     // rbp, offset 0
   CHECK(std::to_integer<int>(info[5]) == 0x01);  // at 11: UWOP_ALLOC_LARGE, size / 8 in the next slot
   CHECK(std::to_integer<int>(info[6]) == 32);
-  CHECK(std::to_integer<int>(info[9]) == 0x03);  // at 4: UWOP_SET_FPREG
+  CHECK(std::to_integer<int>(info[9]) == 0x03);   // at 4: UWOP_SET_FPREG
   CHECK(std::to_integer<int>(info[11]) == 0x50);  // at 1: UWOP_PUSH_NONVOL rbp
 
   CHECK(wu::build({.code_size = 0, .prologue_size = 0, .stack_bytes = 8}).error() == jitcm::errc::invalid_argument);
@@ -172,7 +188,7 @@ TEST_CASE("code without unwind info is not registered; malformed info is counted
   unwind_registry registry;
   auto module = observed_module(fixture.manager, registry);
   const windows_caller function{&capture_stack};
-  REQUIRE(observe_test::publish_bytes(*module, function.bytes, {.index = 0, .unwind_info = bad}) != nullptr);
+  REQUIRE(jitcm::testing::publish_bytes(*module, function.bytes, {.index = 0, .unwind_info = bad}) != nullptr);
   CHECK(registry.rejected() == 1);
   CHECK(registry.registered() == 0);
   module.reset();

@@ -40,8 +40,15 @@ bool refused_as_not_owned(const result<void>& outcome) {
 }
 
 // The child reports each broken expectation as its own exit code.
-enum child_check : int { ok = 0, inherited_code_wrong = 10, own_code_wrong, commit_allowed, decommit_allowed,
-                         reserve_failed, publish_failed };
+enum child_check : int {
+  ok = 0,
+  inherited_code_wrong = 10,
+  own_code_wrong,
+  commit_allowed,
+  decommit_allowed,
+  reserve_failed,
+  publish_failed
+};
 
 }  // namespace
 
@@ -87,7 +94,7 @@ TEST_CASE("a child that follows the rule runs inherited code and writes only its
     if (!own || !own->commit(own->executable())) ::_exit(reserve_failed);
     write_function(own->writable().begin(), own->executable().begin(), 2);
     if (example::function_at(own->executable().begin())() != 2) ::_exit(own_code_wrong);
-    (void)memory->release();  // unmaps the child's views, nothing of the parent's
+    (void)memory->unmap();  // unmaps the child's views, nothing of the parent's
     ::_exit(ok);
   });
   CHECK(outcome.exited);

@@ -27,8 +27,13 @@ constexpr std::size_t instruction_alignment = 4;
 /// page boundary, and the last one that fits.
 std::vector<std::size_t> awkward_offsets(std::size_t page) {
   constexpr std::size_t code = example::return_constant::size;
-  return {0, instruction_alignment, 64 - instruction_alignment, 128 - code / 2, page - instruction_alignment,
-          page - code / 2, 2 * page - code};
+  return {0,
+          instruction_alignment,
+          64 - instruction_alignment,
+          128 - code / 2,
+          page - instruction_alignment,
+          page - code / 2,
+          2 * page - code};
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ TEST_CASE("the large page size is a power of two above the page size, or none", 
 
 // qemu-user ignores madvise and reports no huge pages: cross builds leave
 // out the cases tagged [madvise].
-TEST_CASE("private memory advised for large pages is backed as the system setting says", "[platform][large_pages][madvise]") {
+TEST_CASE("private memory advised for large pages is backed as the system setting says",
+          "[platform][large_pages][madvise]") {
   const std::size_t large = platform::large_page_size();
   if (large == 0) {
     WARN("no transparent huge pages in this kernel: nothing to check");
@@ -74,7 +75,8 @@ TEST_CASE("private memory advised for large pages is backed as the system settin
 }
 
 #if defined(JITCM_HAS_DUAL_MAPPING)
-TEST_CASE("shared memory advised for large pages is backed as the shmem setting says", "[platform][large_pages][madvise]") {
+TEST_CASE("shared memory advised for large pages is backed as the shmem setting says",
+          "[platform][large_pages][madvise]") {
   const std::size_t large = platform::large_page_size();
   if (large == 0) {
     WARN("no transparent huge pages in this kernel: nothing to check");
@@ -92,14 +94,15 @@ TEST_CASE("the usage of memory outside any mapping is zero", "[platform][large_p
   auto memory = platform::reservation::reserve(platform::page_size());
   REQUIRE(memory);
   const address_region gone = memory->region();
-  REQUIRE(memory->release());
+  REQUIRE(memory->unmap());
   auto usage = platform::large_page_usage_of(gone);
   REQUIRE(usage);
   CHECK(usage->eligible == 0);
   CHECK(usage->huge == 0);
 }
 
-TEST_CASE("an allocator asked for large pages lays its spaces out in whole large pages", "[platform][large_pages][madvise]") {
+TEST_CASE("an allocator asked for large pages lays its spaces out in whole large pages",
+          "[platform][large_pages][madvise]") {
   const std::size_t large = platform::large_page_size();
   if (large == 0) {
     WARN("no transparent huge pages in this kernel: nothing to check");
@@ -116,7 +119,7 @@ TEST_CASE("an allocator asked for large pages lays its spaces out in whole large
   CHECK(space.region.size() % large == 0);
   CHECK(space.pages == expected_backing(false));
   // The whole large page under the block is committed, none beyond it.
-  const std::uintptr_t first_large_page = block->rx() & ~(large - 1);
+  const std::uintptr_t first_large_page = block->executable() & ~(large - 1);
   CHECK(code.is_committed(first_large_page));
   CHECK(code.is_committed(first_large_page + large - 1));
   if (space.region.end() > first_large_page + large) CHECK(!code.is_committed(first_large_page + large));
@@ -126,9 +129,9 @@ TEST_CASE("an allocator asked for large pages lays its spaces out in whole large
   {
     auto scope = code.begin_write(block->region());
     REQUIRE(scope);
-    std::memcpy(reinterpret_cast<void*>(block->rw()), function.bytes.data(), function.size);
+    std::memcpy(reinterpret_cast<void*>(block->writable()), function.bytes.data(), function.size);
   }
-  CHECK(example::function_at(block->rx())() == 33);
+  CHECK(example::function_at(block->executable())() == 33);
 
   allocator::tlsf<protection::mprotect_toggle> plain;
   REQUIRE(plain.allocate(64));

@@ -95,13 +95,14 @@ TEST_CASE("a reservation lands within branch reach of the host binary", "[platfo
 
 TEST_CASE("a range nothing can be placed in falls back, or fails when required", "[platform][placement]") {
   const address_region unmappable = inside_host_binary();
-  auto fallback = platform::reserve_preferring(unmappable, platform::page_size(), 0, reserve_plain(platform::page_size()));
+  auto fallback =
+      platform::reserve_preferring(unmappable, platform::page_size(), 0, reserve_plain(platform::page_size()));
   REQUIRE(fallback);
   CHECK(fallback->where == platform::placement::fallback);
   CHECK(!unmappable.contains(fallback->space.region()));
 
-  auto required = platform::reserve_preferring(unmappable, platform::page_size(), 0,
-                                               reserve_plain(platform::page_size()), true);
+  auto required =
+      platform::reserve_preferring(unmappable, platform::page_size(), 0, reserve_plain(platform::page_size()), true);
   REQUIRE(!required);
   CHECK(required.error() == make_error_code(errc::address_space_exhausted));
 

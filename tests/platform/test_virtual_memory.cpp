@@ -17,7 +17,6 @@ using namespace jitcm;
 using jitcm::testing::fault_injector;
 using fault = jitcm::platform::fault_point;
 
-
 namespace {
 
 std::size_t resident_bytes() {
@@ -36,25 +35,25 @@ TEST_CASE("reserve rounds up to pages and honours alignment", "[platform]") {
   REQUIRE(region);
   CHECK(region->size() == 2 * page);
   CHECK(region->begin() % page == 0);
-  REQUIRE(platform::release(*region));
+  REQUIRE(platform::unmap(*region));
 
   const std::size_t alignment = std::size_t{1} << 21;
   auto aligned = platform::reserve(page, 0, alignment);
   REQUIRE(aligned);
   CHECK(aligned->begin() % alignment == 0);
   CHECK(aligned->size() == page);
-  REQUIRE(platform::release(*aligned));
+  REQUIRE(platform::unmap(*aligned));
 }
 
 TEST_CASE("reserve takes a hint where the OS can honour it", "[platform]") {
   auto first = platform::reserve(1 << 20);
   REQUIRE(first);
   const std::uintptr_t hint = first->begin();
-  REQUIRE(platform::release(*first));
+  REQUIRE(platform::unmap(*first));
   auto second = platform::reserve(1 << 20, hint);
   REQUIRE(second);
   CHECK(second->begin() == hint);
-  REQUIRE(platform::release(*second));
+  REQUIRE(platform::unmap(*second));
 }
 
 TEST_CASE("reserved pages are inaccessible until committed", "[platform]") {
@@ -134,10 +133,10 @@ TEST_CASE("bad arguments are rejected before reaching the OS", "[platform]") {
   SECTION("double release") {
     auto memory = platform::reservation::reserve(page);
     REQUIRE(memory);
-    REQUIRE(memory->release());
-    CHECK(memory->is_released());
-    CHECK(memory->release().error() == errc::already_released);
-    CHECK(memory->commit({0, page}, platform::access::read_write).error() == errc::already_released);
+    REQUIRE(memory->unmap());
+    CHECK(memory->is_unmapped());
+    CHECK(memory->unmap().error() == errc::already_unmapped);
+    CHECK(memory->commit({0, page}, platform::access::read_write).error() == errc::already_unmapped);
   }
 }
 
@@ -196,17 +195,17 @@ TEST_CASE("the fault hook refuses each call with the error given and the OS is n
     REQUIRE(memory->commit(first, platform::access::read_write));
     *first.pointer<volatile char>() = 5;
     {
-      fault_injector refuse{fault_injector::every_call, {fault::commit, fault::protect, fault::decommit, fault::release}};
+      fault_injector refuse{fault_injector::every_call, {fault::commit, fault::protect, fault::decommit, fault::unmap}};
       CHECK(memory->commit(second, platform::access::read_write).error() == system_error(ENOMEM));
       CHECK(memory->protect(first, platform::access::read).error() == system_error(EACCES));
       CHECK(memory->decommit(first).error() == system_error(ENOMEM));
-      CHECK(memory->release().error() == system_error(ENOMEM));
-      CHECK(!memory->is_released());
+      CHECK(memory->unmap().error() == system_error(ENOMEM));
+      CHECK(!memory->is_unmapped());
     }
     CHECK(write_faults(second.begin()));
     CHECK(*first.pointer<volatile char>() == 5);
     *first.pointer<volatile char>() = 6;  // still writable
-    REQUIRE(memory->release());
+    REQUIRE(memory->unmap());
   }
   SECTION("side allocations") {
     CHECK(!jitcm::detail::side_allocation_refused());
@@ -245,11 +244,11 @@ TEST_CASE("a reservation whose release is refused when it is destroyed keeps no 
     page = memory->region().begin();
     REQUIRE(memory->commit(memory->region(), platform::access::read_write));
     *reinterpret_cast<volatile char*>(page) = 1;
-    fault_injector refuse{fault_injector::every_call, {fault::release}};
+    fault_injector refuse{fault_injector::every_call, {fault::unmap}};
     memory = platform::reservation{};  // the move assignment releases the old one
   }
   CHECK(write_faults(page));
-  REQUIRE(platform::release({page, platform::page_size()}));  // the address space it leaked
+  REQUIRE(platform::unmap({page, platform::page_size()}));  // the address space it leaked
 }
 
 #if defined(JITCM_HAS_DUAL_MAPPING)

@@ -67,7 +67,7 @@ TEST_CASE("reservations start at the allocation granularity and honour alignment
   const auto reserved = query(region->begin());
   CHECK(reserved.State == MEM_RESERVE);
   CHECK(reserved.RegionSize == granularity);
-  REQUIRE(platform::release(*region));
+  REQUIRE(platform::unmap(*region));
   CHECK(query(region->begin()).State == MEM_FREE);
 
   const std::size_t alignment = std::size_t{1} << 22;
@@ -76,7 +76,7 @@ TEST_CASE("reservations start at the allocation granularity and honour alignment
     REQUIRE(aligned);
     CHECK(aligned->begin() % alignment == 0);
     CHECK(query(aligned->begin()).State == MEM_RESERVE);
-    REQUIRE(platform::release(*aligned));
+    REQUIRE(platform::unmap(*aligned));
   }
 }
 
@@ -84,7 +84,7 @@ TEST_CASE("a dual mapping's executable view lands at the hint where it is free",
   auto probe = platform::reserve(std::size_t{1} << 20);
   REQUIRE(probe);
   const std::uintptr_t hint = probe->begin();
-  REQUIRE(platform::release(*probe));
+  REQUIRE(platform::unmap(*probe));
   auto dual = platform::dual_mapped_reservation::reserve(std::size_t{1} << 20, hint);
   REQUIRE(dual);
   CHECK(dual->executable().begin() == hint);
@@ -128,9 +128,9 @@ TEST_CASE("commit, protect, decommit and release change what the pages allow", "
   REQUIRE(memory->commit(first, platform::access::read_write));
   CHECK(*reinterpret_cast<volatile unsigned char*>(base) == 0);
 
-  REQUIRE(memory->release());
+  REQUIRE(memory->unmap());
   CHECK(query(base).State == MEM_FREE);
-  CHECK(memory->release().error() == errc::already_released);
+  CHECK(memory->unmap().error() == errc::already_unmapped);
 }
 
 TEST_CASE("bad arguments and exhausted address space come back as errors", "[platform][windows]") {
@@ -248,10 +248,10 @@ void check_dual_mapping(view_api api) {
   CHECK(dual->commit({executable.end(), page}).error() == errc::out_of_range);
   CHECK(dual->decommit({code.begin(), 0}).error() == errc::invalid_argument);
 
-  REQUIRE(dual->release());
+  REQUIRE(dual->unmap());
   CHECK(query(executable.begin()).State == MEM_FREE);
-  CHECK(dual->release().error() == errc::already_released);
-  CHECK(dual->commit(code).error() == errc::already_released);
+  CHECK(dual->unmap().error() == errc::already_unmapped);
+  CHECK(dual->commit(code).error() == errc::already_unmapped);
 }
 
 }  // namespace
@@ -275,7 +275,8 @@ TEST_CASE("a section mapped twice runs what its writable view writes (MapViewOfF
   check_dual_mapping(view_api::map_view_of_file3);
 }
 
-TEST_CASE("a refused section or view comes back as the hook's error; a refused commit leaves both views as they were", "[platform][windows][faults]") {
+TEST_CASE("a refused section or view comes back as the hook's error; a refused commit leaves both views as they were",
+          "[platform][windows][faults]") {
   for (long k = 1; k <= 3; ++k) {
     fault_injector refuse{k, {fault::create_shared_memory, fault::map_shared_memory}};
     auto dual = platform::dual_mapped_reservation::reserve(platform::page_size());

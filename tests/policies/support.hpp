@@ -8,11 +8,10 @@
 
 #include <jitcm/base/code.hpp>
 
-namespace jitcm_test {
+namespace jitcm::testing {
 
 inline std::unique_ptr<jitcm::code> make_code(std::uintptr_t begin, std::size_t size,
-                                              std::optional<std::uint32_t> index = 0,
-                                              jitcm::tier tier = jitcm::tier{1},
+                                              std::optional<std::uint32_t> index = 0, jitcm::tier tier = jitcm::tier{1},
                                               jitcm::debug_kind debug = jitcm::debug_kind::none) {
   jitcm::code_desc desc;
   desc.instructions = {begin, size};
@@ -24,4 +23,4 @@ inline std::unique_ptr<jitcm::code> make_code(std::uintptr_t begin, std::size_t 
   return created ? std::move(*created) : nullptr;
 }
 
-}  // namespace jitcm_test
+}  // namespace jitcm::testing

@@ -106,9 +106,9 @@ TEST_CASE("is_protected_instruction finds exactly the protected offsets", "[code
   REQUIRE(created);
   const code& c = **created;
   for (std::uintptr_t pc = base - 4; pc < base + 104; ++pc) {
-    const bool expected = pc >= base && pc < base + 100 &&
-                          std::find(protected_offsets.begin(), protected_offsets.end(), pc - base) !=
-                              protected_offsets.end();
+    const bool expected =
+        pc >= base && pc < base + 100 &&
+        std::find(protected_offsets.begin(), protected_offsets.end(), pc - base) != protected_offsets.end();
     CHECK(c.is_protected_instruction(pc) == expected);
   }
   CHECK_FALSE(c.is_protected_instruction(0));
@@ -142,8 +142,8 @@ TEST_CASE("the reference count starts at one and counts", "[code]") {
   const code& c = **created;
   c.add_ref();
   CHECK(c.ref_count() == 2);
-  CHECK_FALSE(c.release_ref());
-  CHECK(c.release_ref());
+  CHECK_FALSE(c.drop_ref());
+  CHECK(c.drop_ref());
   CHECK(c.ref_count() == 0);
 }
 

@@ -17,7 +17,7 @@
 #include <jitcm/lookup/sorted_map.hpp>
 
 using jitcm::errc;
-using jitcm_test::make_code;
+using jitcm::testing::make_code;
 
 namespace {
 
@@ -68,8 +68,10 @@ TEMPLATE_TEST_CASE("lookup: every byte of every code finds it; nothing else find
       }
       const jitcm::code* after = lookup.find(c->instructions().end());
       const bool touches_next = after != nullptr;
-      if (touches_next) CHECK(after->instruction_start() == c->instructions().end());
-      else CHECK(after == nullptr);  // one past the end
+      if (touches_next)
+        CHECK(after->instruction_start() == c->instructions().end());
+      else
+        CHECK(after == nullptr);  // one past the end
     }
     CHECK(lookup.find(0) == nullptr);
     CHECK(lookup.find(base - 1) == nullptr);
@@ -118,11 +120,11 @@ TEMPLATE_TEST_CASE("lookup: bad input gives an error and changes nothing", "[loo
   const std::uintptr_t b = big.instruction_start();
   const std::size_t n = big.instructions_size();
   std::vector<std::unique_ptr<jitcm::code>> overlapping;
-  overlapping.push_back(make_code(b - 1, 2, 90));       // its start
-  overlapping.push_back(make_code(b + n - 1, 8, 91));   // its end
-  overlapping.push_back(make_code(b + 10, 10, 92));     // inside it
-  overlapping.push_back(make_code(b - 16, n + 32, 93)); // around it
-  overlapping.push_back(make_code(b, n, 94));           // exactly it
+  overlapping.push_back(make_code(b - 1, 2, 90));        // its start
+  overlapping.push_back(make_code(b + n - 1, 8, 91));    // its end
+  overlapping.push_back(make_code(b + 10, 10, 92));      // inside it
+  overlapping.push_back(make_code(b - 16, n + 32, 93));  // around it
+  overlapping.push_back(make_code(b, n, 94));            // exactly it
   for (const auto& o : overlapping) {
     REQUIRE(o);
     auto inserted = lookup.insert(o.get());
@@ -244,10 +246,10 @@ TEMPLATE_TEST_CASE("lookup: find works from a signal handler interrupting a writ
   signal_lookup<TestType> = &lookup;
   signal_expected = anchor.get();
 
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_handler = find_in_handler<TestType>;
   sigemptyset(&action.sa_mask);
-  struct sigaction previous{};
+  struct sigaction previous {};
   REQUIRE(sigaction(SIGUSR1, &action, &previous) == 0);
 
   std::atomic<bool> stop{false};

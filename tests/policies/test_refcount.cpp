@@ -13,7 +13,7 @@
 #include <jitcm/refcount/scoped.hpp>
 
 using jitcm::refcount::code_ref_scope;
-using jitcm_test::make_code;
+using jitcm::testing::make_code;
 
 namespace {
 
@@ -33,7 +33,7 @@ class fake_module {
     return *owned_.back();
   }
 
-  jitcm::refcount::release_callback release() {
+  jitcm::refcount::free_callback free_code() {
     return {[](void* self, const jitcm::code& dead) noexcept { static_cast<fake_module*>(self)->free(dead); }, this};
   }
 
@@ -85,7 +85,7 @@ static_assert(jitcm::ref_counting<jitcm::refcount::never>);
 
 TEST_CASE("scoped: retired code nothing uses is freed by collect", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& c = module.add();
   policy.retire(c);
   CHECK(policy.retired_count() == 1);
@@ -98,7 +98,7 @@ TEST_CASE("scoped: retired code nothing uses is freed by collect", "[refcount][s
 
 TEST_CASE("scoped: retired code stays until its scope ends and collect runs", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& c = module.add();
   {
     code_ref_scope scope;
@@ -120,7 +120,7 @@ TEST_CASE("scoped: retired code stays until its scope ends and collect runs", "[
 
 TEST_CASE("scoped: code reported live on a stack is kept", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& running = module.add();
   const jitcm::code& idle = module.add();
   policy.retire(running);
@@ -136,7 +136,7 @@ TEST_CASE("scoped: code reported live on a stack is kept", "[refcount][scoped]")
 
 TEST_CASE("scoped: installed code is never freed, held or not", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& installed = module.add();
   {
     code_ref_scope scope;
@@ -151,7 +151,7 @@ TEST_CASE("scoped: installed code is never freed, held or not", "[refcount][scop
 
 TEST_CASE("scoped: hold without an open scope holds nothing", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& c = module.add();
   REQUIRE(code_ref_scope::innermost() == nullptr);
   CHECK_FALSE(policy.hold(c));
@@ -160,7 +160,7 @@ TEST_CASE("scoped: hold without an open scope holds nothing", "[refcount][scoped
 
 TEST_CASE("code_ref_scope: scopes nest; code goes to the innermost", "[refcount][scoped]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   const jitcm::code& outer_code = module.add();
   const jitcm::code& inner_code = module.add();
   code_ref_scope outer;
@@ -188,7 +188,7 @@ TEST_CASE("scoped: a scope may outlive the policy and module", "[refcount][scope
   code_ref_scope scope;
   {
     fake_module module;
-    jitcm::refcount::scoped policy{module.release()};
+    jitcm::refcount::scoped policy{module.free_code()};
     const jitcm::code& c = module.add();
     REQUIRE(policy.hold(c));
     policy.retire(c);
@@ -200,7 +200,7 @@ TEST_CASE("scoped: a scope may outlive the policy and module", "[refcount][scope
 
 TEST_CASE("scoped: many threads hold, retire and collect at once", "[refcount][scoped][threads]") {
   fake_module module;
-  jitcm::refcount::scoped policy{module.release()};
+  jitcm::refcount::scoped policy{module.free_code()};
   constexpr int threads_count = 4, codes_per_thread = 200;
   std::vector<const jitcm::code*> codes;
   for (int i = 0; i < threads_count * codes_per_thread; ++i) codes.push_back(&module.add());
@@ -220,7 +220,7 @@ TEST_CASE("scoped: many threads hold, retire and collect at once", "[refcount][s
         const jitcm::code& c = *codes[static_cast<std::size_t>(t * codes_per_thread + i)];
         code_ref_scope scope;
         if (!policy.hold(c)) failures.fetch_add(1);  // c is installed: alive
-        policy.retire(c);                             // leaves the table while held
+        policy.retire(c);                            // leaves the table while held
         for (int k = 0; k < 3; ++k) {
           if (c.instructions_size() != 64) failures.fetch_add(1);  // alive while the scope lives
           std::this_thread::yield();
@@ -239,7 +239,7 @@ TEST_CASE("scoped: many threads hold, retire and collect at once", "[refcount][s
 
 TEST_CASE("atomic_counts: code is freed the moment nothing holds it", "[refcount][atomic_counts]") {
   fake_module module;
-  jitcm::refcount::atomic_counts policy{module.release()};
+  jitcm::refcount::atomic_counts policy{module.free_code()};
   const jitcm::code& unheld = module.add();
   policy.retire(unheld);
   CHECK(module.released() == 1);
@@ -260,7 +260,7 @@ TEST_CASE("atomic_counts: code is freed the moment nothing holds it", "[refcount
 
 TEST_CASE("atomic_counts: the last of many threads to let go frees", "[refcount][atomic_counts][threads]") {
   fake_module module;
-  jitcm::refcount::atomic_counts policy{module.release()};
+  jitcm::refcount::atomic_counts policy{module.free_code()};
   std::vector<const jitcm::code*> codes;
   for (int i = 0; i < 64; ++i) codes.push_back(&module.add());
 
@@ -294,7 +294,7 @@ TEST_CASE("atomic_counts: the last of many threads to let go frees", "[refcount]
 
 TEST_CASE("never: retired code stays with the module", "[refcount][never]") {
   fake_module module;
-  jitcm::refcount::never policy{module.release()};
+  jitcm::refcount::never policy{module.free_code()};
   const jitcm::code& c = module.add();
   jitcm::refcount::never::scope scope;
   CHECK(policy.hold(c));
@@ -308,10 +308,10 @@ TEST_CASE("never: retired code stays with the module", "[refcount][never]") {
 
 TEST_CASE("code_ref_scope: one scope holds code of several modules", "[refcount][scoped]") {
   fake_module first_module, second_module;
-  jitcm::refcount::scoped first{first_module.release()};
+  jitcm::refcount::scoped first{first_module.free_code()};
   {
     code_ref_scope scope;  // outlives `second`, below
-    jitcm::refcount::atomic_counts second{second_module.release()};
+    jitcm::refcount::atomic_counts second{second_module.free_code()};
     const jitcm::code& a1 = first_module.add();
     const jitcm::code& b1 = second_module.add();
     const jitcm::code& a2 = first_module.add();
@@ -335,8 +335,8 @@ TEST_CASE("code_ref_scope: one scope holds code of several modules", "[refcount]
 
 TEST_CASE("code_ref_scope: many codes from alternating policies", "[refcount][scoped]") {
   fake_module first_module, second_module;
-  jitcm::refcount::scoped first{first_module.release()};
-  jitcm::refcount::atomic_counts second{second_module.release()};
+  jitcm::refcount::scoped first{first_module.free_code()};
+  jitcm::refcount::atomic_counts second{second_module.free_code()};
   std::vector<const jitcm::code*> firsts, seconds;
   for (int i = 0; i < 20; ++i) {
     firsts.push_back(&first_module.add());

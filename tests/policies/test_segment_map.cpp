@@ -23,7 +23,7 @@
 
 using jitcm::errc;
 using jitcm::lookup::segment_map;
-using jitcm_test::make_code;
+using jitcm::testing::make_code;
 
 // ThreadSanitizer's runtime defines every operator new in a static library,
 // so a test cannot replace them there; the allocation-failure test is left
@@ -115,11 +115,19 @@ std::vector<code_ptr> make_candidates(std::minstd_rand& random) {
   };
   const auto pick_size = [&]() -> std::size_t {
     switch (random() % 8) {
-      case 0: case 1: return 1 + random() % 8;
-      case 2: return granule - random() % 3;
-      case 3: case 4: return 9 + random() % 120;
-      case 5: case 6: return 64 + random() % 1024;
-      default: return random() % 16 == 0 ? 1 + random() % (3 * chunk) : 1 + random() % 8192;
+      case 0:
+      case 1:
+        return 1 + random() % 8;
+      case 2:
+        return granule - random() % 3;
+      case 3:
+      case 4:
+        return 9 + random() % 120;
+      case 5:
+      case 6:
+        return 64 + random() % 1024;
+      default:
+        return random() % 16 == 0 ? 1 + random() % (3 * chunk) : 1 + random() % 8192;
     }
   };
   for (int i = 0; i < 400; ++i) {
@@ -277,9 +285,13 @@ TEST_CASE("segment_map: bad input gives an error and changes nothing", "[lookup]
   REQUIRE_FALSE(null_erase);
   CHECK(null_erase.error() == errc::not_owned);
 
-  for (const auto& [begin, size] : std::vector<std::pair<std::uintptr_t, std::size_t>>{
-           {base + chunk - 41, 2}, {base + chunk + 39, 1}, {base + chunk - 1, 2}, {base + chunk - 100, 200},
-           {base + 7, 1}, {base, 6}, {base + 7, 100}}) {
+  for (const auto& [begin, size] : std::vector<std::pair<std::uintptr_t, std::size_t>>{{base + chunk - 41, 2},
+                                                                                       {base + chunk + 39, 1},
+                                                                                       {base + chunk - 1, 2},
+                                                                                       {base + chunk - 100, 200},
+                                                                                       {base + 7, 1},
+                                                                                       {base, 6},
+                                                                                       {base + 7, 100}}) {
     auto inserted = lookup.insert(make_code(begin, size, 3).get());
     INFO("at " << std::hex << begin << " size " << std::dec << size);
     REQUIRE_FALSE(inserted);
@@ -372,8 +384,8 @@ TEST_CASE("segment_map: readers racing writers see only code containing the pc",
   for (std::uint32_t i = 0; i < 24; ++i) {
     const std::uintptr_t at = base + i * 4096;
     stable.push_back(make_code(at, 100, i));
-    churning.push_back(make_code(at + 100, 5, 100 + i));             // right after it, same granule
-    churning.push_back(make_code(at + 200, 300, 200 + i));           // a few granules on
+    churning.push_back(make_code(at + 100, 5, 100 + i));                       // right after it, same granule
+    churning.push_back(make_code(at + 200, 300, 200 + i));                     // a few granules on
     churning.push_back(make_code(base + (8 + i) * chunk - 50, 100, 300 + i));  // across a chunk boundary
   }
   for (const auto& c : stable) REQUIRE(lookup.insert(c.get()));

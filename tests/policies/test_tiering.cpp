@@ -6,7 +6,7 @@
 #include <jitcm/tiering/v8.hpp>
 
 using jitcm::debug_kind;
-using jitcm_test::make_code;
+using jitcm::testing::make_code;
 
 namespace {
 
@@ -85,10 +85,9 @@ TEST_CASE("v8: while debugging breakpoint code is not replaced by plain debug co
   const auto debug = function_code(v8::liftoff, debug_kind::for_debugging);
   const auto breakpoints = function_code(v8::liftoff, debug_kind::with_breakpoints);
   CHECK(policy.should_install(*breakpoints, debug.get(), debugging));
-  CHECK_FALSE(policy.should_install(*function_code(v8::liftoff, debug_kind::for_debugging), breakpoints.get(),
-                                    debugging));
-  CHECK(policy.should_install(*function_code(v8::liftoff, debug_kind::with_breakpoints), breakpoints.get(),
-                              debugging));
+  CHECK_FALSE(
+      policy.should_install(*function_code(v8::liftoff, debug_kind::for_debugging), breakpoints.get(), debugging));
+  CHECK(policy.should_install(*function_code(v8::liftoff, debug_kind::with_breakpoints), breakpoints.get(), debugging));
 }
 
 TEST_CASE("v8: removal filters select as NativeModule::RemoveCompiledCode", "[tiering][v8]") {
@@ -101,11 +100,10 @@ TEST_CASE("v8: removal filters select as NativeModule::RemoveCompiledCode", "[ti
     filter f;
     bool liftoff, turbofan, debug;
   };
-  for (auto e : {expectation{filter::all, true, true, true},
-                 expectation{filter::debug_code, false, false, true},
-                 expectation{filter::non_debug_code, true, true, false},
-                 expectation{filter::liftoff_code, true, false, true},
-                 expectation{filter::turbofan_code, false, true, false}}) {
+  for (auto e :
+       {expectation{filter::all, true, true, true}, expectation{filter::debug_code, false, false, true},
+        expectation{filter::non_debug_code, true, true, false}, expectation{filter::liftoff_code, true, false, true},
+        expectation{filter::turbofan_code, false, true, false}}) {
     INFO("filter " << static_cast<int>(e.f));
     CHECK(policy.should_remove(*liftoff, e.f) == e.liftoff);
     CHECK(policy.should_remove(*turbofan, e.f) == e.turbofan);
@@ -153,8 +151,7 @@ TEST_CASE("two_tier: removal filters and the memory-pressure flush", "[tiering][
     filter f;
     bool baseline, optimized, debug;
   };
-  for (auto e : {expectation{filter::all(), true, true, true},
-                 expectation{filter::debug_code(), false, false, true},
+  for (auto e : {expectation{filter::all(), true, true, true}, expectation{filter::debug_code(), false, false, true},
                  expectation{filter::non_debug_code(), true, true, false},
                  expectation{filter::baseline_code(), true, false, true},
                  expectation{filter::optimized_code(), false, true, false},

@@ -291,7 +291,8 @@ TEST_CASE("mprotect_toggle opens no write scope over pages not committed as code
   REQUIRE(space->commit(code));
   REQUIRE(space->commit_data(data));
 
-  for (const address_region r : {reserved, data, address_region{code.begin(), 3 * page}, address_region{data.end() - 8, 16}}) {
+  for (const address_region r :
+       {reserved, data, address_region{code.begin(), 3 * page}, address_region{data.end() - 8, 16}}) {
     auto scope = space->begin_write(r);
     REQUIRE(!scope);
     CHECK(scope.error() == errc::not_committed);

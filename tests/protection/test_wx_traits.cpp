@@ -129,8 +129,8 @@ TEST_CASE("JITCM_WX forces the choice; anything else leaves it to the probe", "[
   using chooser = protection::dual_mapping_or_mprotect;
   CHECK(chooser::choose("mprotect") == protection::wx_choice::mprotect_toggle);
   CHECK(chooser::choose("dual_mapping") == protection::wx_choice::dual_mapping);
-  const auto probed = protection::probe().dual_mapping ? protection::wx_choice::mprotect_toggle
-                                                       : protection::wx_choice::dual_mapping;
+  const auto probed =
+      protection::probe().dual_mapping ? protection::wx_choice::mprotect_toggle : protection::wx_choice::dual_mapping;
   CHECK(chooser::choose(nullptr) == probed);
   CHECK(chooser::choose("") == probed);
   CHECK(chooser::choose("rwx") == probed);
@@ -167,17 +167,17 @@ TEST_CASE("an allocator over the host default writes and runs code under the cho
     const example::return_constant code{value};
     auto scope = a.begin_write(b->region());
     REQUIRE(scope);
-    std::memcpy(reinterpret_cast<void*>(b->rw()), code.bytes.data(), code.size);
+    std::memcpy(reinterpret_cast<void*>(b->writable()), code.bytes.data(), code.size);
     REQUIRE(scope->end());
     blocks.push_back(*b);
   }
   for (std::uint32_t value = 0; value < 40; ++value) {
     const code_block& b = blocks[value];
-    CHECK(example::function_at(b.rx())() == static_cast<int>(value));
+    CHECK(example::function_at(b.executable())() == static_cast<int>(value));
     // Dual mapping writes through another address; mprotect at the code's
     // own, on pages of the block's own.
-    CHECK((b.rw() == b.rx()) == mprotect);
-    CHECK((b.rx() % platform::page_size() == 0 && b.size() == platform::page_size()) == mprotect);
+    CHECK((b.writable() == b.executable()) == mprotect);
+    CHECK((b.executable() % platform::page_size() == 0 && b.size() == platform::page_size()) == mprotect);
   }
 }
 

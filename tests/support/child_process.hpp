@@ -37,8 +37,7 @@ inline bool piece_faulted = false;
 }
 
 inline LONG CALLBACK end_piece_on_fault(EXCEPTION_POINTERS* exception) {
-  if (GetCurrentThreadId() != piece_thread ||
-      exception->ExceptionRecord->ExceptionCode != EXCEPTION_ACCESS_VIOLATION) {
+  if (GetCurrentThreadId() != piece_thread || exception->ExceptionRecord->ExceptionCode != EXCEPTION_ACCESS_VIOLATION) {
     return EXCEPTION_CONTINUE_SEARCH;
   }
   // Resume in end_faulted_piece, on a stack aligned as at a call.

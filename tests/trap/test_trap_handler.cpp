@@ -10,7 +10,7 @@
 
 namespace {
 
-using namespace trap_test;
+using namespace jitcm::testing;
 namespace trap = jitcm::trap;
 
 // A lookup that is not async-signal-safe, and two that say whether they are.
@@ -41,9 +41,7 @@ static_assert(trap::signal_safe_lookup<declared_safe> && !trap::signal_safe_look
 // Reads through `load` from the guard page and returns what the call returned.
 int load_from(const jitcm::code* load, const guard_page& guard) { return call_load(load, guard.pointer()); }
 
-TEST_CASE_METHOD(attached_jit, "a fault at a protected instruction resumes at the landing pad",
-                 "[trap]") {
-
+TEST_CASE_METHOD(attached_jit, "a fault at a protected instruction resumes at the landing pad", "[trap]") {
   const int value = 77;
   CHECK(call_load(jit.protected_load, &value) == 77);  // no fault, no pad
   CHECK(load_from(jit.protected_load, guard) == trapped);
@@ -70,7 +68,6 @@ TEST_CASE("the landing pad finds the faulting pc and the fault address in argume
 
 TEST_CASE_METHOD(attached_jit, "a fault at an instruction that is not protected reaches the previous handler",
                  "[trap]") {
-
   CHECK(reaches_previous_handler([&] { (void)load_from(jit.unprotected_load, guard); }));
   CHECK(forwarded_count.load() == 1);
   CHECK(last_forwarded.signal == SIGSEGV);
@@ -103,7 +100,6 @@ TEST_CASE("a sent SIGSEGV is never claimed, even at a protected pc", "[trap]") {
 
 TEST_CASE_METHOD(attached_jit, "freed code is not claimed: a fault at its old address reaches the previous handler",
                  "[trap]") {
-
   const load_function load;
   const std::uint32_t load_offset[] = {load.load_offset};
   const jitcm::code* doomed = publish(*jit.module, load.code.span(), load_offset);
@@ -235,8 +231,8 @@ TEST_CASE("landing pad setters reject bad input and detached registrations", "[t
   for (std::size_t i = 0; i < jitcm::trap::detail::module_landing_pads::capacity; ++i) {
     REQUIRE(registration->set_module_landing_pad(&modules[i], 0x2000 + i));
   }
-  CHECK(registration->set_module_landing_pad(&modules[jitcm::trap::detail::module_landing_pads::capacity], 1)
-            .error() == jitcm::errc::limit_exceeded);
+  CHECK(registration->set_module_landing_pad(&modules[jitcm::trap::detail::module_landing_pads::capacity], 1).error() ==
+        jitcm::errc::limit_exceeded);
   REQUIRE(registration->set_module_landing_pad(&modules[3], 0x3000));  // replacing needs no room
 
   registration->detach();

@@ -12,7 +12,7 @@
 
 namespace {
 
-using namespace trap_test;
+using namespace jitcm::testing;
 namespace trap = jitcm::trap;
 using jitcm::testing::child_outcome;
 using jitcm::testing::run_in_child;
@@ -44,9 +44,7 @@ child_outcome fault_in_child(void (*previous)(int), Fault fault) {
   });
 }
 
-void null_dereference(const jitcm::code*, const void*) {
-  fault_outside_jit_code();
-}
+void null_dereference(const jitcm::code*, const void*) { fault_outside_jit_code(); }
 void unprotected_jit_load(const jitcm::code* unprotected, const void* guard) { (void)call_load(unprotected, guard); }
 void sent_segv(const jitcm::code*, const void*) { (void)::raise(SIGSEGV); }
 

@@ -10,7 +10,7 @@
 
 namespace {
 
-using namespace trap_test;
+using namespace jitcm::testing;
 namespace trap = jitcm::trap;
 
 constexpr int trapping_threads = 4;
@@ -38,7 +38,6 @@ int churn(manager_type& manager, const std::atomic<bool>& stop) {
 TEST_CASE_METHOD(attached_jit,
                  "10,000 traps on 4 threads resume at the landing pad while other threads publish and free code",
                  "[trap]") {
-
   std::atomic<bool> stop{false};
   std::vector<int> published(churning_threads, 0);
   std::vector<std::thread> churners;
@@ -71,7 +70,6 @@ TEST_CASE_METHOD(attached_jit,
 TEST_CASE_METHOD(attached_jit,
                  "detaching a manager while threads fault in its code: no fault is lost, none lands after detach",
                  "[trap]") {
-
   constexpr int rounds_after_detach = 50;
   std::atomic<int> started{0};
   std::atomic<bool> detached{false};

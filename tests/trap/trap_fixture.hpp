@@ -19,7 +19,7 @@
 
 #include "catch.hpp"
 
-namespace trap_test {
+namespace jitcm::testing {
 
 /// Host machine code, 4-byte words on every CPU (x86-64 bytes padded with int3).
 struct machine_code {
@@ -56,12 +56,12 @@ struct load_function {
     load_offset = code.offset();
     code.put32(0xB9400000);  // ldr w0, [x0]
     return_offset = code.offset();
-    code.put32(0xD65F03C0);  // ret
+    code.put32(0xD65F03C0);                            // ret
 #elif defined(JITCM_ARCH_RISCV64)
     load_offset = code.offset();
     code.put32(0x00052503);  // lw a0, 0(a0)
     return_offset = code.offset();
-    code.put32(0x00008067);  // ret
+    code.put32(0x00008067);                                   // ret
 #endif
   }
 };
@@ -89,13 +89,13 @@ inline machine_code return_argument(int which) {
   machine_code code;
 #if defined(JITCM_ARCH_X64)
   code.put({0x89, static_cast<std::uint8_t>(which == 0 ? 0xF8 : 0xF0)});  // mov %edi / %esi, %eax
-  code.put({0xC3, 0xCC});                                                  // ret
+  code.put({0xC3, 0xCC});                                                 // ret
 #elif defined(JITCM_ARCH_ARM64)
   code.put32(which == 0 ? 0x2A0003E0u : 0x2A0103E0u);  // mov w0, w0 / w1
   code.put32(0xD65F03C0);                              // ret
 #elif defined(JITCM_ARCH_RISCV64)
-  code.put32(which == 0 ? 0x0005051Bu : 0x0005851Bu);  // sext.w a0, a0 / a1
-  code.put32(0x00008067);                              // ret
+  code.put32(which == 0 ? 0x0005051Bu : 0x0005851Bu);         // sext.w a0, a0 / a1
+  code.put32(0x00008067);                                     // ret
 #endif
   return code;
 }
@@ -181,7 +181,7 @@ class guard_page {
   }
   guard_page(const guard_page&) = delete;
   guard_page& operator=(const guard_page&) = delete;
-  ~guard_page() { (void)jitcm::platform::release(region_); }
+  ~guard_page() { (void)jitcm::platform::unmap(region_); }
 
   [[nodiscard]] const void* pointer() const { return region_.pointer<const void>(); }
   [[nodiscard]] std::uintptr_t address() const { return region_.begin(); }
@@ -277,4 +277,4 @@ struct attached_jit {
   jitcm::trap::registration registration = attached(manager, jit.pad);
 };
 
-}  // namespace trap_test
+}  // namespace jitcm::testing

@@ -79,8 +79,7 @@ class asmjit_error_category final : public std::error_category {
 /// The function index a label named by function_label stands for, or -1.
 [[nodiscard]] inline std::int64_t function_index_of(const ::asmjit::LabelEntry& label) noexcept {
   constexpr std::size_t prefix = sizeof function_label_prefix - 1;
-  if (!label.hasName() || label.nameSize() <= prefix ||
-      std::memcmp(label.name(), function_label_prefix, prefix) != 0) {
+  if (!label.hasName() || label.nameSize() <= prefix || std::memcmp(label.name(), function_label_prefix, prefix) != 0) {
     return -1;
   }
   std::uint32_t index = 0;
@@ -91,14 +90,16 @@ class asmjit_error_category final : public std::error_category {
 
 [[nodiscard]] inline displacement_field field_of(const ::asmjit::OffsetFormat& format) noexcept {
   if (format.type() != ::asmjit::OffsetType::kSignedOffset) return {.bit_count = 0};  // invalid: refused at apply
-  return {.value_offset = format.valueOffset(), .value_size = format.valueSize(), .bit_count = format.immBitCount(),
-          .bit_shift = format.immBitShift(), .discard_lsb = format.immDiscardLsb()};
+  return {.value_offset = format.valueOffset(),
+          .value_size = format.valueSize(),
+          .bit_count = format.immBitCount(),
+          .bit_shift = format.immBitShift(),
+          .discard_lsb = format.immDiscardLsb()};
 }
 
 /// Flattens and resolves `code`, and collects the sites that call function
 /// labels. Errors as publish's, before relocation.
-[[nodiscard]] inline result<isa> prepare(::asmjit::CodeHolder& code, call_fixups& calls,
-                                         std::uint64_t code_space_span);
+[[nodiscard]] inline result<isa> prepare(::asmjit::CodeHolder& code, call_fixups& calls, std::uint64_t code_space_span);
 
 /// asmjit's error as an error_code: the ones that mean a branch cannot reach
 /// its target as errc::target_out_of_range (asmjit 1.9 reports an AArch64
@@ -171,7 +172,8 @@ template <class Module>
 /// error.
 template <class Module>
 [[nodiscard]] result<published_code> publish(Module& module, ::asmjit::CodeHolder& code, const code_desc& desc) {
-  if (code.hasBaseAddress()) return failure{errc::invalid_argument};  // no room can be at an address fixed before allocating
+  if (code.hasBaseAddress())
+    return failure{errc::invalid_argument};  // no room can be at an address fixed before allocating
   detail::call_fixups calls;
   auto set = detail::prepare(code, calls, detail::code_space_span(module));
   if (!set) return forward_error(set);
@@ -195,9 +197,14 @@ inline result<detail::isa> detail::prepare(::asmjit::CodeHolder& code, call_fixu
   if (!code.isInitialized()) return failure{errc::unsupported};
   isa set;
   switch (code.arch()) {
-    case ::asmjit::Arch::kX64: set = isa::x64; break;
-    case ::asmjit::Arch::kAArch64: set = isa::arm64; break;
-    default: return failure{errc::unsupported};
+    case ::asmjit::Arch::kX64:
+      set = isa::x64;
+      break;
+    case ::asmjit::Arch::kAArch64:
+      set = isa::arm64;
+      break;
+    default:
+      return failure{errc::unsupported};
   }
   if (const ::asmjit::Error e = code.flatten(); e != ::asmjit::kErrorOk) return failure{asmjit_error(e, set)};
   if (const ::asmjit::Error e = code.resolveUnresolvedLinks(); e != ::asmjit::kErrorOk) {

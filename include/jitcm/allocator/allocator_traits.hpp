@@ -21,7 +21,9 @@ namespace jitcm::allocator {
 template <code_allocator A>
 struct allocator_traits {
   [[nodiscard]] static bool write_revokes_execute(const A& a) noexcept {
-    if constexpr (requires { { a.write_revokes_execute() } -> std::convertible_to<bool>; }) {
+    if constexpr (requires {
+                    { a.write_revokes_execute() } -> std::convertible_to<bool>;
+                  }) {
       return a.write_revokes_execute();
     } else {
       return true;

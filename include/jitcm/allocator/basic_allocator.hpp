@@ -54,14 +54,14 @@ namespace jitcm::allocator {
 /// ```
 template <class F>
 concept free_space_policy = std::constructible_from<F, std::size_t> &&
-                            requires(F& f, std::size_t bytes, address_region region) {
-                              { F::returns_memory } -> std::convertible_to<bool>;
-                              { f.add_space(region) } -> std::same_as<bool>;
-                              { f.allocate(bytes) } -> std::same_as<address_region>;
-                              { f.allocate_in_region(bytes, region) } -> std::same_as<address_region>;
-                              { f.undo(region) };
-                              { f.free(region) } -> std::same_as<std::error_code>;
-                            };
+    requires(F& f, std::size_t bytes, address_region region) {
+  { F::returns_memory } -> std::convertible_to<bool>;
+  { f.add_space(region) } -> std::same_as<bool>;
+  { f.allocate(bytes) } -> std::same_as<address_region>;
+  { f.allocate_in_region(bytes, region) } -> std::same_as<address_region>;
+  {f.undo(region)};
+  { f.free(region) } -> std::same_as<std::error_code>;
+};
 
 /// A jitcm::code_allocator: code spaces reserved through the W^X strategy
 /// `Protection` and laid out by `options`, free space found by `FreeSpace`.
@@ -101,8 +101,7 @@ class basic_allocator {
   basic_allocator() : basic_allocator(options{}) {}
   /// Invalid options (alignment not a power of two, headers leaving no room
   /// in max_code_space_size) make every allocate fail with their error.
-  explicit basic_allocator(const options& o)
-      : basic_allocator(placed(o), detail::space_layout::from(placed(o))) {}
+  explicit basic_allocator(const options& o) : basic_allocator(placed(o), detail::space_layout::from(placed(o))) {}
   /// A module's allocator (see code_allocator): the module's limits, this
   /// allocator's defaults for everything else.
   explicit basic_allocator(const module_limits& limits) : basic_allocator(limited(options{}, limits)) {}
@@ -151,17 +150,17 @@ class basic_allocator {
   /// them committed and spare, and fails no free.
   result<void> free(const block& b) {
     std::lock_guard guard{lock_};
-    const std::size_t index = b.rx() == 0 ? spaces_.npos : spaces_.find(b.rx());
+    const std::size_t index = b.executable() == 0 ? spaces_.npos : spaces_.find(b.executable());
     if (index == spaces_.npos) return failure{errc::not_owned};
     // The alignment is a power of two once a space exists: a mask, not a division.
     const std::size_t misalignment = options_.alignment - 1;
     if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || (b.size() & misalignment) != 0) {
-      return failure{(b.rx() & misalignment) != 0 || !spaces_.records()[index].code.contains(b.rx())
+      return failure{(b.executable() & misalignment) != 0 || !spaces_.records()[index].code.contains(b.executable())
                          ? errc::not_owned
                          : errc::invalid_argument};
     }
     if (const std::error_code refused = free_.free(b.region())) return failure{refused};
-    spaces_.release(index, b.region(), FreeSpace::returns_memory);
+    spaces_.give_back(index, b.region(), FreeSpace::returns_memory);
     live_bytes_ -= b.size();
     freed_bytes_ += b.size();
     return {};

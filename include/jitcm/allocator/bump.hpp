@@ -9,8 +9,8 @@
 
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/aligned_inside.hpp"
 #include "detail/address_map.hpp"
-#include "pool.hpp"
 
 namespace jitcm::allocator {
 
@@ -37,7 +37,7 @@ class bump_free_space {
   /// Takes from the first space whose unused rest meets `within`; the bytes
   /// skipped below `within` are not used again.
   address_region allocate_in_region(std::size_t bytes, address_region within) {
-    const address_region inside = pool_free_space::aligned_inside(within, alignment_);
+    const address_region inside = detail::aligned_inside(within, alignment_);
     if (inside.empty()) return {};
     for (cursor& c : cursors_) {
       const std::uintptr_t begin = std::max(c.next, inside.begin());

@@ -9,30 +9,30 @@
 
 namespace jitcm {
 
-/// A block of code memory: where it executes (`rx`) and where to write the
-/// bytes that execute there (`rw`; the same address unless the W^X strategy
+/// A block of code memory: where it executes (`executable()`) and where to write the
+/// bytes that execute there (`writable()`; the same address unless the W^X strategy
 /// maps the memory twice). `size()` is the requested size rounded up to the
 /// allocator's alignment.
 class code_block {
  public:
   constexpr code_block() noexcept = default;
-  constexpr code_block(std::uintptr_t rx, std::uintptr_t rw, std::size_t size) noexcept
-      : rx_{rx}, rw_{rw}, size_{size} {}
+  constexpr code_block(std::uintptr_t executable, std::uintptr_t writable, std::size_t size) noexcept
+      : executable_{executable}, writable_{writable}, size_{size} {}
 
-  [[nodiscard]] constexpr std::uintptr_t rx() const noexcept { return rx_; }
-  [[nodiscard]] constexpr std::uintptr_t rw() const noexcept { return rw_; }
+  [[nodiscard]] constexpr std::uintptr_t executable() const noexcept { return executable_; }
+  [[nodiscard]] constexpr std::uintptr_t writable() const noexcept { return writable_; }
   [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
   /// The executable addresses of the block.
-  [[nodiscard]] constexpr address_region region() const noexcept { return {rx_, size_}; }
+  [[nodiscard]] constexpr address_region region() const noexcept { return {executable_, size_}; }
   /// The addresses to write through.
-  [[nodiscard]] constexpr address_region writable_region() const noexcept { return {rw_, size_}; }
+  [[nodiscard]] constexpr address_region writable_region() const noexcept { return {writable_, size_}; }
   [[nodiscard]] constexpr bool empty() const noexcept { return size_ == 0; }
 
   friend constexpr bool operator==(const code_block&, const code_block&) noexcept = default;
 
  private:
-  std::uintptr_t rx_ = 0;
-  std::uintptr_t rw_ = 0;
+  std::uintptr_t executable_ = 0;
+  std::uintptr_t writable_ = 0;
   std::size_t size_ = 0;
 };
 
@@ -56,7 +56,8 @@ struct allocator_stats {
   std::size_t live = 0;         ///< sizes of the blocks handed out and not freed
   std::size_t freed = 0;        ///< sizes of all blocks freed so far
   std::size_t code_spaces = 0;  ///< number of code spaces
-  std::size_t spare = 0;        ///< committed bytes (in `committed`) of units holding no block; see options::max_spare_committed
+  std::size_t spare =
+      0;  ///< committed bytes (in `committed`) of units holding no block; see options::max_spare_committed
 
   friend constexpr bool operator==(const allocator_stats&, const allocator_stats&) noexcept = default;
 };

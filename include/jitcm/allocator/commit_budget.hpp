@@ -16,7 +16,7 @@ namespace jitcm {
 /// |---------------------|---------------|------------|
 /// | `commit_budget{m}`  |               | maximum `m` bytes; 0 means unlimited |
 /// | `b.try_charge(n)`   | `bool`        | adds `n` and returns true if the total stays within the maximum; otherwise changes nothing and returns false |
-/// | `b.release(n)`      | `void`        | subtracts `n` (precondition: `n` was charged) |
+/// | `b.refund(n)`      | `void`        | subtracts `n` (precondition: `n` was charged) |
 /// | `b.committed()`     | `std::size_t` | bytes charged now |
 /// | `b.maximum()`       | `std::size_t` | the maximum (0: unlimited) |
 /// | `b.set_maximum(m)`  | `void`        | changes the maximum; bytes already charged stay charged |
@@ -42,7 +42,7 @@ class commit_budget {
     } while (!committed_.compare_exchange_weak(current, current + bytes, std::memory_order_relaxed));
     return true;
   }
-  void release(std::size_t bytes) noexcept {
+  void refund(std::size_t bytes) noexcept {
     JITCM_ASSERT(bytes <= committed());  // only what was charged goes back
     committed_.fetch_sub(bytes, std::memory_order_relaxed);
   }

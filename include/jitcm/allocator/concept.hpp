@@ -7,7 +7,7 @@
 // | expression             | result                   | OPTIONAL/default | guarantees |
 // |------------------------|--------------------------|------------------|------------|
 // | `A a{limits}`          |                          | required | no memory reserved until the first allocate; every code space `limits.max_code_space_size` at most, with `space_code_header` executable and `space_data_header` read-write bytes at its start; committed bytes within `max_committed` and `budget` |
-// | `typename A::block`    | `code_block`-like        | required | `rx()`, `rw()`, `size()`, `region()` |
+// | `typename A::block`    | `code_block`-like        | required | `executable()`, `writable()`, `size()`, `region()` |
 // | `typename A::write_scope` | movable, `end()` returning `result<void>` | required | while it lives the thread may write its region through `writable()`; `end()` reports a failed protection change |
 // | `a.allocate(n)`        | `result<A::block>`       | required | aligned, in committed pages; reserves a code space when none has room. Errors: invalid_argument (n == 0), size_overflow, limit_exceeded, address_space_exhausted, the OS's error; nothing changed on error |
 // | `a.free(b)`            | `result<void>`           | required | gives `b` back; wholly free pages are decommitted, at once or later (basic_allocator keeps up to options::max_spare_committed bytes). Errors: not_owned (foreign or null), double_free, invalid_argument (size differs from the block handed out), for an allocator that decommits within free the OS's error of a refused decommit (the block stays live); nothing changed on error |
@@ -61,8 +61,8 @@ namespace jitcm {
 /// A block handed out by a code allocator.
 template <class B>
 concept code_block_like = std::copyable<B> && requires(const B& b) {
-  { b.rx() } -> std::same_as<std::uintptr_t>;
-  { b.rw() } -> std::same_as<std::uintptr_t>;
+  { b.executable() } -> std::same_as<std::uintptr_t>;
+  { b.writable() } -> std::same_as<std::uintptr_t>;
   { b.size() } -> std::same_as<std::size_t>;
   { b.region() } -> std::same_as<address_region>;
 };
@@ -93,57 +93,58 @@ struct module_limits {
 /// The pieces of jitcm::code_allocator, one per required member.
 namespace requirement {
 
-JITCM_REQUIREMENT(block, "Allocator",
-                  "has no member type `block` with rx(), rw(), size() and region()",
+JITCM_REQUIREMENT(block, "Allocator", "has no member type `block` with executable(), writable(), size() and region()",
                   code_block_like<typename Policy::block>);
-JITCM_REQUIREMENT(write_scope, "Allocator",
-                  "has no movable member type `write_scope` with `end()` returning jitcm::result<void>",
-                  std::movable<typename Policy::write_scope> && requires(typename Policy::write_scope& s) {
-                    { s.end() } -> std::same_as<result<void>>;
-                  });
+JITCM_REQUIREMENT(
+    write_scope, "Allocator", "has no movable member type `write_scope` with `end()` returning jitcm::result<void>",
+    std::movable<typename Policy::write_scope>&& requires(typename Policy::write_scope& s) {
+      { s.end() } -> std::same_as<result<void>>;
+    });
 JITCM_REQUIREMENT(constructible_from_limits, "Allocator",
                   "cannot be constructed from `const jitcm::allocator::module_limits&`",
                   std::constructible_from<Policy, const module_limits&>);
-JITCM_REQUIREMENT(allocate, "Allocator", "has no member `allocate(bytes)` returning jitcm::result<block>",
-                  requires(Policy& a, std::size_t n) {
-                    { a.allocate(n) } -> std::same_as<result<typename Policy::block>>;
-                  });
-JITCM_REQUIREMENT(free, "Allocator", "has no member `free(block)` returning jitcm::result<void>",
-                  requires(Policy& a, const typename Policy::block& b) {
-                    { a.free(b) } -> std::same_as<result<void>>;
-                  });
-JITCM_REQUIREMENT(begin_write, "Allocator",
-                  "has no member `begin_write(region)` returning jitcm::result<write_scope>",
-                  requires(Policy& a, address_region r) {
-                    { a.begin_write(r) } -> std::same_as<result<typename Policy::write_scope>>;
-                  });
-JITCM_REQUIREMENT(writable, "Allocator", "has no member `writable(address) const` returning std::uintptr_t",
-                  requires(const Policy& a, std::uintptr_t p) {
-                    { a.writable(p) } -> std::same_as<std::uintptr_t>;
-                  });
-JITCM_REQUIREMENT(code_spaces, "Allocator",
-                  "has no member `code_spaces() const` returning a sized range of jitcm::code_space",
-                  requires(const Policy& a) {
-                    { a.code_spaces() } -> std::ranges::sized_range;
-                    { *std::ranges::begin(a.code_spaces()) } -> std::convertible_to<const code_space&>;
-                  });
-JITCM_REQUIREMENT(contains, "Allocator", "has no member `contains(address) const` returning bool",
-                  requires(const Policy& a, std::uintptr_t p) {
-                    { a.contains(p) } -> std::same_as<bool>;
-                  });
-JITCM_REQUIREMENT(stats, "Allocator", "has no member `stats() const` returning jitcm::allocator_stats",
-                  requires(const Policy& a) {
-                    { a.stats() } -> std::same_as<allocator_stats>;
-                  });
+JITCM_REQUIREMENT(
+    allocate, "Allocator", "has no member `allocate(bytes)` returning jitcm::result<block>",
+    requires(Policy& a, std::size_t n) {
+      { a.allocate(n) } -> std::same_as<result<typename Policy::block>>;
+    });
+JITCM_REQUIREMENT(
+    free, "Allocator", "has no member `free(block)` returning jitcm::result<void>",
+    requires(Policy& a, const typename Policy::block& b) {
+      { a.free(b) } -> std::same_as<result<void>>;
+    });
+JITCM_REQUIREMENT(
+    begin_write, "Allocator", "has no member `begin_write(region)` returning jitcm::result<write_scope>",
+    requires(Policy& a, address_region r) {
+      { a.begin_write(r) } -> std::same_as<result<typename Policy::write_scope>>;
+    });
+JITCM_REQUIREMENT(
+    writable, "Allocator", "has no member `writable(address) const` returning std::uintptr_t",
+    requires(const Policy& a, std::uintptr_t p) {
+      { a.writable(p) } -> std::same_as<std::uintptr_t>;
+    });
+JITCM_REQUIREMENT(
+    code_spaces, "Allocator", "has no member `code_spaces() const` returning a sized range of jitcm::code_space",
+    requires(const Policy& a) {
+      { a.code_spaces() } -> std::ranges::sized_range;
+      { *std::ranges::begin(a.code_spaces()) } -> std::convertible_to<const code_space&>;
+    });
+JITCM_REQUIREMENT(
+    contains, "Allocator", "has no member `contains(address) const` returning bool",
+    requires(const Policy& a, std::uintptr_t p) {
+      { a.contains(p) } -> std::same_as<bool>;
+    });
+JITCM_REQUIREMENT(
+    stats, "Allocator", "has no member `stats() const` returning jitcm::allocator_stats", requires(const Policy& a) {
+      { a.stats() } -> std::same_as<allocator_stats>;
+    });
 
 }  // namespace requirement
 
-using allocator_requirements =
-    jitcm::detail::requirement_list<requirement::block_piece, requirement::write_scope_piece,
-                                    requirement::constructible_from_limits_piece, requirement::allocate_piece,
-                                    requirement::free_piece, requirement::begin_write_piece,
-                                    requirement::writable_piece, requirement::code_spaces_piece,
-                                    requirement::contains_piece, requirement::stats_piece>;
+using allocator_requirements = jitcm::detail::requirement_list<
+    requirement::block_piece, requirement::write_scope_piece, requirement::constructible_from_limits_piece,
+    requirement::allocate_piece, requirement::free_piece, requirement::begin_write_piece, requirement::writable_piece,
+    requirement::code_spaces_piece, requirement::contains_piece, requirement::stats_piece>;
 
 }  // namespace allocator
 

@@ -10,6 +10,7 @@
 
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/aligned_inside.hpp"
 #include "detail/address_map.hpp"
 #include "disjoint_pool.hpp"
 
@@ -41,7 +42,7 @@ class pool_free_space {
   }
 
   address_region allocate_in_region(std::size_t bytes, address_region within) {
-    const address_region inside = aligned_inside(within, alignment_);
+    const address_region inside = detail::aligned_inside(within, alignment_);
     if (inside.empty()) return {};
     for (space_entry& s : spaces_) {
       if (!s.code.overlaps(inside)) continue;
@@ -62,16 +63,6 @@ class pool_free_space {
     live_.erase(r.begin());
     (void)space_of(r.begin()).free.merge(r);
     return {};
-  }
-
-  /// The largest part of `within` that starts and ends aligned.
-  [[nodiscard]] static address_region aligned_inside(address_region within, std::size_t alignment) noexcept {
-    const std::uintptr_t mask = alignment - 1;
-    const std::uintptr_t end = within.end() < within.begin() ? UINTPTR_MAX : within.end();
-    if (within.begin() > UINTPTR_MAX - mask) return {};
-    const std::uintptr_t begin = (within.begin() + mask) & ~mask;
-    const std::uintptr_t aligned_end = end & ~mask;
-    return aligned_end > begin ? address_region{begin, aligned_end - begin} : address_region{};
   }
 
  private:
@@ -95,8 +86,8 @@ class pool_free_space {
   }
 
   std::size_t alignment_;
-  std::vector<space_entry> spaces_;          // by address
-  detail::address_map<std::size_t> live_;   // live block start -> size
+  std::vector<space_entry> spaces_;        // by address
+  detail::address_map<std::size_t> live_;  // live block start -> size
 };
 
 /// V8's code allocator: first fit in a disjoint_pool of free regions, code

@@ -15,9 +15,9 @@
 #include "../platform/fault_injection.hpp"
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
+#include "detail/aligned_inside.hpp"
 #include "detail/block_table.hpp"
 #include "detail/region_index.hpp"
-#include "pool.hpp"
 
 namespace jitcm::allocator {
 
@@ -52,8 +52,7 @@ class tlsf_free_space {
   static constexpr bool returns_memory = true;
 
   explicit tlsf_free_space(std::size_t alignment) noexcept
-      : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {
-  }
+      : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {}
 
   bool add_space(address_region code) {
     auto table = detail::block_table::make(code.size() >> shift_);
@@ -74,7 +73,7 @@ class tlsf_free_space {
   }
 
   address_region allocate_in_region(std::size_t bytes, address_region within) {
-    const address_region inside = pool_free_space::aligned_inside(within, alignment());
+    const address_region inside = detail::aligned_inside(within, alignment());
     if (inside.size() < bytes) return {};
     for (const auto& placed : by_address_.entries()) {
       space_entry& space = *placed.value;
@@ -96,7 +95,7 @@ class tlsf_free_space {
     return {};
   }
 
-  void undo(address_region r) { release(*space_of(r.begin()), r); }
+  void undo(address_region r) { give_back(*space_of(r.begin()), r); }
 
   std::error_code free(address_region r) {
     space_entry* space = space_of(r.begin());
@@ -105,7 +104,7 @@ class tlsf_free_space {
     // A live block's first granule has a start bit and is no free block's end.
     if (!space->table.is_start(g) || space->table.is_free_end(g)) return make_error_code(errc::double_free);
     if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
-    release(*space, r);
+    give_back(*space, r);
     return {};
   }
 
@@ -125,7 +124,7 @@ class tlsf_free_space {
     std::size_t size;
     std::uint32_t slot;        // its place in the array of its size class
     std::uint32_t next_spare;  // while unused: the next unused header
-    space_entry* space;       // in spaces_, where it never moves
+    space_entry* space;        // in spaces_, where it never moves
   };
 
   struct size_class {
@@ -195,8 +194,10 @@ class tlsf_free_space {
       // names the block already).
       const std::size_t first = granule(space, block_begin);
       const std::size_t rest = granule(space, taken_end);
-      if (space.table.is_free_end(rest)) space.table.set_free_end(first, 0);
-      else space.table.move_free_end(first, rest);
+      if (space.table.is_free_end(rest))
+        space.table.set_free_end(first, 0);
+      else
+        space.table.move_free_end(first, rest);
       resize(index, taken_end, block_end - taken_end);
       space.table.set_start(rest);
       return {begin, bytes};
@@ -212,7 +213,7 @@ class tlsf_free_space {
 
   // Makes live block `r` free, merged with the free blocks right below and
   // above it (found through the table entries at its two ends).
-  void release(space_entry& space, address_region r) {
+  void give_back(space_entry& space, address_region r) {
     const std::size_t g = granule(space, r.begin());
     const std::size_t end = granule(space, r.end());
     const std::uint32_t below = g > 0 && space.table.is_free_end(g - 1) ? free_block_at(space, g - 1) : none;
@@ -323,8 +324,7 @@ class tlsf_free_space {
   [[nodiscard]] std::uint32_t find_suitable(size_class c) const noexcept {
     std::uint32_t second_map = second_level_[c.first] & (~std::uint32_t{0} << c.second);
     if (second_map == 0) {
-      const std::uint64_t first_map =
-          c.first + 1 < fl_count ? first_level_ & (~std::uint64_t{0} << (c.first + 1)) : 0;
+      const std::uint64_t first_map = c.first + 1 < fl_count ? first_level_ & (~std::uint64_t{0} << (c.first + 1)) : 0;
       if (first_map == 0) return none;
       c.first = static_cast<unsigned>(std::countr_zero(first_map));
       second_map = second_level_[c.first];
@@ -374,10 +374,10 @@ class tlsf_free_space {
   std::uint64_t first_level_ = 0;
   std::array<std::uint32_t, fl_count> second_level_{};
   std::array<std::array<std::vector<std::uint32_t>, sl_count>, fl_count> members_;  // free blocks by class
-  std::vector<node> nodes_;     // free-block headers; unused ones linked through next_spare
+  std::vector<node> nodes_;  // free-block headers; unused ones linked through next_spare
   std::uint32_t spare_ = none;
   std::size_t free_count_ = 0;
-  std::deque<space_entry> spaces_;         // in creation order; never move
+  std::deque<space_entry> spaces_;                 // in creation order; never move
   detail::region_index<space_entry*> by_address_;  // the code area of every space
 };
 
@@ -386,9 +386,5 @@ class tlsf_free_space {
 /// code-space growth, commit-on-demand and decommit of every jitcm allocator.
 template <protection::strategy Protection = protection::host_default>
 using tlsf = basic_allocator<Protection, tlsf_free_space>;
-
-/// The allocator jitcm uses unless told otherwise.
-template <protection::strategy Protection = protection::host_default>
-using default_allocator = tlsf<Protection>;
 
 }  // namespace jitcm::allocator

@@ -13,8 +13,7 @@ namespace jitcm {
 class address_region {
  public:
   constexpr address_region() noexcept = default;
-  constexpr address_region(std::uintptr_t begin, std::size_t size) noexcept
-      : begin_{begin}, size_{size} {}
+  constexpr address_region(std::uintptr_t begin, std::size_t size) noexcept : begin_{begin}, size_{size} {}
 
   [[nodiscard]] constexpr std::uintptr_t begin() const noexcept { return begin_; }
   [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }

@@ -40,12 +40,12 @@ struct source_position {
 /// Everything needed to create a code object. The spans are copied: the
 /// caller's arrays may go away once `code::create` returns.
 struct code_desc {
-  address_region instructions{};               ///< where the code is executed from
-  std::optional<std::uint32_t> index;          ///< function index; none for wrappers and trampolines
+  address_region instructions{};       ///< where the code is executed from
+  std::optional<std::uint32_t> index;  ///< function index; none for wrappers and trampolines
   code_kind kind = code_kind::function;
-  jitcm::tier tier{};                          ///< named by the tiering policy
+  jitcm::tier tier{};  ///< named by the tiering policy
   debug_kind debug = debug_kind::none;
-  std::string_view name{};                     ///< for debuggers and profilers; copied
+  std::string_view name{};  ///< for debuggers and profilers; copied
   /// Offsets (from the instructions' start) of instructions allowed to fault
   /// (out-of-bounds memory accesses handled by a trap handler): strictly
   /// increasing, each inside the instructions.
@@ -129,8 +129,7 @@ class code {
   [[nodiscard]] bool is_protected_instruction(std::uintptr_t pc) const noexcept {
     if (!contains(pc)) return false;
     const auto offsets = protected_instructions();
-    return std::binary_search(offsets.begin(), offsets.end(),
-                              static_cast<std::uint32_t>(pc - instruction_start()));
+    return std::binary_search(offsets.begin(), offsets.end(), static_cast<std::uint32_t>(pc - instruction_start()));
   }
 
   /// The `.eh_frame` entries of code_desc::unwind_info (FDE locations
@@ -149,9 +148,9 @@ class code {
   [[nodiscard]] std::optional<source_position> source_position_before(std::size_t code_offset) const noexcept {
     if (code_offset >= instructions_size()) return std::nullopt;
     const auto positions = source_positions();
-    const auto after = std::upper_bound(
-        positions.begin(), positions.end(), code_offset,
-        [](std::size_t offset, const source_position& entry) { return offset < entry.code_offset; });
+    const auto after =
+        std::upper_bound(positions.begin(), positions.end(), code_offset,
+                         [](std::size_t offset, const source_position& entry) { return offset < entry.code_offset; });
     if (after == positions.begin()) return std::nullopt;
     return *(after - 1);
   }
@@ -178,9 +177,7 @@ class code {
     return false;
   }
   /// Drops one reference; true when it was the last one.
-  [[nodiscard]] bool release_ref() const noexcept {
-    return ref_count_.fetch_sub(1, std::memory_order_acq_rel) == 1;
-  }
+  [[nodiscard]] bool drop_ref() const noexcept { return ref_count_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
 
  private:
   code() noexcept = default;

@@ -19,7 +19,7 @@ enum class errc {
   overlapping_region,       ///< a region overlaps one that is already there
   not_owned,                ///< the address or block belongs to someone else
   double_free,              ///< the block or region was already given back
-  already_released,         ///< the reservation was already released
+  already_unmapped,         ///< the reservation was already unmapped
   already_published,        ///< the code block was already published
   out_of_memory,            ///< no free space large enough in what is reserved
   address_space_exhausted,  ///< the OS refused to reserve more address space
@@ -29,7 +29,7 @@ enum class errc {
   busy,                     ///< the object is in use (a scope or thread still holds it)
   scope_required,           ///< code can be handed out only held, and the thread has no scope open
   not_committed,            ///< the pages are reserved but not committed as code (or are data pages)
-  space_unusable,           ///< a code space whose pages could not be made executable again takes no code until they are
+  space_unusable,  ///< a code space whose pages could not be made executable again takes no code until they are
 };
 
 namespace detail {
@@ -39,24 +39,42 @@ class error_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "jitcm"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::invalid_argument: return "invalid argument";
-      case errc::size_overflow: return "size overflows";
-      case errc::misaligned: return "address or size is misaligned";
-      case errc::out_of_range: return "address or index out of range";
-      case errc::overlapping_region: return "region overlaps an existing region";
-      case errc::not_owned: return "not owned by this object";
-      case errc::double_free: return "already freed";
-      case errc::already_released: return "reservation already released";
-      case errc::already_published: return "code already published";
-      case errc::out_of_memory: return "out of code memory";
-      case errc::address_space_exhausted: return "address space exhausted";
-      case errc::limit_exceeded: return "configured limit exceeded";
-      case errc::target_out_of_range: return "branch target out of range";
-      case errc::unsupported: return "not supported";
-      case errc::busy: return "still in use";
-      case errc::scope_required: return "no ref-counting scope open on this thread to hold the code";
-      case errc::not_committed: return "pages not committed as code";
-      case errc::space_unusable: return "code space unusable: pages could not be made executable again";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::size_overflow:
+        return "size overflows";
+      case errc::misaligned:
+        return "address or size is misaligned";
+      case errc::out_of_range:
+        return "address or index out of range";
+      case errc::overlapping_region:
+        return "region overlaps an existing region";
+      case errc::not_owned:
+        return "not owned by this object";
+      case errc::double_free:
+        return "already freed";
+      case errc::already_unmapped:
+        return "reservation already unmapped";
+      case errc::already_published:
+        return "code already published";
+      case errc::out_of_memory:
+        return "out of code memory";
+      case errc::address_space_exhausted:
+        return "address space exhausted";
+      case errc::limit_exceeded:
+        return "configured limit exceeded";
+      case errc::target_out_of_range:
+        return "branch target out of range";
+      case errc::unsupported:
+        return "not supported";
+      case errc::busy:
+        return "still in use";
+      case errc::scope_required:
+        return "no ref-counting scope open on this thread to hold the code";
+      case errc::not_committed:
+        return "pages not committed as code";
+      case errc::space_unusable:
+        return "code space unusable: pages could not be made executable again";
     }
     return "unknown jitcm error";
   }
@@ -69,9 +87,7 @@ inline const std::error_category& error_category() noexcept {
   return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 }  // namespace jitcm
 

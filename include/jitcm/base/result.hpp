@@ -36,7 +36,7 @@ class failure {
  public:
   explicit failure(std::error_code error) noexcept : error_{error} {}
   template <class E>
-    requires std::is_error_code_enum_v<E>
+  requires std::is_error_code_enum_v<E>
   explicit failure(E error) noexcept : error_{make_error_code(error)} {}
   [[nodiscard]] const std::error_code& error() const noexcept { return error_; }
 
@@ -50,27 +50,33 @@ template <class T>
 class result_storage {
  public:
   template <class U = T>
-    requires std::is_constructible_v<T, U&&> && (!std::is_same_v<std::remove_cvref_t<U>, failure>)
-  constexpr result_storage(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>)
+  requires std::is_constructible_v<T, U&&> &&(!std::is_same_v<std::remove_cvref_t<U>, failure>)constexpr result_storage(
+      U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>)
       : has_value_{true} {
     ::new (static_cast<void*>(&value_)) T(std::forward<U>(value));
   }
   result_storage(failure f) noexcept : error_{f.error()}, has_value_{false} {}
 
   result_storage(const result_storage& other) : has_value_{other.has_value_} {
-    if (has_value_) ::new (static_cast<void*>(&value_)) T(other.value_);
-    else ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
+    if (has_value_)
+      ::new (static_cast<void*>(&value_)) T(other.value_);
+    else
+      ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
   }
   result_storage(result_storage&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
       : has_value_{other.has_value_} {
-    if (has_value_) ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
-    else ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
+    if (has_value_)
+      ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
+    else
+      ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
   }
   result_storage& operator=(result_storage other) noexcept(std::is_nothrow_move_constructible_v<T>) {
     destroy();
     has_value_ = other.has_value_;
-    if (has_value_) ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
-    else ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
+    if (has_value_)
+      ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
+    else
+      ::new (static_cast<void*>(&error_)) std::error_code(other.error_);
     return *this;
   }
   ~result_storage() { destroy(); }

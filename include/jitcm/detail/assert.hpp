@@ -37,7 +37,7 @@ namespace jitcm::detail {
     case errc::overlapping_region:
     case errc::not_owned:
     case errc::double_free:
-    case errc::already_released:
+    case errc::already_unmapped:
     case errc::already_published:
       return true;
     default:
@@ -55,9 +55,9 @@ template <class Result>
 #if !defined(NDEBUG) || defined(JITCM_ENABLE_ASSERTS)
 #define JITCM_ASSERT(cond) \
   (static_cast<bool>(cond) ? static_cast<void>(0) : ::jitcm::detail::assertion_failed(#cond, __FILE__, __LINE__))
-#define JITCM_ASSERT_CLEANUP(outcome)                                                                        \
-  (::jitcm::detail::contradicts_bookkeeping(::jitcm::detail::error_of(outcome))                              \
-       ? ::jitcm::detail::assertion_failed("cleanup succeeds: " #outcome, __FILE__, __LINE__)                \
+#define JITCM_ASSERT_CLEANUP(outcome)                                                         \
+  (::jitcm::detail::contradicts_bookkeeping(::jitcm::detail::error_of(outcome))               \
+       ? ::jitcm::detail::assertion_failed("cleanup succeeds: " #outcome, __FILE__, __LINE__) \
        : static_cast<void>(0))
 #else
 #define JITCM_ASSERT(cond) static_cast<void>(0)

@@ -25,7 +25,8 @@ class code_table {
   /// A table of `slots` null entries. Errors: out_of_memory.
   [[nodiscard]] static result<code_table> create(std::uint32_t slots) noexcept {
     code_table table;
-    if (!side_allocation_refused()) table.entries_.reset(new (std::nothrow) std::atomic<const code*>[slots == 0 ? 1 : slots]);
+    if (!side_allocation_refused())
+      table.entries_.reset(new (std::nothrow) std::atomic<const code*>[slots == 0 ? 1 : slots]);
     if (!table.entries_) return failure{errc::out_of_memory};
     for (std::uint32_t i = 0; i < slots; ++i) table.entries_[i].store(nullptr, std::memory_order_relaxed);
     return table;

@@ -110,7 +110,7 @@ class jump_table_set {
         .code_writable = code_writable,
         .data_base = space.data_header.begin(),
         .data_writable = data_writable,
-        .functions = slots_,
+        .slots = slots_,
         .first_index = first_index_,
     };
     if (slots_ > 0) {
@@ -138,8 +138,8 @@ class jump_table_set {
 
   /// `target` and `before` are code addresses, 0 for the slot's lazy slot.
   template <class Opener>
-  [[nodiscard]] result<void> retarget(std::uint32_t slot, std::uintptr_t target, std::uintptr_t before,
-                                      Opener&& open, bool& stranded) {
+  [[nodiscard]] result<void> retarget(std::uint32_t slot, std::uintptr_t target, std::uintptr_t before, Opener&& open,
+                                      bool& stranded) {
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       if (auto ok = retarget_one(tables_[t], slot, target, open); !ok) {
         // The failing table too: an emitter may report a refused protection
@@ -161,7 +161,7 @@ class jump_table_set {
   /// Where the lazy slots of the table at `view` send calls.
   [[nodiscard]] std::uintptr_t lazy_entry_of(const jump_table::table_view& view) const noexcept {
     if constexpr (has_context_entry) {
-      if (has_lazy_callback()) return view.code_base + context_entry_offset(view.functions);
+      if (has_lazy_callback()) return view.code_base + context_entry_offset(view.slots);
     }
     return lazy_entry_;
   }

@@ -57,12 +57,12 @@ class pending_code {
   ~pending_code() { abandon(); }
 
   /// Where the code will run.
-  [[nodiscard]] std::uintptr_t address() const noexcept { return memory_.rx(); }
+  [[nodiscard]] std::uintptr_t address() const noexcept { return memory_.executable(); }
   /// Bytes of room (the requested size rounded up to the code alignment).
   [[nodiscard]] std::size_t size() const noexcept { return memory_.size(); }
   /// Where to write the byte that runs at address(); valid while the write
   /// scope is open (until end_write or publish).
-  [[nodiscard]] std::byte* data() const noexcept { return reinterpret_cast<std::byte*>(memory_.rw()); }
+  [[nodiscard]] std::byte* data() const noexcept { return reinterpret_cast<std::byte*>(memory_.writable()); }
   [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data(), scope_ ? size() : 0}; }
   [[nodiscard]] bool published() const noexcept { return published_; }
   [[nodiscard]] bool writable() const noexcept { return scope_.has_value(); }
@@ -125,9 +125,9 @@ template <class Allocator, class Relocate>
       break;
     }
     scopes.push_back(std::move(*scope));
-    std::memcpy(reinterpret_cast<void*>(memory[i].rw()), chunk[i].bytes.data(), chunk[i].bytes.size());
-    relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].rw()), chunk[i].bytes.size()},
-             memory[i].rx());
+    std::memcpy(reinterpret_cast<void*>(memory[i].writable()), chunk[i].bytes.data(), chunk[i].bytes.size());
+    relocate(chunk[i], std::span<std::byte>{reinterpret_cast<std::byte*>(memory[i].writable()), chunk[i].bytes.size()},
+             memory[i].executable());
   }
   for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
     if (auto ended = scope->end(); !ended && outcome) outcome = ended;

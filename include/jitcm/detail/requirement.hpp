@@ -43,15 +43,15 @@ struct requirement_list {
 /// Defines the requirement piece `name` (see the table above). The
 /// constraint is the last argument, so the commas of a requires-expression
 /// need no parentheses.
-#define JITCM_REQUIREMENT(name, role, text, ...)                                          \
-  template <class Policy>                                                                 \
-  concept name = __VA_ARGS__;                                                             \
-  struct name##_piece {                                                                   \
-    template <class Policy>                                                               \
-    static constexpr bool holds = name<Policy>;                                           \
-    template <class Policy>                                                               \
-    static consteval bool diagnose() {                                                    \
-      static_assert(name<Policy>, "jitcm: basic_code_manager's " role " policy " text);   \
-      return name<Policy>;                                                                \
-    }                                                                                     \
+#define JITCM_REQUIREMENT(name, role, text, ...)                                        \
+  template <class Policy>                                                               \
+  concept name = __VA_ARGS__;                                                           \
+  struct name##_piece {                                                                 \
+    template <class Policy>                                                             \
+    static constexpr bool holds = name<Policy>;                                         \
+    template <class Policy>                                                             \
+    static consteval bool diagnose() {                                                  \
+      static_assert(name<Policy>, "jitcm: basic_code_manager's " role " policy " text); \
+      return name<Policy>;                                                              \
+    }                                                                                   \
   }

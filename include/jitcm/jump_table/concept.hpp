@@ -36,18 +36,18 @@
 //     static constexpr std::size_t code_bytes(std::size_t) { return 0; }
 //     static constexpr std::size_t data_bytes(std::size_t n) { return 8 * n; }
 //     static jitcm::result<void> initialize(const jitcm::jump_table::table_view& v, std::uintptr_t entry) {
-//       for (std::uint32_t i = 0; i < v.functions; ++i) store(v, i, entry);
+//       for (std::uint32_t i = 0; i < v.slots; ++i) store(v, i, entry);
 //       return {};
 //     }
 //     static std::uintptr_t call_target(const jitcm::jump_table::table_view& v, std::uint32_t i) {
-//       return i < v.functions ? v.data_base + 8 * i : 0;
+//       return i < v.slots ? v.data_base + 8 * i : 0;
 //     }
 //     template <jitcm::jump_table::write_scope_opener Open>
 //     static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t, Open&&) {
 //       return patch_far(v, i, t);
 //     }
 //     static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t) {
-//       if (i >= v.functions) return jitcm::failure{jitcm::errc::out_of_range};
+//       if (i >= v.slots) return jitcm::failure{jitcm::errc::out_of_range};
 //       store(v, i, t);
 //       return {};
 //     }
@@ -79,48 +79,49 @@ struct constant_expression {};
 /// The pieces of jitcm::jump_table_emitter, one per required member.
 namespace requirement {
 
-JITCM_REQUIREMENT(code_bytes, "JumpTable",
-                  "has no static constexpr member `code_bytes(n)` returning std::size_t",
-                  requires(std::size_t n) {
-                    { Policy::code_bytes(n) } -> std::same_as<std::size_t>;
-                    typename detail::constant_expression<Policy::code_bytes(1)>;
-                  });
-JITCM_REQUIREMENT(data_bytes, "JumpTable",
-                  "has no static constexpr member `data_bytes(n)` returning std::size_t",
-                  requires(std::size_t n) {
-                    { Policy::data_bytes(n) } -> std::same_as<std::size_t>;
-                    typename detail::constant_expression<Policy::data_bytes(1)>;
-                  });
-JITCM_REQUIREMENT(initialize, "JumpTable",
-                  "has no static member `initialize(view, entry)` returning jitcm::result<void>",
-                  requires(const table_view& v, std::uintptr_t entry) {
-                    { Policy::initialize(v, entry) } -> std::same_as<result<void>>;
-                  });
-JITCM_REQUIREMENT(call_target, "JumpTable",
-                  "has no static member `call_target(view, index)` returning std::uintptr_t",
-                  requires(const table_view& v, std::uint32_t i) {
-                    { Policy::call_target(v, i) } -> std::same_as<std::uintptr_t>;
-                  });
-JITCM_REQUIREMENT(patch, "JumpTable",
-                  "has no static member `patch(view, index, target, open)` returning jitcm::result<void>",
-                  requires(const table_view& v, std::uint32_t i, std::uintptr_t t, already_writable open) {
-                    { Policy::patch(v, i, t, open) } -> std::same_as<result<void>>;
-                  });
-JITCM_REQUIREMENT(patch_far, "JumpTable",
-                  "has no static member `patch_far(view, index, target)` returning jitcm::result<void>",
-                  requires(const table_view& v, std::uint32_t i, std::uintptr_t t) {
-                    { Policy::patch_far(v, i, t) } -> std::same_as<result<void>>;
-                  });
+JITCM_REQUIREMENT(
+    code_bytes, "JumpTable", "has no static constexpr member `code_bytes(n)` returning std::size_t",
+    requires(std::size_t n) {
+      { Policy::code_bytes(n) } -> std::same_as<std::size_t>;
+      typename detail::constant_expression<Policy::code_bytes(1)>;
+    });
+JITCM_REQUIREMENT(
+    data_bytes, "JumpTable", "has no static constexpr member `data_bytes(n)` returning std::size_t",
+    requires(std::size_t n) {
+      { Policy::data_bytes(n) } -> std::same_as<std::size_t>;
+      typename detail::constant_expression<Policy::data_bytes(1)>;
+    });
+JITCM_REQUIREMENT(
+    initialize, "JumpTable", "has no static member `initialize(view, entry)` returning jitcm::result<void>",
+    requires(const table_view& v, std::uintptr_t entry) {
+      { Policy::initialize(v, entry) } -> std::same_as<result<void>>;
+    });
+JITCM_REQUIREMENT(
+    call_target, "JumpTable", "has no static member `call_target(view, index)` returning std::uintptr_t",
+    requires(const table_view& v, std::uint32_t i) {
+      { Policy::call_target(v, i) } -> std::same_as<std::uintptr_t>;
+    });
+JITCM_REQUIREMENT(
+    patch, "JumpTable", "has no static member `patch(view, index, target, open)` returning jitcm::result<void>",
+    requires(const table_view& v, std::uint32_t i, std::uintptr_t t, already_writable open) {
+      { Policy::patch(v, i, t, open) } -> std::same_as<result<void>>;
+    });
+JITCM_REQUIREMENT(
+    patch_far, "JumpTable", "has no static member `patch_far(view, index, target)` returning jitcm::result<void>",
+    requires(const table_view& v, std::uint32_t i, std::uintptr_t t) {
+      { Policy::patch_far(v, i, t) } -> std::same_as<result<void>>;
+    });
 /// Only an emitter that declares machine code must say where its slots are.
-JITCM_REQUIREMENT(slot_layout, "JumpTable",
-                  "says `has_machine_code` but has no static members `near_slot_offset(i)`, "
-                  "`lazy_slot_offset(i)` and `lazy_slot_size`",
-                  !requires { requires bool{Policy::has_machine_code}; } ||
-                      requires(std::size_t i) {
-                        { Policy::near_slot_offset(i) } -> std::convertible_to<std::size_t>;
-                        { Policy::lazy_slot_offset(i) } -> std::convertible_to<std::size_t>;
-                        { Policy::lazy_slot_size } -> std::convertible_to<std::size_t>;
-                      });
+JITCM_REQUIREMENT(
+    slot_layout, "JumpTable",
+    "says `has_machine_code` but has no static members `near_slot_offset(i)`, "
+    "`lazy_slot_offset(i)` and `lazy_slot_size`",
+    !requires { requires bool{Policy::has_machine_code}; } ||
+        requires(std::size_t i) {
+          { Policy::near_slot_offset(i) } -> std::convertible_to<std::size_t>;
+          { Policy::lazy_slot_offset(i) } -> std::convertible_to<std::size_t>;
+          { Policy::lazy_slot_size } -> std::convertible_to<std::size_t>;
+        });
 
 }  // namespace requirement
 

@@ -77,9 +77,7 @@ struct emitter_traits {
 
   /// The bytes of a per-module lazy entry at `at`; only when has_context_entry.
   [[nodiscard]] static auto encode_context_entry(std::uintptr_t at, std::uintptr_t context,
-                                                 std::uintptr_t trampoline) noexcept
-    requires has_context_entry
-  {
+                                                 std::uintptr_t trampoline) noexcept requires has_context_entry {
     return E::encode_context_entry(at, context, trampoline);
   }
 };

@@ -62,7 +62,7 @@ inline std::atomic<lazy_handler> installed_lazy_handler{nullptr};
 }  // namespace jitcm::jump_table
 
 #if (defined(__ELF__) || (defined(JITCM_OS_WINDOWS) && defined(__MINGW64__))) && \
-    (defined(__GNUC__) || defined(__clang__)) &&                                       \
+    (defined(__GNUC__) || defined(__clang__)) &&                                 \
     (defined(JITCM_ARCH_X64) || defined(JITCM_ARCH_ARM64) || defined(JITCM_ARCH_RISCV64))
 #define JITCM_HAS_LAZY_TRAMPOLINE 1
 
@@ -88,20 +88,20 @@ extern "C" [[JITCM_DETAIL_HIDDEN]] void jitcm_lazy_context_trampoline();
 
 // One copy per program: a COMDAT group the linker deduplicates, as it does
 // for inline functions.
-#define JITCM_DETAIL_TRAMPOLINE_PROLOGUE                                                        \
+#define JITCM_DETAIL_TRAMPOLINE_PROLOGUE                                                      \
   ".pushsection .text.jitcm_lazy_trampoline,\"axG\",%progbits,jitcm_lazy_trampoline,comdat\n" \
-  ".weak jitcm_lazy_trampoline\n"                                                               \
-  ".hidden jitcm_lazy_trampoline\n"                                                             \
-  ".type jitcm_lazy_trampoline,%function\n"                                                     \
-  ".weak jitcm_lazy_context_trampoline\n"                                                       \
-  ".hidden jitcm_lazy_context_trampoline\n"                                                     \
-  ".type jitcm_lazy_context_trampoline,%function\n"                                             \
-  ".p2align 4\n"                                                                                \
-  "jitcm_lazy_trampoline:\n"                                                                    \
+  ".weak jitcm_lazy_trampoline\n"                                                             \
+  ".hidden jitcm_lazy_trampoline\n"                                                           \
+  ".type jitcm_lazy_trampoline,%function\n"                                                   \
+  ".weak jitcm_lazy_context_trampoline\n"                                                     \
+  ".hidden jitcm_lazy_context_trampoline\n"                                                   \
+  ".type jitcm_lazy_context_trampoline,%function\n"                                           \
+  ".p2align 4\n"                                                                              \
+  "jitcm_lazy_trampoline:\n"                                                                  \
   ".cfi_startproc\n"
-#define JITCM_DETAIL_TRAMPOLINE_EPILOGUE                               \
-  ".cfi_endproc\n"                                                      \
-  ".size jitcm_lazy_trampoline, .-jitcm_lazy_trampoline\n"              \
+#define JITCM_DETAIL_TRAMPOLINE_EPILOGUE                   \
+  ".cfi_endproc\n"                                         \
+  ".size jitcm_lazy_trampoline, .-jitcm_lazy_trampoline\n" \
   ".popsection\n"
 
 #if defined(JITCM_OS_WINDOWS)

@@ -50,18 +50,18 @@ struct portable {
   [[nodiscard]] static result<void> initialize(const table_view& view, std::uintptr_t lazy_entry,
                                                routing = routing::near) noexcept {
     if (lazy_entry == 0) return failure{errc::invalid_argument};
-    if (auto ok = detail::check_view(view, 0, data_bytes(view.functions), max_functions); !ok) return ok;
-    for (std::uint32_t i = 0; i < view.functions; ++i) store(view, i, lazy_entry);
+    if (auto ok = detail::check_view(view, 0, data_bytes(view.slots), max_functions); !ok) return ok;
+    for (std::uint32_t i = 0; i < view.slots; ++i) store(view, i, lazy_entry);
     return {};
   }
 
   /// The address of cell i (load it, call what it holds); 0 when i is out of range.
   [[nodiscard]] static std::uintptr_t call_target(const table_view& view, std::uint32_t i) noexcept {
-    return i < view.functions ? view.data_base + far_target_offset(i) : 0;
+    return i < view.slots ? view.data_base + far_target_offset(i) : 0;
   }
 
   [[nodiscard]] static std::uintptr_t current_target(const table_view& view, std::uint32_t i) noexcept {
-    if (i >= view.functions) return 0;
+    if (i >= view.slots) return 0;
     return static_cast<std::uintptr_t>(detail::atomic_load<std::uint64_t>(view.data_base + far_target_offset(i)));
   }
 
@@ -73,7 +73,7 @@ struct portable {
     return patch_far(view, i, target);
   }
   [[nodiscard]] static result<void> patch_far(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept {
-    if (i >= view.functions) return failure{errc::out_of_range};
+    if (i >= view.slots) return failure{errc::out_of_range};
     if (target == 0) return failure{errc::invalid_argument};
     store(view, i, target);
     return {};

@@ -66,26 +66,25 @@ namespace jitcm::jump_table {
 using detail::slot_bytes;
 
 template <class P>
-concept slot_encoding =
-    std::unsigned_integral<typename P::patch_word> &&
+concept slot_encoding = std::unsigned_integral<typename P::patch_word> &&
     requires(std::uintptr_t address, typename P::patch_word word, std::uint32_t index) {
-      { P::name } -> std::convertible_to<const char*>;
-      { P::is_host } -> std::convertible_to<bool>;
-      { P::needs_instruction_sync } -> std::convertible_to<bool>;
-      { P::near_slot_size } -> std::convertible_to<std::size_t>;
-      { P::far_slot_size } -> std::convertible_to<std::size_t>;
-      { P::lazy_slot_size } -> std::convertible_to<std::size_t>;
-      { P::instruction_alignment } -> std::convertible_to<std::size_t>;
-      { P::patch_offset } -> std::convertible_to<std::size_t>;
-      { P::near_range } -> std::convertible_to<std::size_t>;
-      { P::max_functions } -> std::convertible_to<std::uint32_t>;
-      { P::context_entry_size } -> std::convertible_to<std::size_t>;
-      { P::near_branch(address, address) } -> std::same_as<result<typename P::patch_word>>;
-      { P::near_branch_target(address, word) } -> std::same_as<std::uintptr_t>;
-      { P::near_slot(address, address) } -> std::same_as<result<slot_bytes<P::near_slot_size>>>;
-      { P::far_slot(address, address) } -> std::same_as<result<slot_bytes<P::far_slot_size>>>;
-      { P::lazy_slot(address, index, address) } -> std::same_as<result<slot_bytes<P::lazy_slot_size>>>;
-      { P::context_entry(address, address, address) } -> std::same_as<result<slot_bytes<P::context_entry_size>>>;
-    };
+  { P::name } -> std::convertible_to<const char*>;
+  { P::is_host } -> std::convertible_to<bool>;
+  { P::needs_instruction_sync } -> std::convertible_to<bool>;
+  { P::near_slot_size } -> std::convertible_to<std::size_t>;
+  { P::far_slot_size } -> std::convertible_to<std::size_t>;
+  { P::lazy_slot_size } -> std::convertible_to<std::size_t>;
+  { P::instruction_alignment } -> std::convertible_to<std::size_t>;
+  { P::patch_offset } -> std::convertible_to<std::size_t>;
+  { P::near_range } -> std::convertible_to<std::size_t>;
+  { P::max_functions } -> std::convertible_to<std::uint32_t>;
+  { P::context_entry_size } -> std::convertible_to<std::size_t>;
+  { P::near_branch(address, address) } -> std::same_as<result<typename P::patch_word>>;
+  { P::near_branch_target(address, word) } -> std::same_as<std::uintptr_t>;
+  { P::near_slot(address, address) } -> std::same_as<result<slot_bytes<P::near_slot_size>>>;
+  { P::far_slot(address, address) } -> std::same_as<result<slot_bytes<P::far_slot_size>>>;
+  { P::lazy_slot(address, index, address) } -> std::same_as<result<slot_bytes<P::lazy_slot_size>>>;
+  { P::context_entry(address, address, address) } -> std::same_as<result<slot_bytes<P::context_entry_size>>>;
+};
 
 }  // namespace jitcm::jump_table

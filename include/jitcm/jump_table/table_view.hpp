@@ -26,7 +26,7 @@ struct table_view {
   std::uintptr_t code_writable = 0;  ///< where the byte at code_base is written
   std::uintptr_t data_base = 0;      ///< address of the data area as the slots read it
   std::uintptr_t data_writable = 0;  ///< where the byte at data_base is written
-  std::uint32_t functions = 0;       ///< slots per table: indices 0 .. functions - 1
+  std::uint32_t slots = 0;           ///< slots per table: indices 0 .. slots - 1
   /// The function index of slot 0: lazy slot i hands `first_index + i` to the
   /// lazy entry, so a module whose first functions are imports (and have no
   /// slot) still reports function indices.

@@ -21,7 +21,7 @@ namespace jitcm::jump_table {
 /// or write_scopes_of(space).
 template <class Opener>
 concept write_scope_opener = requires(Opener& open, address_region region) {
-  { static_cast<bool>(open(region)) };
+  {static_cast<bool>(open(region))};
   { (*open(region)).end() } -> std::same_as<result<void>>;
 };
 

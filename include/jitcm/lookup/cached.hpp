@@ -29,7 +29,7 @@ namespace jitcm::lookup {
 /// concurrently with everything, and async-signal-safe when `Inner::find`
 /// is (`cached<lock_free_array>`).
 template <class Inner, std::size_t Entries = 1024>
-  requires code_lookup<Inner>
+requires code_lookup<Inner>
 class cached {
   static_assert(Entries > 0 && std::has_single_bit(Entries), "cached<Inner, Entries>: Entries must be a power of two");
 
@@ -81,8 +81,7 @@ class cached {
     void try_fill(std::uintptr_t at, const code* found, std::uint64_t current) noexcept {
       std::uint64_t before = sequence.load(std::memory_order_relaxed);
       if ((before & 1U) ||
-          !sequence.compare_exchange_strong(before, before + 1, std::memory_order_acquire,
-                                            std::memory_order_relaxed)) {
+          !sequence.compare_exchange_strong(before, before + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
         return;  // another thread is filling this slot; the cache is only a hint
       }
       generation.store(current, std::memory_order_release);
@@ -96,8 +95,10 @@ class cached {
     // Fibonacci hashing: nearby return addresses land in different slots.
     constexpr unsigned shift = 64U - static_cast<unsigned>(std::countr_zero(Entries));
     const std::uint64_t mixed = static_cast<std::uint64_t>(pc) * 0x9E3779B97F4A7C15ULL;
-    if constexpr (Entries == 1) return 0;
-    else return static_cast<std::size_t>(mixed >> shift);
+    if constexpr (Entries == 1)
+      return 0;
+    else
+      return static_cast<std::size_t>(mixed >> shift);
   }
 
   Inner inner_;

@@ -62,20 +62,20 @@ namespace jitcm {
 ///     static_assert(jitcm::code_lookup<list_lookup>);
 namespace lookup::requirement {
 
-JITCM_REQUIREMENT(default_constructible, "Lookup", "is not default-constructible",
-                  std::default_initializable<Policy>);
-JITCM_REQUIREMENT(insert, "Lookup", "has no member `insert(code)` returning jitcm::result<void>",
-                  requires(Policy& l, const code* c) {
-                    { l.insert(c) } -> std::same_as<result<void>>;
-                  });
-JITCM_REQUIREMENT(erase, "Lookup", "has no member `erase(code)` returning jitcm::result<void>",
-                  requires(Policy& l, const code* c) {
-                    { l.erase(c) } -> std::same_as<result<void>>;
-                  });
-JITCM_REQUIREMENT(find, "Lookup", "has no member `find(pc) const` returning const jitcm::code*",
-                  requires(const Policy& l, std::uintptr_t pc) {
-                    { l.find(pc) } -> std::same_as<const code*>;
-                  });
+JITCM_REQUIREMENT(default_constructible, "Lookup", "is not default-constructible", std::default_initializable<Policy>);
+JITCM_REQUIREMENT(
+    insert, "Lookup", "has no member `insert(code)` returning jitcm::result<void>", requires(Policy& l, const code* c) {
+      { l.insert(c) } -> std::same_as<result<void>>;
+    });
+JITCM_REQUIREMENT(
+    erase, "Lookup", "has no member `erase(code)` returning jitcm::result<void>", requires(Policy& l, const code* c) {
+      { l.erase(c) } -> std::same_as<result<void>>;
+    });
+JITCM_REQUIREMENT(
+    find, "Lookup", "has no member `find(pc) const` returning const jitcm::code*",
+    requires(const Policy& l, std::uintptr_t pc) {
+      { l.find(pc) } -> std::same_as<const code*>;
+    });
 
 }  // namespace lookup::requirement
 
@@ -93,7 +93,9 @@ concept code_lookup = lookup::lookup_requirements::satisfied_by<L>;
 template <class L>
 struct lookup_traits {
   static constexpr bool async_signal_safe = [] {
-    if constexpr (requires { { L::async_signal_safe } -> std::convertible_to<bool>; }) {
+    if constexpr (requires {
+                    { L::async_signal_safe } -> std::convertible_to<bool>;
+                  }) {
       return bool{L::async_signal_safe};
     } else {
       return false;

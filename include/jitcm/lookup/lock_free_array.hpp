@@ -94,8 +94,8 @@ class lock_free_array {
     const code* found = nullptr;
     if (const view* v = current_.load(std::memory_order_seq_cst)) {
       const entry* begin = v->entries;
-      const entry* after = std::upper_bound(begin, begin + v->size, pc,
-                                            [](std::uintptr_t p, const entry& e) { return p < e.begin; });
+      const entry* after =
+          std::upper_bound(begin, begin + v->size, pc, [](std::uintptr_t p, const entry& e) { return p < e.begin; });
       if (after != begin && pc < (after - 1)->end) found = (after - 1)->owner;
     }
     // Release: our reads of the array happen before a writer frees it.

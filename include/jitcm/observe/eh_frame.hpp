@@ -81,9 +81,12 @@ struct frame {
 [[nodiscard]] constexpr frame standard_frame(architecture arch, std::uint32_t code_size,
                                              std::optional<std::uint32_t> after_teardown) noexcept {
   switch (arch) {
-    case architecture::x64: return {frame_shape::frame_pointer, code_size, 1, 4, after_teardown};
-    case architecture::arm64: return {frame_shape::frame_pointer, code_size, 4, 8, after_teardown};
-    case architecture::riscv64: return {frame_shape::frame_pointer, code_size, 12, 16, after_teardown};
+    case architecture::x64:
+      return {frame_shape::frame_pointer, code_size, 1, 4, after_teardown};
+    case architecture::arm64:
+      return {frame_shape::frame_pointer, code_size, 4, 8, after_teardown};
+    case architecture::riscv64:
+      return {frame_shape::frame_pointer, code_size, 12, 16, after_teardown};
   }
   return {};
 }

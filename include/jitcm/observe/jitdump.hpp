@@ -60,7 +60,13 @@ inline constexpr std::uint32_t magic = 0x4A695444;  // "JiTD" as a native-endian
 inline constexpr std::uint32_t version = 1;
 inline constexpr std::uint32_t header_size = 40;
 inline constexpr std::uint32_t record_header_size = 16;
-enum record_id : std::uint32_t { code_load = 0, code_move = 1, code_debug_info = 2, code_close = 3, code_unwinding_info = 4 };
+enum record_id : std::uint32_t {
+  code_load = 0,
+  code_move = 1,
+  code_debug_info = 2,
+  code_close = 3,
+  code_unwinding_info = 4
+};
 /// e_machine of the host (EM_X86_64, EM_AARCH64, EM_RISCV).
 inline constexpr std::uint32_t host_machine = detail::elf_host_machine;
 }  // namespace jitdump_format

@@ -85,7 +85,8 @@ inline void put_code(std::vector<std::uint16_t>& codes, std::uint8_t offset, std
 [[nodiscard]] inline result<std::vector<std::byte>> build(const frame& f) noexcept {
   const std::uint32_t setup = f.frame_pointer ? 4u : 0u;
   const std::uint32_t sub_size = f.stack_bytes <= 128 ? 4u : 7u;
-  if (f.code_size == 0 || f.prologue_size > f.code_size || f.prologue_size > 255) return failure{errc::invalid_argument};
+  if (f.code_size == 0 || f.prologue_size > f.code_size || f.prologue_size > 255)
+    return failure{errc::invalid_argument};
   if (f.stack_bytes == 0 || f.stack_bytes % 8 != 0) return failure{errc::invalid_argument};
   if (f.prologue_size != setup + sub_size) return failure{errc::invalid_argument};
 

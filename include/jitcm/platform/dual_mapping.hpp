@@ -192,7 +192,7 @@ class dual_mapped_reservation {
         owner_{other.owner_} {}
   dual_mapped_reservation& operator=(dual_mapped_reservation&& other) noexcept {
     if (this != &other) {
-      (void)release();
+      (void)unmap();
       executable_ = std::move(other.executable_);
       writable_ = std::move(other.writable_);
       fd_ = std::exchange(other.fd_, -1);
@@ -202,7 +202,7 @@ class dual_mapped_reservation {
   }
   dual_mapped_reservation(const dual_mapped_reservation&) = delete;
   dual_mapped_reservation& operator=(const dual_mapped_reservation&) = delete;
-  ~dual_mapped_reservation() { (void)release(); }
+  ~dual_mapped_reservation() { (void)unmap(); }
 
   /// The addresses code runs at.
   [[nodiscard]] address_region executable() const noexcept { return executable_.region(); }
@@ -221,7 +221,8 @@ class dual_mapped_reservation {
   /// in the executable view and read-write in the writable view. On error
   /// both views of `part` are inaccessible, as before. Errors: not_owned in
   /// a child created by fork(); as reservation::commit.
-  [[nodiscard]] result<void> commit(address_region part, access executable_access = access::read_execute) const noexcept {
+  [[nodiscard]] result<void> commit(address_region part,
+                                    access executable_access = access::read_execute) const noexcept {
     if (!owned_by_this_process()) return failure{errc::not_owned};
     if (auto ok = executable_.commit(part, executable_access); !ok) return ok;
     if (auto ok = writable_.commit(shifted(part), access::read_write); !ok) {
@@ -253,13 +254,13 @@ class dual_mapped_reservation {
   }
 
   /// Releases both views and closes the memory object. Errors:
-  /// already_released on a second call; the first OS error of a view whose
+  /// already_unmapped on a second call; the first OS error of a view whose
   /// release was refused (it is retried, or emptied of memory, when this
   /// object is destroyed).
-  result<void> release() noexcept {
-    if (fd_ < 0) return failure{errc::already_released};
-    result<void> outcome = executable_.release();
-    if (auto ok = writable_.release(); !ok && outcome) outcome = ok;
+  result<void> unmap() noexcept {
+    if (fd_ < 0) return failure{errc::already_unmapped};
+    result<void> outcome = executable_.unmap();
+    if (auto ok = writable_.unmap(); !ok && outcome) outcome = ok;
     ::close(std::exchange(fd_, -1));
     return outcome;
   }

@@ -42,7 +42,7 @@ enum class fault_point : unsigned {
   commit,                ///< making reserved pages usable (mprotect; VirtualAlloc MEM_COMMIT)
   protect,               ///< changing the access of committed pages (mprotect; VirtualProtect)
   decommit,              ///< giving pages' memory back (mmap MAP_FIXED, fallocate punch hole; VirtualFree MEM_DECOMMIT)
-  release,               ///< unmapping a reservation (munmap; VirtualFree MEM_RELEASE)
+  unmap,                 ///< unmapping a reservation (munmap; VirtualFree MEM_RELEASE)
   create_shared_memory,  ///< creating the memory object of a dual mapping (memfd_create, mkostemp)
   resize_shared_memory,  ///< sizing it (ftruncate)
   map_shared_memory,     ///< mapping a view of it (mmap of the descriptor)
@@ -68,10 +68,14 @@ using protection_hook = std::error_code (*)(address_region, access) noexcept;
 /// hook returns to simulate the failures a JIT meets in production.
 [[nodiscard]] constexpr int typical_errno(fault_point point) noexcept {
   switch (point) {
-    case fault_point::protect: return EACCES;  // SELinux execmem, PaX mprotect
-    case fault_point::create_shared_memory: return EMFILE;
-    case fault_point::resize_shared_memory: return ENOSPC;
-    default: return ENOMEM;
+    case fault_point::protect:
+      return EACCES;  // SELinux execmem, PaX mprotect
+    case fault_point::create_shared_memory:
+      return EMFILE;
+    case fault_point::resize_shared_memory:
+      return ENOSPC;
+    default:
+      return ENOMEM;
   }
 }
 
@@ -108,7 +112,8 @@ inline void refresh_active_fault_hook() noexcept {
 [[nodiscard]] inline std::error_code injected_fault(fault_point point, address_region region = {},
                                                     access requested = access::none) noexcept {
   const fault_hook hook = active_fault_hook.load(std::memory_order_relaxed);
-  if (hook == nullptr) [[likely]] return {};
+  if (hook == nullptr) [[likely]]
+    return {};
   return hook(fault_site{point, region, requested});
 }
 

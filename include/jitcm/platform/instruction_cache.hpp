@@ -45,9 +45,9 @@ inline void for_each_cache_line(std::uintptr_t begin, std::size_t size, std::siz
 #if defined(JITCM_ARCH_ARM64) && !defined(JITCM_OS_MACOS) && !defined(JITCM_OS_WINDOWS)
 /// What CTR_EL0 says about the caches between stores and instruction fetch.
 struct cache_type {
-  std::size_t data_line = 0;         ///< DminLine: the smallest data-cache line of any level
-  std::size_t instruction_line = 0;  ///< IminLine: the smallest instruction-cache line
-  bool clean_to_unify = true;        ///< !IDC: stores must be cleaned to the point of unification
+  std::size_t data_line = 0;            ///< DminLine: the smallest data-cache line of any level
+  std::size_t instruction_line = 0;     ///< IminLine: the smallest instruction-cache line
+  bool clean_to_unify = true;           ///< !IDC: stores must be cleaned to the point of unification
   bool invalidate_instructions = true;  ///< !DIC: instruction lines must be invalidated
 };
 
@@ -75,13 +75,15 @@ struct cache_type {
 inline void flush_arm64(std::uintptr_t begin, std::size_t size) noexcept {
   const cache_type type = read_cache_type();
   if (type.clean_to_unify) {
-    for_each_cache_line(begin, size, type.data_line,
-                        [](std::uintptr_t line) { asm volatile("dc cvau, %0" : : "r"(line) : "memory"); });
+    for_each_cache_line(begin, size, type.data_line, [](std::uintptr_t line) {
+      asm volatile("dc cvau, %0" : : "r"(line) : "memory");
+    });
   }
   asm volatile("dsb ish" : : : "memory");
   if (type.invalidate_instructions) {
-    for_each_cache_line(begin, size, type.instruction_line,
-                        [](std::uintptr_t line) { asm volatile("ic ivau, %0" : : "r"(line) : "memory"); });
+    for_each_cache_line(begin, size, type.instruction_line, [](std::uintptr_t line) {
+      asm volatile("ic ivau, %0" : : "r"(line) : "memory");
+    });
     asm volatile("dsb ish" : : : "memory");
   }
   asm volatile("isb" : : : "memory");
@@ -135,9 +137,7 @@ inline void flush_instruction_cache(std::uintptr_t begin, std::size_t size) noex
 namespace detail {
 
 #if defined(JITCM_OS_LINUX)
-[[nodiscard]] inline long membarrier(int command) noexcept {
-  return ::syscall(__NR_membarrier, command, 0, 0);
-}
+[[nodiscard]] inline long membarrier(int command) noexcept { return ::syscall(__NR_membarrier, command, 0, 0); }
 
 enum class sync_method { sync_core, expedited, none };
 

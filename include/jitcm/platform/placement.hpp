@@ -79,7 +79,7 @@ inline constexpr std::size_t max_placement_hints = 64;
 /// alternately above and below it, `step` bytes further out each time;
 /// 0 once both directions leave the range.
 [[nodiscard]] inline std::uintptr_t placement_hint(address_region range, std::size_t bytes, std::size_t step,
-                                                  std::size_t alignment, std::size_t attempt) noexcept {
+                                                   std::size_t alignment, std::size_t attempt) noexcept {
   const std::uintptr_t last = range.end() - bytes;  // the highest start that still fits
   const std::uintptr_t middle = range.begin() + (last - range.begin()) / 2;
   const std::size_t distance = ((attempt + 1) / 2) * step;

@@ -32,17 +32,17 @@ class reservation {
   reservation(reservation&& other) noexcept : region_{std::exchange(other.region_, {})} {}
   reservation& operator=(reservation&& other) noexcept {
     if (this != &other) {
-      release_or_empty();
+      unmap_or_forget();
       region_ = std::exchange(other.region_, {});
     }
     return *this;
   }
   reservation(const reservation&) = delete;
   reservation& operator=(const reservation&) = delete;
-  ~reservation() { release_or_empty(); }
+  ~reservation() { unmap_or_forget(); }
 
   [[nodiscard]] address_region region() const noexcept { return region_; }
-  [[nodiscard]] bool is_released() const noexcept { return region_.empty(); }
+  [[nodiscard]] bool is_unmapped() const noexcept { return region_.empty(); }
 
   [[nodiscard]] result<void> commit(address_region part, access a) const noexcept {
     if (auto ok = check(part); !ok) return ok;
@@ -57,11 +57,11 @@ class reservation {
     return platform::protect(part, a);
   }
 
-  /// Errors: already_released on a second call; the OS error (the
+  /// Errors: already_unmapped on a second call; the OS error (the
   /// reservation is kept, and release may be called again).
-  result<void> release() noexcept {
-    if (region_.empty()) return failure{errc::already_released};
-    auto released = platform::release(region_);
+  result<void> unmap() noexcept {
+    if (region_.empty()) return failure{errc::already_unmapped};
+    auto released = platform::unmap(region_);
     if (released) region_ = {};
     return released;
   }
@@ -72,14 +72,14 @@ class reservation {
   // Where nobody can be told that the OS refused the release, the pages'
   // memory still goes back and they become inaccessible: at worst address
   // space leaks, never memory or code.
-  void release_or_empty() noexcept {
-    if (region_.empty() || release()) return;
+  void unmap_or_forget() noexcept {
+    if (region_.empty() || unmap()) return;
     (void)platform::decommit(region_);
     region_ = {};
   }
 
   [[nodiscard]] result<void> check(address_region part) const noexcept {
-    if (region_.empty()) return failure{errc::already_released};
+    if (region_.empty()) return failure{errc::already_unmapped};
     if (part.empty()) return failure{errc::invalid_argument};
     if (!is_page_aligned(part)) return failure{errc::misaligned};
     if (!region_.contains(part)) return failure{errc::out_of_range};

@@ -66,9 +66,7 @@ class signal_context {
 #elif defined(JITCM_ARCH_ARM64)
   using register_type = unsigned long long;
   [[nodiscard]] register_type& pc_register() const noexcept { return context_->uc_mcontext.pc; }
-  [[nodiscard]] register_type& argument_register(std::size_t i) const noexcept {
-    return context_->uc_mcontext.regs[i];
-  }
+  [[nodiscard]] register_type& argument_register(std::size_t i) const noexcept { return context_->uc_mcontext.regs[i]; }
 #elif defined(JITCM_ARCH_RISCV64)
   // glibc's __gregs: [0] is the pc, [n] is x<n>; a0 is x10.
   using register_type = unsigned long;

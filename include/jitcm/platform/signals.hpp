@@ -121,8 +121,7 @@ inline void die_by_default_action(int signal, const siginfo_t* info) noexcept {
 /// the kernel's rule applies: the default action. Async-signal-safe.
 inline void forward_fault(const struct sigaction& previous, int signal, siginfo_t* info, void* context) noexcept {
   const bool with_info = (previous.sa_flags & SA_SIGINFO) != 0;
-  if (!with_info && (previous.sa_handler == SIG_DFL ||
-                     (previous.sa_handler == SIG_IGN && raised_by_kernel(info)))) {
+  if (!with_info && (previous.sa_handler == SIG_DFL || (previous.sa_handler == SIG_IGN && raised_by_kernel(info)))) {
     detail::die_by_default_action(signal, info);
     return;
   }

@@ -89,11 +89,16 @@ namespace detail {
 #if defined(JITCM_OS_WINDOWS)
 [[nodiscard]] inline DWORD native_protection(access a) noexcept {
   switch (a) {
-    case access::none: return PAGE_NOACCESS;
-    case access::read: return PAGE_READONLY;
-    case access::read_write: return PAGE_READWRITE;
-    case access::read_execute: return PAGE_EXECUTE_READ;
-    case access::read_write_execute: return PAGE_EXECUTE_READWRITE;
+    case access::none:
+      return PAGE_NOACCESS;
+    case access::read:
+      return PAGE_READONLY;
+    case access::read_write:
+      return PAGE_READWRITE;
+    case access::read_execute:
+      return PAGE_EXECUTE_READ;
+    case access::read_write_execute:
+      return PAGE_EXECUTE_READWRITE;
   }
   return PAGE_NOACCESS;
 }
@@ -201,8 +206,8 @@ namespace detail {
 #else
   // A fresh PROT_NONE mapping over the range frees its pages at once and
   // keeps the range reserved, in one call.
-  void* p = ::mmap(region.pointer(), region.size(), PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  void* p = ::mmap(region.pointer(), region.size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                   -1, 0);
   if (p == MAP_FAILED) return system_failure(errno);
 #endif
   return {};
@@ -216,9 +221,9 @@ namespace detail {
 
 /// Gives the whole reservation back to the OS. On error it stays mapped as
 /// it was.
-[[nodiscard]] inline result<void> release(address_region region) noexcept {
+[[nodiscard]] inline result<void> unmap(address_region region) noexcept {
   if (auto ok = detail::check_page_region(region); !ok) return ok;
-  if (std::error_code refused = detail::injected_fault(fault_point::release, region)) return failure{refused};
+  if (std::error_code refused = detail::injected_fault(fault_point::unmap, region)) return failure{refused};
 #if defined(JITCM_OS_WINDOWS)
   if (!VirtualFree(region.pointer(), 0, MEM_RELEASE)) return detail::last_error();
 #else

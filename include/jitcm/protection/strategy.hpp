@@ -98,7 +98,8 @@ concept strategy = requires(typename S::space& space, const typename S::space& c
   { const_space.writable(address) } -> std::same_as<std::uintptr_t>;
   { space.begin_write(region) } -> std::same_as<result<typename S::write_scope>>;
   { scope.end() } -> std::same_as<result<void>>;
-} && std::movable<typename S::space> && std::movable<typename S::write_scope>;
+}
+&&std::movable<typename S::space>&& std::movable<typename S::write_scope>;
 
 namespace detail {
 

@@ -72,13 +72,13 @@ struct thread_toggle {
     space(space&& other) noexcept : region_{std::exchange(other.region_, {})} {}
     space& operator=(space&& other) noexcept {
       if (this != &other) {
-        if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::release(region_));
+        if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::unmap(region_));
         region_ = std::exchange(other.region_, {});
       }
       return *this;
     }
     ~space() {
-      if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::release(region_));
+      if (!region_.empty()) JITCM_ASSERT_CLEANUP(platform::unmap(region_));
     }
 
     [[nodiscard]] address_region region() const noexcept { return region_; }

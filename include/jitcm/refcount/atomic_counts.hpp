@@ -3,7 +3,7 @@
 #pragma once
 
 #include "code_ref_scope.hpp"
-#include "release_callback.hpp"
+#include "free_callback.hpp"
 
 namespace jitcm::refcount {
 
@@ -32,8 +32,7 @@ namespace jitcm::refcount {
 /// or touching it.
 class atomic_counts : public detail::counting_policy {
  public:
-  explicit atomic_counts(release_callback release) noexcept
-      : counting_policy{release, detail::release_rule::at_zero} {}
+  explicit atomic_counts(free_callback free_code) noexcept : counting_policy{free_code, detail::free_rule::at_zero} {}
 };
 
 }  // namespace jitcm::refcount

@@ -48,7 +48,7 @@ class code_ref_scope {
       owner->drop_scope_references([&](auto&& drop) {
         for (std::size_t i = first; i < last; ++i) drop(*at(i).held);
       });
-      owner->release_handle();
+      owner->drop_handle();
       first = last;
     }
   }
@@ -65,8 +65,10 @@ class code_ref_scope {
   /// the scope gives back when it ends.
   bool adopt(const code& c, detail::domain* owner) {
     const bool new_run = size_ == 0 || at(size_ - 1).owner != owner;
-    if (size_ < inline_capacity) inline_[size_] = {&c, owner};
-    else overflow_.push_back({&c, owner});
+    if (size_ < inline_capacity)
+      inline_[size_] = {&c, owner};
+    else
+      overflow_.push_back({&c, owner});
     ++size_;
     return new_run;
   }
@@ -99,14 +101,13 @@ class counting_policy {
  public:
   using scope = code_ref_scope;
 
-  counting_policy(release_callback release, release_rule rule) noexcept
-      : domain_{domain::create(release, rule)} {}
+  counting_policy(free_callback free_code, free_rule rule) noexcept : domain_{domain::create(free_code, rule)} {}
   counting_policy(const counting_policy&) = delete;
   counting_policy& operator=(const counting_policy&) = delete;
   ~counting_policy() {
     if (domain_ == nullptr) return;
     domain_->orphan();
-    domain_->release_handle();
+    domain_->drop_handle();
   }
 
   /// False without an open scope, and for code already dead (its count
@@ -125,13 +126,9 @@ class counting_policy {
     if (domain_ != nullptr) domain_->retire(c);
   }
 
-  std::size_t collect(std::span<const code* const> live) {
-    return domain_ != nullptr ? domain_->collect(live) : 0;
-  }
+  std::size_t collect(std::span<const code* const> live) { return domain_ != nullptr ? domain_->collect(live) : 0; }
 
-  [[nodiscard]] std::size_t retired_count() const noexcept {
-    return domain_ != nullptr ? domain_->retired_count() : 0;
-  }
+  [[nodiscard]] std::size_t retired_count() const noexcept { return domain_ != nullptr ? domain_->retired_count() : 0; }
 
  private:
   domain* domain_;

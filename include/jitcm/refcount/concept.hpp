@@ -7,7 +7,7 @@
 
 #include "../base/code.hpp"
 #include "../detail/requirement.hpp"
-#include "release_callback.hpp"
+#include "free_callback.hpp"
 
 namespace jitcm {
 
@@ -19,7 +19,7 @@ namespace jitcm {
 ///
 /// | expression          | result        | OPTIONAL/default | guarantees |
 /// |---------------------|---------------|------------------|------------|
-/// | `R r{release};`     |               | required | `release` is a `refcount::release_callback` |
+/// | `R r{free_code};`     |               | required | `free_code` is a `refcount::free_callback` |
 /// | `typename R::scope` |               | required | RAII, default-constructible: while an object lives on a thread, code that thread `hold`s is not freed (`refcount::code_ref_scope` for the counting policies) |
 /// | `r.hold(c)`         | `bool`        | required | `c` (alive: installed, or already held by this thread) cannot be freed before the calling thread's innermost scope ends; false (nothing held) if the policy needs a scope and the thread has none open |
 /// | `r.retire(c)`       | `void`        | required | `c` left the code table; the reference its creator held passes to the policy. Called once per code object |
@@ -42,7 +42,7 @@ namespace jitcm {
 ///
 ///     struct keep_everything {
 ///       struct scope {};
-///       explicit keep_everything(jitcm::refcount::release_callback) {}
+///       explicit keep_everything(jitcm::refcount::free_callback) {}
 ///       bool hold(const jitcm::code&) { return true; }
 ///       void retire(const jitcm::code&) { ++retired_; }
 ///       std::size_t collect(std::span<const jitcm::code* const>) { return 0; }
@@ -52,27 +52,28 @@ namespace jitcm {
 ///     static_assert(jitcm::ref_counting<keep_everything>);
 namespace refcount::requirement {
 
-JITCM_REQUIREMENT(release_constructor, "RefCounting",
-                  "cannot be constructed from a jitcm::refcount::release_callback",
-                  std::constructible_from<Policy, release_callback>);
+JITCM_REQUIREMENT(release_constructor, "RefCounting", "cannot be constructed from a jitcm::refcount::free_callback",
+                  std::constructible_from<Policy, free_callback>);
 JITCM_REQUIREMENT(scope, "RefCounting", "has no default-constructible member type `scope`",
                   std::default_initializable<typename Policy::scope>);
-JITCM_REQUIREMENT(hold, "RefCounting", "has no member `hold(code)` returning bool",
-                  requires(Policy& r, const code& c) {
-                    { r.hold(c) } -> std::same_as<bool>;
-                  });
-JITCM_REQUIREMENT(retire, "RefCounting", "has no member `retire(code)` returning void",
-                  requires(Policy& r, const code& c) {
-                    { r.retire(c) } -> std::same_as<void>;
-                  });
-JITCM_REQUIREMENT(collect, "RefCounting", "has no member `collect(live)` returning std::size_t",
-                  requires(Policy& r, std::span<const code* const> live) {
-                    { r.collect(live) } -> std::same_as<std::size_t>;
-                  });
-JITCM_REQUIREMENT(retired_count, "RefCounting", "has no member `retired_count() const` returning std::size_t",
-                  requires(const Policy& r) {
-                    { r.retired_count() } -> std::same_as<std::size_t>;
-                  });
+JITCM_REQUIREMENT(
+    hold, "RefCounting", "has no member `hold(code)` returning bool", requires(Policy& r, const code& c) {
+      { r.hold(c) } -> std::same_as<bool>;
+    });
+JITCM_REQUIREMENT(
+    retire, "RefCounting", "has no member `retire(code)` returning void", requires(Policy& r, const code& c) {
+      { r.retire(c) } -> std::same_as<void>;
+    });
+JITCM_REQUIREMENT(
+    collect, "RefCounting", "has no member `collect(live)` returning std::size_t",
+    requires(Policy& r, std::span<const code* const> live) {
+      { r.collect(live) } -> std::same_as<std::size_t>;
+    });
+JITCM_REQUIREMENT(
+    retired_count, "RefCounting", "has no member `retired_count() const` returning std::size_t",
+    requires(const Policy& r) {
+      { r.retired_count() } -> std::same_as<std::size_t>;
+    });
 
 }  // namespace refcount::requirement
 

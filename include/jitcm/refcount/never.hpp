@@ -6,7 +6,7 @@
 #include <span>
 
 #include "../base/code.hpp"
-#include "release_callback.hpp"
+#include "free_callback.hpp"
 
 namespace jitcm::refcount {
 
@@ -21,7 +21,7 @@ class never {
   /// Nothing to open: code is never freed under a running thread.
   struct scope {};
 
-  explicit never(release_callback) noexcept {}
+  explicit never(free_callback) noexcept {}
 
   [[nodiscard]] bool hold(const code&) const noexcept { return true; }
   void retire(const code&) noexcept { retired_.fetch_add(1, std::memory_order_relaxed); }

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "code_ref_scope.hpp"
-#include "release_callback.hpp"
+#include "free_callback.hpp"
 
 namespace jitcm::refcount {
 
@@ -39,8 +39,7 @@ namespace jitcm::refcount {
 /// not call back into the policy.
 class scoped : public detail::counting_policy {
  public:
-  explicit scoped(release_callback release) noexcept
-      : counting_policy{release, detail::release_rule::after_collect} {}
+  explicit scoped(free_callback free_code) noexcept : counting_policy{free_code, detail::free_rule::after_collect} {}
 };
 
 }  // namespace jitcm::refcount

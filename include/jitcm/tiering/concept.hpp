@@ -41,27 +41,27 @@ namespace jitcm {
 ///     static_assert(jitcm::tiering_filter<newest_wins>);
 namespace tiering::requirement {
 
-JITCM_REQUIREMENT(default_constructible, "Tiering", "is not default-constructible",
-                  std::default_initializable<Policy>);
+JITCM_REQUIREMENT(default_constructible, "Tiering", "is not default-constructible", std::default_initializable<Policy>);
 JITCM_REQUIREMENT(module_state, "Tiering", "has no default-constructible member type `module_state`",
                   std::default_initializable<typename Policy::module_state>);
 JITCM_REQUIREMENT(removal_filter, "Tiering", "has no copyable member type `removal_filter`",
                   std::copy_constructible<typename Policy::removal_filter>);
-JITCM_REQUIREMENT(should_install, "Tiering",
-                  "has no member `should_install(candidate, installed, state) const` returning bool",
-                  requires(const Policy& t, const code& candidate, const code* installed,
-                           const typename Policy::module_state& state) {
-                    { t.should_install(candidate, installed, state) } -> std::same_as<bool>;
-                  });
-JITCM_REQUIREMENT(should_remove, "Tiering", "has no member `should_remove(code, filter) const` returning bool",
-                  requires(const Policy& t, const code& c, const typename Policy::removal_filter& filter) {
-                    { t.should_remove(c, filter) } -> std::same_as<bool>;
-                  });
-JITCM_REQUIREMENT(memory_pressure_filter, "Tiering",
-                  "has no member `memory_pressure_filter() const` returning removal_filter",
-                  requires(const Policy& t) {
-                    { t.memory_pressure_filter() } -> std::same_as<typename Policy::removal_filter>;
-                  });
+JITCM_REQUIREMENT(
+    should_install, "Tiering", "has no member `should_install(candidate, installed, state) const` returning bool",
+    requires(const Policy& t, const code& candidate, const code* installed,
+             const typename Policy::module_state& state) {
+      { t.should_install(candidate, installed, state) } -> std::same_as<bool>;
+    });
+JITCM_REQUIREMENT(
+    should_remove, "Tiering", "has no member `should_remove(code, filter) const` returning bool",
+    requires(const Policy& t, const code& c, const typename Policy::removal_filter& filter) {
+      { t.should_remove(c, filter) } -> std::same_as<bool>;
+    });
+JITCM_REQUIREMENT(
+    memory_pressure_filter, "Tiering", "has no member `memory_pressure_filter() const` returning removal_filter",
+    requires(const Policy& t) {
+      { t.memory_pressure_filter() } -> std::same_as<typename Policy::removal_filter>;
+    });
 
 }  // namespace tiering::requirement
 
@@ -83,7 +83,9 @@ namespace tiering {
 template <tiering_filter T>
 struct tiering_traits {
   [[nodiscard]] static bool knows_tier(const T& policy, jitcm::tier x) noexcept {
-    if constexpr (requires { { policy.knows_tier(x) } -> std::convertible_to<bool>; }) {
+    if constexpr (requires {
+                    { policy.knows_tier(x) } -> std::convertible_to<bool>;
+                  }) {
       return policy.knows_tier(x);
     } else {
       return true;

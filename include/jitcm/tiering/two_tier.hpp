@@ -47,7 +47,7 @@ class two_tier {
   };
 
   [[nodiscard]] bool should_install(const code& candidate, const code* installed,
-                                              const module_state& state) const noexcept {
+                                    const module_state& state) const noexcept {
     if (candidate.for_debugging() == debug_kind::for_stepping) return false;
     if (state.debugging) return candidate.is_debug_code();
     return installed == nullptr || installed->is_debug_code() || installed->tier() <= candidate.tier();

@@ -42,7 +42,7 @@ class v8 {
   enum class removal_filter : std::uint8_t { all, debug_code, non_debug_code, liftoff_code, turbofan_code };
 
   [[nodiscard]] bool should_install(const code& candidate, const code* installed,
-                                              const module_state& state) const noexcept {
+                                    const module_state& state) const noexcept {
     if (candidate.for_debugging() == debug_kind::for_stepping) return false;
     if (state.debugging) {
       if (!candidate.is_debug_code()) return false;
@@ -57,16 +57,23 @@ class v8 {
 
   [[nodiscard]] bool should_remove(const code& installed, removal_filter filter) const noexcept {
     switch (filter) {
-      case removal_filter::all: return true;
-      case removal_filter::debug_code: return installed.is_debug_code();
-      case removal_filter::non_debug_code: return !installed.is_debug_code();
-      case removal_filter::liftoff_code: return installed.tier() == liftoff;
-      case removal_filter::turbofan_code: return installed.tier() == turbofan;
+      case removal_filter::all:
+        return true;
+      case removal_filter::debug_code:
+        return installed.is_debug_code();
+      case removal_filter::non_debug_code:
+        return !installed.is_debug_code();
+      case removal_filter::liftoff_code:
+        return installed.tier() == liftoff;
+      case removal_filter::turbofan_code:
+        return installed.tier() == turbofan;
     }
     return false;
   }
 
-  [[nodiscard]] constexpr removal_filter memory_pressure_filter() const noexcept { return removal_filter::liftoff_code; }
+  [[nodiscard]] constexpr removal_filter memory_pressure_filter() const noexcept {
+    return removal_filter::liftoff_code;
+  }
 };
 
 }  // namespace jitcm::tiering

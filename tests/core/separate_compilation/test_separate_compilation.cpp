@@ -60,8 +60,10 @@ TEST_CASE("separately compiled: callers run a function through its slot while it
       jitcm::code_manager::code_ref_scope scope;
       while (!stop.load(std::memory_order_acquire)) {
         const int value = separate_test::call(module, 0);
-        if (value == static_cast<int>(optimized_value)) ++optimized_seen;
-        else if (value != static_cast<int>(baseline_value)) ++unexpected;
+        if (value == static_cast<int>(optimized_value))
+          ++optimized_seen;
+        else if (value != static_cast<int>(baseline_value))
+          ++unexpected;
       }
     });
   }

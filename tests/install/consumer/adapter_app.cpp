@@ -9,7 +9,8 @@
 
 int main() {
   jitcm::code_manager manager;
-  auto module = manager.new_module({.functions = 1, .lazy = {+[](void*, std::uint32_t) noexcept -> std::uintptr_t { return 0; }, nullptr}});
+  auto module = manager.new_module(
+      {.functions = 1, .lazy = {+[](void*, std::uint32_t) noexcept -> std::uintptr_t { return 0; }, nullptr}});
   if (!module) return 1;
   asmjit::CodeHolder code;
   code.init(asmjit::Environment::host());

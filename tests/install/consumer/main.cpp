@@ -63,7 +63,7 @@ int main() {
     std::memset(reinterpret_cast<void*>(first_page.begin()), 0x5a, page);
     check(reinterpret_cast<const unsigned char*>(first_page.begin())[page - 1] == 0x5a,
           "committed page holds what was written");
-    check(jitcm::platform::release(*reserved).has_value(), "release");
+    check(jitcm::platform::unmap(*reserved).has_value(), "release");
   }
   check(!jitcm::platform::reserve(0).has_value(), "reserving zero bytes is an error");
 #endif

@@ -192,7 +192,8 @@ class call_fixups {
       auto slot = module.call_target(site.index);
       if (!slot) return forward_error(slot);
       if (patch(writable, address, site, *slot)) continue;
-      if (const veneer* v = veneer_of(site.index); v != nullptr && patch(writable, address, site, address + v->offset)) {
+      if (const veneer* v = veneer_of(site.index);
+          v != nullptr && patch(writable, address, site, address + v->offset)) {
         continue;
       }
       auto near = module.call_target_near(site.index, address);
@@ -208,7 +209,7 @@ class call_fixups {
     std::size_t offset;
   };
   [[nodiscard]] static bool patch(std::byte* writable, std::uintptr_t address, const call_site& site,
-                                   std::uintptr_t target) noexcept {
+                                  std::uintptr_t target) noexcept {
     const auto displacement = static_cast<std::int64_t>(target - (address + site.offset)) + site.bias;
     return write_displacement(writable + site.offset, site.field, displacement);
   }

@@ -107,8 +107,10 @@ class block_table {
   void set_free_end(std::size_t g, std::uint32_t value) noexcept {
     group& at = group_of(g);
     const bool had = is_free_end(g);
-    if (value != 0) at.ends |= bit(g);
-    else at.ends &= ~bit(g);
+    if (value != 0)
+      at.ends |= bit(g);
+    else
+      at.ends &= ~bit(g);
     if (at.spilled) {
       spilled_row(g)[g % 64] = value;
       at.count = static_cast<std::uint8_t>(at.count + (value != 0) - had);

@@ -28,16 +28,16 @@ namespace jitcm::allocator::detail {
 /// then code.
 struct space_layout {
   std::size_t page = 0;
-  std::size_t unit = 0;                ///< commit granularity: a power-of-two number of pages
-  std::size_t code_header = 0;         ///< bytes asked for
-  std::size_t code_header_pages = 0;   ///< [0, this) is committed executable
-  std::size_t data_offset = 0;         ///< page-aligned
-  std::size_t data_size = 0;           ///< whole pages
-  std::size_t headers_end = 0;         ///< end of the pages the headers use
-  std::size_t pinned_end = 0;          ///< headers_end rounded up to a unit: committed for good
-  std::size_t code_offset = 0;         ///< first byte of code, aligned
-  std::size_t max_space = 0;           ///< max_code_space_size, whole allocation granules
-  std::size_t max_block = 0;           ///< largest block a space can hold
+  std::size_t unit = 0;               ///< commit granularity: a power-of-two number of pages
+  std::size_t code_header = 0;        ///< bytes asked for
+  std::size_t code_header_pages = 0;  ///< [0, this) is committed executable
+  std::size_t data_offset = 0;        ///< page-aligned
+  std::size_t data_size = 0;          ///< whole pages
+  std::size_t headers_end = 0;        ///< end of the pages the headers use
+  std::size_t pinned_end = 0;         ///< headers_end rounded up to a unit: committed for good
+  std::size_t code_offset = 0;        ///< first byte of code, aligned
+  std::size_t max_space = 0;          ///< max_code_space_size, whole allocation granules
+  std::size_t max_block = 0;          ///< largest block a space can hold
 
   /// Validates `o` and derives the layout. Errors: invalid_argument
   /// (alignment not a power of two, or no room for one block in a space),
@@ -113,7 +113,7 @@ class code_space_set {
   code_space_set(const code_space_set&) = delete;
   code_space_set& operator=(const code_space_set&) = delete;
   ~code_space_set() {
-    if (options_.budget != nullptr) options_.budget->release(committed_);
+    if (options_.budget != nullptr) options_.budget->refund(committed_);
   }
 
   [[nodiscard]] const space_layout& layout() const noexcept { return layout_; }
@@ -200,9 +200,14 @@ class code_space_set {
     spare_ += block_units;
 
     const std::size_t index = spaces_.size();
-    spaces_.push_back(std::make_unique<space_entry>(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)}));
-    records_.push_back(code_space{whole, {whole.begin(), l.code_header}, {whole.begin() + l.data_offset, l.data_size}, code,
-                                  reserved->where, pages});
+    spaces_.push_back(
+        std::make_unique<space_entry>(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)}));
+    records_.push_back(code_space{whole,
+                                  {whole.begin(), l.code_header},
+                                  {whole.begin() + l.data_offset, l.data_size},
+                                  code,
+                                  reserved->where,
+                                  pages});
     by_address_.insert(whole, index);
     reserved_ += whole.size();
     return index;
@@ -241,7 +246,9 @@ class code_space_set {
   /// space_unusable); nothing changes on error.
   result<void> acquire(std::size_t index, address_region block) {
     space_entry& s = *spaces_[index];
-    if constexpr (requires { { s.memory.ready() } -> std::same_as<result<void>>; }) {
+    if constexpr (requires {
+                    { s.memory.ready() } -> std::same_as<result<void>>;
+                  }) {
       if (auto ok = s.memory.ready(); !ok) return ok;
     }
     const auto [first, last] = page_span(s, block);
@@ -259,7 +266,7 @@ class code_space_set {
         if (auto charged = charge(missing); !charged) return charged;
       }
       const std::size_t stop = ahead_end - 1;  // the last unit this call commits
-      std::size_t committed_until = first;  // runs below this were committed by this call
+      std::size_t committed_until = first;     // runs below this were committed by this call
       result<void> outcome;
       for_each_run(s, first, stop, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
         if (!outcome) return;
@@ -290,7 +297,7 @@ class code_space_set {
   /// With `decommit_free_pages`, once spare bytes pass the limit every spare
   /// unit is decommitted (see decommit_spare). Never fails: a refused
   /// decommit leaves its units spare, to be tried again.
-  void release(std::size_t index, address_region block, bool decommit_free_pages) {
+  void give_back(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) {
@@ -306,14 +313,15 @@ class code_space_set {
     for (const auto& owned : spaces_) {
       space_entry& s = *owned;
       if (s.pages.empty()) continue;
-      for_each_run(s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
-                   [&](std::size_t run_first, std::size_t run_end) {
-                     const address_region run = pages_region(s, run_first, run_end);
-                     if (!s.memory.decommit(run)) return;
-                     for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-                     spare_ -= run.size();
-                     refund(run.size());
-                   });
+      for_each_run(
+          s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
+          [&](std::size_t run_first, std::size_t run_end) {
+            const address_region run = pages_region(s, run_first, run_end);
+            if (!s.memory.decommit(run)) return;
+            for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+            spare_ -= run.size();
+            refund(run.size());
+          });
     }
   }
 
@@ -350,8 +358,8 @@ class code_space_set {
 
   struct space_entry {
     space_type memory;
-    std::uintptr_t base;  // the start of the whole space
-    std::size_t size;     // its size
+    std::uintptr_t base;               // the start of the whole space
+    std::size_t size;                  // its size
     std::vector<std::uint32_t> pages;  // live-block count | committed_bit, per commit unit of the space
   };
 
@@ -417,7 +425,8 @@ class code_space_set {
   }
 
   [[nodiscard]] bool within_limits(std::size_t bytes) const noexcept {
-    if (options_.max_committed != 0 && (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
+    if (options_.max_committed != 0 &&
+        (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
       return false;
     }
     if (options_.budget != nullptr) {
@@ -429,7 +438,8 @@ class code_space_set {
   }
 
   result<void> charge(std::size_t bytes) noexcept {
-    if (options_.max_committed != 0 && (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
+    if (options_.max_committed != 0 &&
+        (bytes > options_.max_committed || committed_ > options_.max_committed - bytes)) {
       return failure{errc::limit_exceeded};
     }
     if (options_.budget != nullptr && !options_.budget->try_charge(bytes)) return failure{errc::limit_exceeded};
@@ -439,7 +449,7 @@ class code_space_set {
 
   void refund(std::size_t bytes) noexcept {
     committed_ -= bytes;
-    if (options_.budget != nullptr) options_.budget->release(bytes);
+    if (options_.budget != nullptr) options_.budget->refund(bytes);
   }
 
   options options_;

@@ -42,7 +42,8 @@ class region_index {
   };
 
   void insert(address_region r, Value value) {
-    entries_.insert(std::upper_bound(entries_.begin(), entries_.end(), r.begin(), before), entry{r.begin(), r.end(), value});
+    entries_.insert(std::upper_bound(entries_.begin(), entries_.end(), r.begin(), before),
+                    entry{r.begin(), r.end(), value});
   }
 
   void erase(const Value& value) noexcept {

@@ -67,7 +67,8 @@ struct arm64_encoding {
     return slot + patch_offset + static_cast<std::uintptr_t>(offset);
   }
 
-  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot, std::uintptr_t target) noexcept {
+  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot,
+                                                                    std::uintptr_t target) noexcept {
     auto word = near_branch(slot, target);
     if (!word) return forward_error(word);
     byte_writer<near_slot_size> out{0};
@@ -83,7 +84,7 @@ struct arm64_encoding {
   }
 
   [[nodiscard]] static result<slot_bytes<lazy_slot_size>> lazy_slot(std::uintptr_t slot, std::uint32_t index,
-                                                                   std::uintptr_t entry_cell) noexcept {
+                                                                    std::uintptr_t entry_cell) noexcept {
     byte_writer<lazy_slot_size> out{0};
     if constexpr (LandingPads) out.u32(bti_c);
     out.u32(0x52800000u | ((index & 0xFFFFu) << 5) | 17);  // movz w17, #lo
@@ -99,8 +100,9 @@ struct arm64_encoding {
   static constexpr std::size_t context_entry_code_size = 16;
   static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
 
-  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry, std::uintptr_t context,
-                                                                           std::uintptr_t trampoline) noexcept {
+  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry,
+                                                                            std::uintptr_t context,
+                                                                            std::uintptr_t trampoline) noexcept {
     byte_writer<context_entry_size> out{0};
     if constexpr (LandingPads) out.u32(bti_c);
     const std::uintptr_t context_literal = entry + context_entry_code_size;

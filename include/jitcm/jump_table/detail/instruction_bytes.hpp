@@ -41,7 +41,8 @@ class byte_writer {
 
 /// Reads a little-endian value of `width` bytes at `offset`.
 template <std::size_t N>
-[[nodiscard]] constexpr std::uint64_t read_le(const slot_bytes<N>& bytes, std::size_t offset, std::size_t width) noexcept {
+[[nodiscard]] constexpr std::uint64_t read_le(const slot_bytes<N>& bytes, std::size_t offset,
+                                              std::size_t width) noexcept {
   std::uint64_t value = 0;
   for (std::size_t i = 0; i < width; ++i) value |= std::uint64_t{bytes[offset + i]} << (8 * i);
   return value;

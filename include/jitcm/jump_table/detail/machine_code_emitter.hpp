@@ -37,7 +37,7 @@ void atomic_store(std::uintptr_t address, T value) noexcept {
 /// Checks what every emitter needs of a view before touching memory.
 [[nodiscard]] inline result<void> check_view(const table_view& view, std::size_t code_bytes, std::size_t data_bytes,
                                              std::uint32_t max_functions) noexcept {
-  if (view.functions > max_functions || view.first_index > max_functions - view.functions) {
+  if (view.slots > max_functions || view.first_index > max_functions - view.slots) {
     return failure{errc::limit_exceeded};
   }
   if (data_bytes != 0 && (view.data_base == 0 || view.data_writable == 0)) return failure{errc::invalid_argument};
@@ -84,7 +84,9 @@ struct machine_code_emitter {
                     group_size % sizeof(patch_word) == 0,
                 "jitcm: the patched word of every near slot must stay naturally aligned");
 
-  [[nodiscard]] static constexpr std::size_t code_bytes(std::size_t functions) noexcept { return functions * group_size; }
+  [[nodiscard]] static constexpr std::size_t code_bytes(std::size_t functions) noexcept {
+    return functions * group_size;
+  }
   [[nodiscard]] static constexpr std::size_t data_bytes(std::size_t functions) noexcept {
     return (functions + 1) * far_target_size;
   }
@@ -108,7 +110,8 @@ struct machine_code_emitter {
   [[nodiscard]] static auto encode_far_slot(std::uintptr_t slot, std::uintptr_t cell) noexcept {
     return Encoding::far_slot(slot, cell);
   }
-  [[nodiscard]] static auto encode_lazy_slot(std::uintptr_t slot, std::uint32_t index, std::uintptr_t entry_cell) noexcept {
+  [[nodiscard]] static auto encode_lazy_slot(std::uintptr_t slot, std::uint32_t index,
+                                             std::uintptr_t entry_cell) noexcept {
     return Encoding::lazy_slot(slot, index, entry_cell);
   }
   /// A module's own lazy-compile entry at `entry`: hands `context` (in the
@@ -138,40 +141,40 @@ struct machine_code_emitter {
   [[nodiscard]] static result<void> initialize(const table_view& view, std::uintptr_t lazy_entry,
                                                routing route = routing::near) noexcept {
     if (lazy_entry == 0) return failure{errc::invalid_argument};
-    if (auto ok = check_view(view, code_bytes(view.functions), data_bytes(view.functions), max_functions); !ok) {
+    if (auto ok = check_view(view, code_bytes(view.slots), data_bytes(view.slots), max_functions); !ok) {
       return ok;
     }
     // Reach only shrinks towards the ends of the table: if the first and the
     // last group encode, all do, and a failure leaves memory untouched.
-    if (view.functions > 0) {
-      for (const std::uint32_t i : {std::uint32_t{0}, view.functions - 1}) {
+    if (view.slots > 0) {
+      for (const std::uint32_t i : {std::uint32_t{0}, view.slots - 1}) {
         if (auto ok = encode_group(view, i, route); !ok) return forward_error(ok);
       }
     }
     atomic_store<std::uint64_t>(view.data_writable_for(view.data_base + lazy_entry_offset), lazy_entry);
-    for (std::uint32_t i = 0; i < view.functions; ++i) {
+    for (std::uint32_t i = 0; i < view.slots; ++i) {
       const auto group = encode_group(view, i, route);
       if (!group) return forward_error(group);  // unreachable: the ends encoded
-      std::memcpy(reinterpret_cast<void*>(view.code_writable_for(view.code_base + near_slot_offset(i))),
-                  group->data(), group_size);
+      std::memcpy(reinterpret_cast<void*>(view.code_writable_for(view.code_base + near_slot_offset(i))), group->data(),
+                  group_size);
       atomic_store<std::uint64_t>(view.data_writable_for(view.data_base + far_target_offset(i)),
                                   view.code_base + lazy_slot_offset(i));
     }
-    if constexpr (Encoding::is_host) platform::flush_instruction_cache(view.code_base, code_bytes(view.functions));
+    if constexpr (Encoding::is_host) platform::flush_instruction_cache(view.code_base, code_bytes(view.slots));
     return {};
   }
 
   /// The address callers call for function i: its near slot; 0 when i is out of range.
   /// Thread safety: any thread.
   [[nodiscard]] static std::uintptr_t call_target(const table_view& view, std::uint32_t i) noexcept {
-    return i < view.functions ? view.code_base + near_slot_offset(i) : 0;
+    return i < view.slots ? view.code_base + near_slot_offset(i) : 0;
   }
 
   /// Where a call through slot i goes now (following the far slot when the
   /// near slot routes there), or 0 when i is out of range.
   /// Thread safety: any thread; concurrent with patch it sees the old or the new target.
   [[nodiscard]] static std::uintptr_t current_target(const table_view& view, std::uint32_t i) noexcept {
-    if (i >= view.functions) return 0;
+    if (i >= view.slots) return 0;
     const std::uintptr_t slot = view.code_base + near_slot_offset(i);
     const auto word = atomic_load<patch_word>(slot + Encoding::patch_offset);
     const std::uintptr_t branch = Encoding::near_branch_target(slot, word);
@@ -247,8 +250,9 @@ struct machine_code_emitter {
   }
 
  private:
-  [[nodiscard]] static result<void> check_target(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept {
-    if (i >= view.functions) return failure{errc::out_of_range};
+  [[nodiscard]] static result<void> check_target(const table_view& view, std::uint32_t i,
+                                                 std::uintptr_t target) noexcept {
+    if (i >= view.slots) return failure{errc::out_of_range};
     if (target == 0) return failure{errc::invalid_argument};
     if (target % Encoding::instruction_alignment != 0) return failure{errc::misaligned};
     return {};

@@ -70,7 +70,8 @@ struct riscv64_encoding {
     return slot + static_cast<std::uintptr_t>(offset);
   }
 
-  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot, std::uintptr_t target) noexcept {
+  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot,
+                                                                    std::uintptr_t target) noexcept {
     auto word = near_branch(slot, target);
     if (!word) return forward_error(word);
     byte_writer<near_slot_size> out{0};
@@ -85,12 +86,12 @@ struct riscv64_encoding {
   }
 
   [[nodiscard]] static result<slot_bytes<lazy_slot_size>> lazy_slot(std::uintptr_t slot, std::uint32_t index,
-                                                                   std::uintptr_t entry_cell) noexcept {
+                                                                    std::uintptr_t entry_cell) noexcept {
     if (index > max_functions) return failure{errc::out_of_range};
     byte_writer<lazy_slot_size> out{0};
     const auto [hi, lo] = split(index);
-    out.u32(u_type(0x37, t0, hi));                        // lui t0, hi
-    out.u32(i_type(0x1B, 0, t0, t0, lo));                  // addiw t0, t0, lo
+    out.u32(u_type(0x37, t0, hi));         // lui t0, hi
+    out.u32(i_type(0x1B, 0, t0, t0, lo));  // addiw t0, t0, lo
     if (auto ok = put_indirect_jump(out, slot, entry_cell); !ok) return forward_error(ok);
     return out.bytes();
   }
@@ -102,10 +103,10 @@ struct riscv64_encoding {
   static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
 
   [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t, std::uintptr_t context,
-                                                                           std::uintptr_t trampoline) noexcept {
+                                                                            std::uintptr_t trampoline) noexcept {
     constexpr std::uint32_t t2 = 7;
     byte_writer<context_entry_size> out{0};
-    out.u32(u_type(0x17, t2, 0));                                  // auipc t2, 0
+    out.u32(u_type(0x17, t2, 0));                                   // auipc t2, 0
     out.u32(i_type(0x03, 3, t1, t2, context_entry_code_size));      // ld t1, 16(t2)
     out.u32(i_type(0x03, 3, t2, t2, context_entry_code_size + 8));  // ld t2, 24(t2)
     out.u32(i_type(0x67, 0, 0, t2, 0));                             // jalr x0, 0(t2)
@@ -122,7 +123,8 @@ struct riscv64_encoding {
     const std::int64_t hi = (value + 0x800) >> 12;
     return {hi, value - hi * 4096};
   }
-  [[nodiscard]] static constexpr std::uint32_t u_type(std::uint32_t opcode, std::uint32_t rd, std::int64_t imm20) noexcept {
+  [[nodiscard]] static constexpr std::uint32_t u_type(std::uint32_t opcode, std::uint32_t rd,
+                                                      std::int64_t imm20) noexcept {
     return (static_cast<std::uint32_t>(imm20) & 0xFFFFFu) << 12 | rd << 7 | opcode;
   }
   [[nodiscard]] static constexpr std::uint32_t i_type(std::uint32_t opcode, std::uint32_t funct3, std::uint32_t rd,

@@ -63,7 +63,8 @@ struct x64_encoding {
     return slot + patch_offset + jmp_rel32_size + static_cast<std::uintptr_t>(static_cast<std::intptr_t>(rel));
   }
 
-  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot, std::uintptr_t target) noexcept {
+  [[nodiscard]] static result<slot_bytes<near_slot_size>> near_slot(std::uintptr_t slot,
+                                                                    std::uintptr_t target) noexcept {
     auto word = near_branch(slot, target);
     if (!word) return forward_error(word);
     byte_writer<near_slot_size> out{int3};
@@ -79,7 +80,7 @@ struct x64_encoding {
   }
 
   [[nodiscard]] static result<slot_bytes<lazy_slot_size>> lazy_slot(std::uintptr_t slot, std::uint32_t index,
-                                                                   std::uintptr_t entry_cell) noexcept {
+                                                                    std::uintptr_t entry_cell) noexcept {
     byte_writer<lazy_slot_size> out{int3};
     if constexpr (LandingPads) out.u32(endbr64);
     out.u8(0x41).u8(0xBA).u32(index);  // mov $index, %r10d
@@ -93,8 +94,9 @@ struct x64_encoding {
   static constexpr std::size_t context_entry_code_size = LandingPads ? 24 : 16;
   static constexpr std::size_t context_entry_size = context_entry_code_size + 16;
 
-  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry, std::uintptr_t context,
-                                                                           std::uintptr_t trampoline) noexcept {
+  [[nodiscard]] static result<slot_bytes<context_entry_size>> context_entry(std::uintptr_t entry,
+                                                                            std::uintptr_t context,
+                                                                            std::uintptr_t trampoline) noexcept {
     byte_writer<context_entry_size> out{int3};
     if constexpr (LandingPads) out.u32(endbr64);
     const std::uintptr_t context_literal = entry + context_entry_code_size;
@@ -108,7 +110,7 @@ struct x64_encoding {
   }
 
  private:
-  static constexpr std::uint32_t endbr64 = 0xFA1E0FF3;    // f3 0f 1e fa
+  static constexpr std::uint32_t endbr64 = 0xFA1E0FF3;     // f3 0f 1e fa
   static constexpr std::uint32_t nopl_disp8 = 0x00401F0F;  // 0f 1f 40 00
 
   template <std::size_t N>

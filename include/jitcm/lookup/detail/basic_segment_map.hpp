@@ -111,8 +111,8 @@ class basic_segment_map {
 
   [[nodiscard]] usage memory_usage() const noexcept {
     std::lock_guard lock{mutex_};
-    return {chunk_maps_in_use_, chunk_maps_allocated_, records_.in_use(), records_.allocated(),
-            byte_maps_.in_use(), byte_maps_.allocated()};
+    return {chunk_maps_in_use_,   chunk_maps_allocated_, records_.in_use(),
+            records_.allocated(), byte_maps_.in_use(),   byte_maps_.allocated()};
   }
 
  private:
@@ -245,8 +245,10 @@ class basic_segment_map {
     const bool in_one_granule = (s.first & ~granule_mask) == (s.last & ~granule_mask);
     if (attached && in_one_granule && (s.first & granule_mask) != 0 && spare_byte_map_ == no_byte_map) {
       const result<std::uint32_t> spare = byte_maps_.take();
-      if (spare) spare_byte_map_ = *spare;
-      else attached = false;
+      if (spare)
+        spare_byte_map_ = *spare;
+      else
+        attached = false;
     }
     const result<std::uint32_t> index =
         attached ? records_.take() : result<std::uint32_t>{failure{errc::out_of_memory}};

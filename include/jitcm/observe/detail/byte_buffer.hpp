@@ -17,7 +17,7 @@ class byte_buffer {
  public:
   /// Appends the object representation of `value`.
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   void put(const T& value) {
     const auto* first = reinterpret_cast<const std::byte*>(&value);
     bytes_.insert(bytes_.end(), first, first + sizeof(T));
@@ -52,10 +52,8 @@ class byte_buffer {
   }
   /// Overwrites the object at `offset` (already appended) with `value`.
   template <class T>
-    requires std::is_trivially_copyable_v<T>
-  void patch(std::size_t offset, const T& value) noexcept {
-    std::memcpy(bytes_.data() + offset, &value, sizeof(T));
-  }
+  requires std::is_trivially_copyable_v<T>
+  void patch(std::size_t offset, const T& value) noexcept { std::memcpy(bytes_.data() + offset, &value, sizeof(T)); }
 
   [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
   [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
@@ -69,7 +67,7 @@ class byte_buffer {
 
 /// Reads a T stored at `at` (any alignment).
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 [[nodiscard]] T load(const std::byte* at) noexcept {
   T value;
   std::memcpy(&value, at, sizeof(T));

@@ -135,8 +135,8 @@ class unwind_registry final : public code_observer {
     if (c.unwind_info().empty()) return;
     std::lock_guard lock{mutex_};
     auto table = function_table::make(c, room_);
-    if (!table || !RtlAddFunctionTable(table->functions.data(), static_cast<DWORD>(table->functions.size()),
-                                       table->base)) {
+    if (!table ||
+        !RtlAddFunctionTable(table->functions.data(), static_cast<DWORD>(table->functions.size()), table->base)) {
       if (table) room_.give_back(table->unwind_infos);
       ++rejected_;
       return;

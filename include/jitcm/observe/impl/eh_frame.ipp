@@ -16,9 +16,8 @@ using observe::detail::load;
 
 // DWARF call-frame instructions (DWARF 5, section 6.4.2).
 inline constexpr std::uint8_t cfa_advance_loc = 0x40, cfa_offset = 0x80, cfa_restore = 0xc0;
-inline constexpr std::uint8_t cfa_nop = 0x00, cfa_advance_loc1 = 0x02, cfa_advance_loc2 = 0x03,
-                              cfa_advance_loc4 = 0x04, cfa_def_cfa = 0x0c, cfa_def_cfa_register = 0x0d,
-                              cfa_def_cfa_offset = 0x0e;
+inline constexpr std::uint8_t cfa_nop = 0x00, cfa_advance_loc1 = 0x02, cfa_advance_loc2 = 0x03, cfa_advance_loc4 = 0x04,
+                              cfa_def_cfa = 0x0c, cfa_def_cfa_register = 0x0d, cfa_def_cfa_offset = 0x0e;
 /// DW_EH_PE_absptr: locations stored as plain 8-byte addresses.
 inline constexpr std::uint8_t pointer_absolute = 0x00, pointer_udata8 = 0x04, pointer_omit = 0xff;
 
@@ -27,16 +26,19 @@ struct abi {
   std::uint8_t stack_pointer, frame_pointer, return_address;
   std::uint8_t code_alignment;
   std::int8_t data_alignment;
-  std::uint8_t cfa_at_entry;  ///< CFA = sp + this at a function's first instruction
+  std::uint8_t cfa_at_entry;          ///< CFA = sp + this at a function's first instruction
   std::uint8_t frame_pointer_to_cfa;  ///< CFA = frame pointer + this once the frame is set up
   bool return_address_on_stack;
 };
 
 [[nodiscard]] constexpr abi abi_of(architecture arch) noexcept {
   switch (arch) {
-    case architecture::x64: return {7, 6, 16, 1, -8, 8, 16, true};
-    case architecture::arm64: return {31, 29, 30, 4, -8, 0, 16, false};
-    case architecture::riscv64: return {2, 8, 1, 1, -8, 0, 0, false};
+    case architecture::x64:
+      return {7, 6, 16, 1, -8, 8, 16, true};
+    case architecture::arm64:
+      return {31, 29, 30, 4, -8, 0, 16, false};
+    case architecture::riscv64:
+      return {2, 8, 1, 1, -8, 0, 0, false};
   }
   return {};
 }
@@ -99,9 +101,9 @@ inline void frame_pointer_program(byte_buffer& out, const abi& a, const frame& f
 [[nodiscard]] inline bool offsets_valid(const abi& a, const frame& f) noexcept {
   if (f.code_size == 0) return false;
   if (f.shape == frame_shape::leaf) return true;
-  const bool ordered = f.after_save > 0 && f.after_save <= f.after_frame_setup &&
-                       f.after_frame_setup <= f.code_size &&
-                       (!f.after_teardown || (*f.after_teardown >= f.after_frame_setup && *f.after_teardown <= f.code_size));
+  const bool ordered =
+      f.after_save > 0 && f.after_save <= f.after_frame_setup && f.after_frame_setup <= f.code_size &&
+      (!f.after_teardown || (*f.after_teardown >= f.after_frame_setup && *f.after_teardown <= f.code_size));
   const bool aligned = f.after_save % a.code_alignment == 0 && f.after_frame_setup % a.code_alignment == 0 &&
                        (!f.after_teardown || *f.after_teardown % a.code_alignment == 0);
   return ordered && aligned;
@@ -142,10 +144,18 @@ namespace detail {
 /// encodings jitcm does not read.
 [[nodiscard]] constexpr std::size_t encoded_size(std::uint8_t encoding) noexcept {
   switch (encoding & 0x0f) {
-    case 0x00: case 0x04: case 0x0c: return 8;  // absptr, udata8, sdata8
-    case 0x02: case 0x0a: return 2;             // udata2, sdata2
-    case 0x03: case 0x0b: return 4;             // udata4, sdata4
-    default: return 0;
+    case 0x00:
+    case 0x04:
+    case 0x0c:
+      return 8;  // absptr, udata8, sdata8
+    case 0x02:
+    case 0x0a:
+      return 2;  // udata2, sdata2
+    case 0x03:
+    case 0x0b:
+      return 4;  // udata4, sdata4
+    default:
+      return 0;
   }
 }
 
@@ -172,7 +182,8 @@ struct reader {
   }
   const char* string() noexcept {
     const std::size_t start = at;
-    while (ok && u8() != 0) {}
+    while (ok && u8() != 0) {
+    }
     return ok ? reinterpret_cast<const char*>(bytes.data() + start) : "";
   }
   void skip(std::size_t n) noexcept {
@@ -187,10 +198,13 @@ struct reader {
   const char* augmentation = r.string();
   std::uint8_t encoding = pointer_absolute;
   if (augmentation[0] != 'z') return augmentation[0] == 0 && r.ok ? std::optional{encoding} : std::nullopt;
-  (void)r.uleb();                              // code alignment
-  (void)r.uleb();                              // data alignment (sleb: same length)
-  if (version == 1) (void)r.u8(); else (void)r.uleb();  // return address register
-  (void)r.uleb();                              // augmentation data length
+  (void)r.uleb();  // code alignment
+  (void)r.uleb();  // data alignment (sleb: same length)
+  if (version == 1)
+    (void)r.u8();
+  else
+    (void)r.uleb();  // return address register
+  (void)r.uleb();    // augmentation data length
   for (const char* c = augmentation + 1; *c != 0 && r.ok; ++c) {
     if (*c == 'R') {
       encoding = r.u8();
@@ -230,7 +244,8 @@ JITCM_DECL result<std::vector<fde>> parse(std::span<const std::byte> entries) {
       if (!encoding) return failure{errc::invalid_argument};
       if (*encoding != pointer_absolute && *encoding != pointer_udata8) return failure{errc::unsupported};
       if (end - body < 16) return failure{errc::invalid_argument};
-      found.push_back({body, load<std::uint64_t>(entries.data() + body), load<std::uint64_t>(entries.data() + body + 8)});
+      found.push_back(
+          {body, load<std::uint64_t>(entries.data() + body), load<std::uint64_t>(entries.data() + body + 8)});
     }
     at = end;
   }

@@ -35,16 +35,20 @@ struct environment_observers {
   std::unique_ptr<gdb_jit> gdb;
 
   static environment_observers* create() {
-    const environment_switches s = parse_environment(platform::environment_variable("JITCM_PERF"),
-                                                     platform::environment_variable("JITCM_GDB"));
+    const environment_switches s =
+        parse_environment(platform::environment_variable("JITCM_PERF"), platform::environment_variable("JITCM_GDB"));
     auto* made = new environment_observers;
     if (s.perf_map) {
-      if (auto opened = perf_map::open()) made->map = std::move(*opened);
-      else std::fprintf(stderr, "jitcm: JITCM_PERF=map: %s\n", opened.error().message().c_str());
+      if (auto opened = perf_map::open())
+        made->map = std::move(*opened);
+      else
+        std::fprintf(stderr, "jitcm: JITCM_PERF=map: %s\n", opened.error().message().c_str());
     }
     if (s.jitdump) {
-      if (auto opened = jitdump::open()) made->dump = std::move(*opened);
-      else std::fprintf(stderr, "jitcm: JITCM_PERF=jitdump: %s\n", opened.error().message().c_str());
+      if (auto opened = jitdump::open())
+        made->dump = std::move(*opened);
+      else
+        std::fprintf(stderr, "jitcm: JITCM_PERF=jitdump: %s\n", opened.error().message().c_str());
     }
     if (s.gdb) made->gdb = std::make_unique<gdb_jit>();
     return made;

@@ -138,8 +138,10 @@ JITCM_DECL void gdb_jit::unlink(entry& e) noexcept {
   if (!e.linked) return;
   std::lock_guard lock{gdb_jit_registration_mutex()};
   jit_descriptor& d = gdb_jit_descriptor();
-  if (e.node.prev_entry != nullptr) e.node.prev_entry->next_entry = e.node.next_entry;
-  else d.first_entry = e.node.next_entry;
+  if (e.node.prev_entry != nullptr)
+    e.node.prev_entry->next_entry = e.node.next_entry;
+  else
+    d.first_entry = e.node.next_entry;
   if (e.node.next_entry != nullptr) e.node.next_entry->prev_entry = e.node.prev_entry;
   d.relevant_entry = &e.node;
   d.action_flag = 2;

@@ -32,13 +32,13 @@ namespace detail {
 
 /// How the views of a dual mapping are placed.
 enum class windows_view_api {
-  best,              ///< MapViewOfFile3 where the process has it, else MapViewOfFileEx
-  map_view_of_file3, ///< MapViewOfFile3 only (errc::unsupported where it is missing)
+  best,                 ///< MapViewOfFile3 where the process has it, else MapViewOfFileEx
+  map_view_of_file3,    ///< MapViewOfFile3 only (errc::unsupported where it is missing)
   map_view_of_file_ex,  ///< MapViewOfFileEx only
 };
 
 using map_view_of_file3_function = PVOID(WINAPI*)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG,
-                                                   MEM_EXTENDED_PARAMETER*, ULONG);
+                                                  MEM_EXTENDED_PARAMETER*, ULONG);
 
 /// MapViewOfFile3 from kernelbase.dll, or nullptr before Windows 10 1803
 /// (looked up at run time so that the program still starts there).
@@ -67,8 +67,8 @@ inline constexpr windows_view_kind writable_view{PAGE_READWRITE, FILE_MAP_WRITE}
 /// Maps all `size` bytes of `section` at `at` (0: where the OS likes).
 /// Returns nullptr with GetLastError() set (ERROR_INVALID_ADDRESS when
 /// something else lies at `at`).
-[[nodiscard]] inline void* map_section_view(HANDLE section, std::size_t size, std::uintptr_t at,
-                                            windows_view_kind kind, windows_view_api api) noexcept {
+[[nodiscard]] inline void* map_section_view(HANDLE section, std::size_t size, std::uintptr_t at, windows_view_kind kind,
+                                            windows_view_api api) noexcept {
   if (api != windows_view_api::map_view_of_file_ex) {
     if (map_view_of_file3_function map = map_view_of_file3()) {
       return map(section, GetCurrentProcess(), reinterpret_cast<void*>(at), 0, size, 0, kind.protection, nullptr, 0);
@@ -108,7 +108,7 @@ class dual_mapped_reservation {
       // checks and rounds the request), given back for the executable view.
       auto range = platform::reserve(bytes, hint, alignment);
       if (!range) return forward_error(range);
-      (void)platform::release(*range);
+      (void)platform::unmap(*range);
       if (dual.section_ == nullptr) {
         if (auto ok = dual.create_section(range->size()); !ok) return failure{ok.error()};
       }
@@ -133,7 +133,7 @@ class dual_mapped_reservation {
         section_{std::exchange(other.section_, nullptr)} {}
   dual_mapped_reservation& operator=(dual_mapped_reservation&& other) noexcept {
     if (this != &other) {
-      (void)release();
+      (void)unmap();
       executable_ = std::exchange(other.executable_, {});
       writable_ = std::exchange(other.writable_, {});
       section_ = std::exchange(other.section_, nullptr);
@@ -142,7 +142,7 @@ class dual_mapped_reservation {
   }
   dual_mapped_reservation(const dual_mapped_reservation&) = delete;
   dual_mapped_reservation& operator=(const dual_mapped_reservation&) = delete;
-  ~dual_mapped_reservation() { (void)release(); }
+  ~dual_mapped_reservation() { (void)unmap(); }
 
   /// The addresses code runs at.
   [[nodiscard]] address_region executable() const noexcept { return executable_; }
@@ -183,12 +183,12 @@ class dual_mapped_reservation {
     return {};
   }
 
-  /// Unmaps both views and closes the section. Errors: already_released on
+  /// Unmaps both views and closes the section. Errors: already_unmapped on
   /// a second call; the first OS error of a view whose unmapping was refused
   /// (the address space then stays taken; the section's memory goes back
   /// with its last view).
-  result<void> release() noexcept {
-    if (section_ == nullptr) return failure{errc::already_released};
+  result<void> unmap() noexcept {
+    if (section_ == nullptr) return failure{errc::already_unmapped};
     result<void> outcome = unmap(executable_);
     if (auto ok = unmap(writable_); !ok && outcome) outcome = ok;
     CloseHandle(std::exchange(section_, nullptr));
@@ -219,7 +219,7 @@ class dual_mapped_reservation {
 
   [[nodiscard]] static result<void> unmap(address_region& view) noexcept {
     if (view.empty()) return {};
-    if (std::error_code refused = detail::injected_fault(fault_point::release, view)) return failure{refused};
+    if (std::error_code refused = detail::injected_fault(fault_point::unmap, view)) return failure{refused};
     if (!UnmapViewOfFile(view.pointer())) return failure{detail::windows_error()};
     view = {};
     return {};
@@ -236,7 +236,7 @@ class dual_mapped_reservation {
   }
 
   [[nodiscard]] result<void> check(address_region part) const noexcept {
-    if (section_ == nullptr) return failure{errc::already_released};
+    if (section_ == nullptr) return failure{errc::already_unmapped};
     if (part.empty()) return failure{errc::invalid_argument};
     if (!is_page_aligned(part)) return failure{errc::misaligned};
     if (!executable_.contains(part)) return failure{errc::out_of_range};

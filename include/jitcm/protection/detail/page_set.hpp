@@ -31,7 +31,7 @@ class page_set {
   [[nodiscard]] static result<page_set> for_region(address_region region) noexcept {
     const std::size_t words = (region.size() / platform::page_size() + 63) / 64;
     if (jitcm::detail::side_allocation_refused()) return system_failure(ENOMEM);
-    std::unique_ptr<std::atomic<std::uint64_t>[]> bits{new (std::nothrow) std::atomic<std::uint64_t>[words]()};
+    std::unique_ptr<std::atomic<std::uint64_t>[]> bits { new (std::nothrow) std::atomic<std::uint64_t>[ words ]() };
     if (!bits) return system_failure(ENOMEM);
     return page_set{region.begin(), std::move(bits)};
   }

@@ -77,8 +77,8 @@ result<dual_mapping_or_mprotect::space> dual_mapping_or_mprotect::wrapped(result
 }
 
 JITCM_DECL result<dual_mapping_or_mprotect::space> dual_mapping_or_mprotect::reserve(std::size_t bytes,
-                                                                                    std::uintptr_t hint,
-                                                                                    std::size_t alignment) noexcept {
+                                                                                     std::uintptr_t hint,
+                                                                                     std::size_t alignment) noexcept {
   if (chosen() == wx_choice::dual_mapping) return wrapped(dual_mapping::reserve(bytes, hint, alignment));
   return wrapped(mprotect_toggle::reserve(bytes, hint, alignment));
 }

@@ -133,7 +133,7 @@ JITCM_DECL mprotect_toggle::space& mprotect_toggle::space::operator=(space&& oth
 JITCM_DECL mprotect_toggle::space::~space() = default;
 
 JITCM_DECL result<mprotect_toggle::space> mprotect_toggle::reserve(std::size_t bytes, std::uintptr_t hint,
-                                                               std::size_t alignment) noexcept {
+                                                                   std::size_t alignment) noexcept {
   auto memory = platform::reservation::reserve(bytes, hint, alignment);
   if (!memory) return forward_error(memory);
   auto writers = write_scope::writers::create(memory->region());

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "../../base/code.hpp"
-#include "../release_callback.hpp"
+#include "../free_callback.hpp"
 
 namespace jitcm::refcount::detail {
 
 /// When retired code whose count reached zero is released.
-enum class release_rule {
+enum class free_rule {
   after_collect,  ///< refcount::scoped: only code `collect` found off every stack (V8)
   at_zero,        ///< refcount::atomic_counts: as soon as nothing holds it
 };
@@ -30,12 +30,12 @@ enum class release_rule {
 /// so after `orphan` returns no callback is running or will run.
 class domain {
  public:
-  [[nodiscard]] static domain* create(release_callback release, release_rule rule) noexcept {
-    return new (std::nothrow) domain{release, rule};
+  [[nodiscard]] static domain* create(free_callback free_code, free_rule rule) noexcept {
+    return new (std::nothrow) domain{free_code, rule};
   }
 
   void acquire_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
-  void release_handle() noexcept {
+  void drop_handle() noexcept {
     if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
@@ -46,13 +46,15 @@ class domain {
 
   void retire(const code& c) {
     std::lock_guard lock{mutex_};
-    if (rule_ == release_rule::after_collect) {
+    if (rule_ == free_rule::after_collect) {
       potentially_dead_.push_back(&c);
       return;
     }
     // at_zero: the creator's reference goes now.
-    if (c.release_ref()) release_(c);
-    else ++dead_but_held_;
+    if (c.drop_ref())
+      free_code_(c);
+    else
+      ++dead_but_held_;
   }
 
   /// Scope entries ended, one reference each: `for_each_held(drop)` calls
@@ -64,10 +66,12 @@ class domain {
     for_each_held([this](const code& c) {
       // The table or the potentially-dead set holds a reference until the
       // code is dead, so reaching zero here means dead and unreferenced.
-      if (!c.release_ref()) return;
+      if (!c.drop_ref()) return;
       --dead_but_held_;
-      if (rule_ == release_rule::at_zero) release_(c);
-      else dead_unreferenced_.push_back(&c);
+      if (rule_ == free_rule::at_zero)
+        free_code_(c);
+      else
+        dead_unreferenced_.push_back(&c);
     });
   }
 
@@ -79,15 +83,15 @@ class domain {
     std::erase_if(potentially_dead_, [&](const code* c) {
       if (std::binary_search(sorted_live.begin(), sorted_live.end(), c)) return false;  // still on a stack
       // Dead: the set's reference goes; a scope may still hold it.
-      if (c->release_ref()) {
-        release_(*c);
+      if (c->drop_ref()) {
+        free_code_(*c);
         ++released;
       } else {
         ++dead_but_held_;
       }
       return true;
     });
-    for (const code* c : dead_unreferenced_) release_(*c);
+    for (const code* c : dead_unreferenced_) free_code_(*c);
     released += dead_unreferenced_.size();
     dead_unreferenced_.clear();
     return released;
@@ -99,13 +103,13 @@ class domain {
   }
 
  private:
-  domain(release_callback release, release_rule rule) noexcept : release_{release}, rule_{rule} {}
+  domain(free_callback free_code, free_rule rule) noexcept : free_code_{free_code}, rule_{rule} {}
   ~domain() = default;
 
   std::atomic<std::size_t> handles_{1};
   std::mutex mutex_;
-  release_callback release_;
-  release_rule rule_;
+  free_callback free_code_;
+  free_rule rule_;
   bool orphaned_ = false;
   std::vector<const code*> potentially_dead_;   // retired, not yet seen off the stacks
   std::vector<const code*> dead_unreferenced_;  // dead; the last scope let go; release at collect

@@ -14,7 +14,7 @@ namespace jitcm::trap::detail {
 /// Up to `capacity` (module, landing pad) pairs. Writers are serialised by
 /// the caller; `find` may run in a signal handler at any time.
 ///
-/// An entry's pad is stored (release) before its module, and cleared after
+/// An entry's pad is stored (free_code) before its module, and cleared after
 /// it, so a reader that sees a module reads a pad stored for it; it
 /// re-reads the module after the pad to catch an entry that was cleared and
 /// handed to another module meanwhile.

@@ -58,17 +58,17 @@ JITCM_DECL result<alternate_stack> alternate_stack::create(std::size_t bytes) no
 
 JITCM_DECL alternate_stack::~alternate_stack() {
   if (active_) JITCM_ASSERT_CLEANUP(platform::restore_alternate_signal_stack(previous_));
-  if (!memory_.empty()) JITCM_ASSERT_CLEANUP(platform::release(memory_));
+  if (!memory_.empty()) JITCM_ASSERT_CLEANUP(platform::unmap(memory_));
 }
 
 namespace detail {
 
 struct handler_state {
   std::mutex installing;
-  bool installed = false;                      // under `installing`
-  platform::fault_dispositions previous{};     // written before the handler is installed
+  bool installed = false;                   // under `installing`
+  platform::fault_dispositions previous{};  // written before the handler is installed
   std::atomic<bool> require_thread_in_jit_code{false};
-  std::atomic<std::size_t> in_flight{0};       // handlers reading `previous`
+  std::atomic<std::size_t> in_flight{0};  // handlers reading `previous`
 };
 
 JITCM_DECL constinit handler_state handler{};

@@ -9,7 +9,7 @@ namespace jitcm::refcount {
 /// use it. The module frees the code's instructions and deletes the object;
 /// the policy never touches the object again. A plain function pointer plus
 /// context, so that policies stay allocation-free and usable without RTTI.
-struct release_callback {
+struct free_callback {
   void (*function)(void* context, const code& dead) noexcept = nullptr;
   void* context = nullptr;
 
