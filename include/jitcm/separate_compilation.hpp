@@ -28,7 +28,13 @@
 
 #include "code_manager.hpp"
 #include "explicit_instantiation.hpp"
+#include "allocator/impl/bump.ipp"
+#include "allocator/impl/disjoint_pool.ipp"
+#include "allocator/impl/pool.ipp"
+#include "allocator/impl/tlsf.ipp"
+#include "base/impl/code.ipp"
 #include "impl/code_observer.ipp"
+#include "lookup/impl/lock_free_array.ipp"
 #include "observe/detail/impl/elf_image.ipp"
 #include "observe/detail/impl/names.ipp"
 #include "observe/impl/eh_frame.ipp"
@@ -40,6 +46,7 @@
 #include "observe/impl/unwind_registry.ipp"
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
+#include "refcount/detail/impl/domain.ipp"
 #include "trap/impl/trap_handler.ipp"
 
 // jitcm::code_manager, which code_manager.hpp declares extern under

@@ -1,15 +1,14 @@
 // allocator::bump: code memory that is only ever handed out.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
 #include <vector>
 
+#include "../base/config.hpp"
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
-#include "detail/aligned_inside.hpp"
 #include "detail/address_map.hpp"
 
 namespace jitcm::allocator {
@@ -24,10 +23,7 @@ class bump_free_space {
 
   explicit bump_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
 
-  bool add_space(address_region code) {
-    cursors_.push_back({code.begin(), code.end()});
-    return true;
-  }
+  bool add_space(address_region code);
 
   address_region allocate(std::size_t bytes) {
     if (cursors_.empty()) return {};
@@ -36,37 +32,14 @@ class bump_free_space {
 
   /// Takes from the first space whose unused rest meets `within`; the bytes
   /// skipped below `within` are not used again.
-  address_region allocate_in_region(std::size_t bytes, address_region within) {
-    const address_region inside = detail::aligned_inside(within, alignment_);
-    if (inside.empty()) return {};
-    for (cursor& c : cursors_) {
-      const std::uintptr_t begin = std::max(c.next, inside.begin());
-      const std::uintptr_t end = std::min(c.end, inside.end());
-      if (end > begin && end - begin >= bytes) return take(c, begin, bytes);
-    }
-    return {};
-  }
+  address_region allocate_in_region(std::size_t bytes, address_region within);
 
   /// Puts the cursor back to the start of `r` (bytes allocate_in_region
   /// skipped before it stay unused).
-  void undo(address_region r) {
-    live_.erase(r.begin());
-    for (cursor& c : cursors_) {
-      if (c.next == r.end()) {
-        c.next = r.begin();
-        return;
-      }
-    }
-  }
+  void undo(address_region r);
 
   /// Forgets the block; its memory is not used again.
-  std::error_code free(address_region r) {
-    const std::size_t* size = live_.find(r.begin());
-    if (size == nullptr) return make_error_code(errc::double_free);
-    if (*size != r.size()) return make_error_code(errc::invalid_argument);
-    live_.erase(r.begin());
-    return {};
-  }
+  std::error_code free(address_region r);
 
  private:
   struct cursor {
@@ -74,12 +47,7 @@ class bump_free_space {
     std::uintptr_t end;
   };
 
-  address_region take(cursor& c, std::uintptr_t begin, std::size_t bytes) {
-    if (begin > c.end || c.end - begin < bytes) return {};
-    c.next = begin + bytes;
-    live_.insert(begin, bytes);
-    return {begin, bytes};
-  }
+  address_region take(cursor& c, std::uintptr_t begin, std::size_t bytes);
 
   std::size_t alignment_;
   std::vector<cursor> cursors_;
@@ -93,3 +61,7 @@ template <protection::strategy Protection = protection::host_default>
 using bump = basic_allocator<Protection, bump_free_space>;
 
 }  // namespace jitcm::allocator
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/bump.ipp"  // IWYU pragma: export
+#endif

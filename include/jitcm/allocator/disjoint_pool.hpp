@@ -1,7 +1,6 @@
 // disjoint_pool: V8's DisjointAllocationPool, a set of free address regions.
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -11,6 +10,7 @@
 #include <set>
 
 #include "../base/address_region.hpp"
+#include "../base/config.hpp"
 #include "../base/result.hpp"
 
 namespace jitcm {
@@ -90,142 +90,34 @@ class disjoint_pool {
 
   disjoint_pool() = default;
   /// A pool whose only free region is `initial` (nothing when it is empty).
-  explicit disjoint_pool(address_region initial) {
-    if (!initial.empty() && initial.end() > initial.begin()) {
-      free_.emplace(initial.begin(), initial.end());
-      index(initial.begin(), initial.end());
-    }
-  }
+  explicit disjoint_pool(address_region initial);
 
   /// Adds `region` to the free set, coalescing with neighbours it touches.
-  result<address_region> merge(address_region region) {
-    if (region.empty()) return failure{errc::invalid_argument};
-    if (region.end() < region.begin()) return failure{errc::size_overflow};
-    // A region ending exactly at the top of the address space is legal; its
-    // end() wraps to 0, which the comparisons below would misread.
-    if (region.end() == 0) return failure{errc::size_overflow};
-
-    std::uintptr_t begin = region.begin();
-    std::uintptr_t end = region.end();
-    auto above = free_.lower_bound(begin);  // first free region starting at or after begin
-    if (above != free_.end() && above->first < end) return failure{errc::overlapping_region};
-    auto below = above == free_.begin() ? free_.end() : std::prev(above);
-    if (below != free_.end() && below->second > begin) return failure{errc::overlapping_region};
-
-    const bool joins_below = below != free_.end() && below->second == begin;
-    const bool joins_above = above != free_.end() && above->first == end;
-    if (joins_above) {
-      end = above->second;
-      unindex(above->first, above->second);
-      above = free_.erase(above);
-    }
-    if (joins_below) {
-      unindex(below->first, below->second);
-      below->second = end;
-      index(below->first, end);
-      return address_region{below->first, end - below->first};
-    }
-    free_.emplace_hint(above, begin, end);
-    index(begin, end);
-    return address_region{begin, end - begin};
-  }
+  result<address_region> merge(address_region region);
 
   /// The first `size` bytes of the lowest free region with room for them.
-  [[nodiscard]] address_region allocate(std::size_t size) {
-    if (size == 0) return {};
-    const unsigned k = class_of(size);
-    // Every region in a class above k fits: the lowest of their lowest.
-    std::uintptr_t best = UINTPTR_MAX;
-    for (std::uint64_t above = k + 1 < 64 ? nonempty_ & (~std::uint64_t{0} << (k + 1)) : 0; above != 0;
-         above &= above - 1) {
-      best = std::min(best, *by_class_[static_cast<unsigned>(std::countr_zero(above))].begin());
-    }
-    // Regions of class k may be too small: the first below `best` that fits.
-    for (std::uintptr_t begin : by_class_[k]) {
-      if (begin >= best) break;
-      if (free_.find(begin)->second - begin >= size) {
-        best = begin;
-        break;
-      }
-    }
-    if (best == UINTPTR_MAX) return {};
-    return take(free_.find(best), best, size);
-  }
+  [[nodiscard]] address_region allocate(std::size_t size);
 
   /// The lowest `size` free bytes inside `within`.
-  [[nodiscard]] address_region allocate_in_region(std::size_t size, address_region within) {
-    if (size == 0 || within.size() < size) return {};
-    const std::uintptr_t limit = within.end() < within.begin() ? UINTPTR_MAX : within.end();
-    auto it = free_.upper_bound(within.begin());
-    if (it != free_.begin()) --it;  // the region that may straddle within.begin()
-    for (; it != free_.end() && it->first < limit; ++it) {
-      const std::uintptr_t begin = it->first > within.begin() ? it->first : within.begin();
-      const std::uintptr_t end = it->second < limit ? it->second : limit;
-      if (end > begin && end - begin >= size) return take(it, begin, size);
-    }
-    return {};
-  }
+  [[nodiscard]] address_region allocate_in_region(std::size_t size, address_region within);
 
   [[nodiscard]] bool empty() const noexcept { return free_.empty(); }
   [[nodiscard]] region_range regions() const noexcept { return region_range{free_}; }
   [[nodiscard]] std::size_t size() const noexcept { return free_.size(); }
-  [[nodiscard]] std::size_t free_bytes() const noexcept {
-    std::size_t total = 0;
-    for (const auto& [begin, end] : free_) total += end - begin;
-    return total;
-  }
+  [[nodiscard]] std::size_t free_bytes() const noexcept;
   /// The free region containing `address`, or an empty region.
-  [[nodiscard]] address_region find(std::uintptr_t address) const {
-    auto it = free_.upper_bound(address);
-    if (it == free_.begin()) return {};
-    --it;
-    return address < it->second ? address_region{it->first, it->second - it->first} : address_region{};
-  }
+  [[nodiscard]] address_region find(std::uintptr_t address) const;
 
  private:
   // Removes [begin, begin + size) from the free region at `it`, keeping what
   // is left on either side.
-  address_region take(map_type::iterator it, std::uintptr_t begin, std::size_t size) {
-    const std::uintptr_t region_begin = it->first;
-    const std::uintptr_t region_end = it->second;
-    const std::uintptr_t taken_end = begin + size;
-    unindex(region_begin, region_end);
-    if (begin == region_begin) {
-      if (taken_end == region_end) {
-        free_.erase(it);
-      } else {
-        // Re-key the node in place: no allocation, and it stays where it was
-        // in address order.
-        auto hint = std::next(it);
-        auto node = free_.extract(it);
-        node.key() = taken_end;
-        free_.insert(hint, std::move(node));
-        index(taken_end, region_end);
-      }
-    } else {
-      it->second = begin;
-      index(region_begin, begin);
-      if (taken_end != region_end) {
-        free_.emplace_hint(std::next(it), taken_end, region_end);
-        index(taken_end, region_end);
-      }
-    }
-    return {begin, size};
-  }
+  address_region take(map_type::iterator it, std::uintptr_t begin, std::size_t size);
 
   [[nodiscard]] static unsigned class_of(std::size_t size) noexcept {
     return static_cast<unsigned>(std::bit_width(size)) - 1;
   }
-  void index(std::uintptr_t begin, std::uintptr_t end) {
-    const unsigned c = class_of(end - begin);
-    by_class_[c].insert(begin);
-    nonempty_ |= std::uint64_t{1} << c;
-  }
-  void unindex(std::uintptr_t begin, std::uintptr_t end) {
-    const unsigned c = class_of(end - begin);
-    by_class_[c].erase(begin);
-    if (by_class_[c].empty()) nonempty_ &= ~(std::uint64_t{1} << c);
-  }
+  void index(std::uintptr_t begin, std::uintptr_t end);
+  void unindex(std::uintptr_t begin, std::uintptr_t end);
 
   map_type free_;
   // Region starts by size class floor(log2(size)), each in address order.
@@ -234,3 +126,7 @@ class disjoint_pool {
 };
 
 }  // namespace jitcm
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/disjoint_pool.ipp"  // IWYU pragma: export
+#endif

@@ -8,12 +8,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <span>
-#include <thread>
-#include <utility>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../base/result.hpp"
 
 namespace jitcm::lookup {
@@ -48,45 +46,10 @@ class lock_free_array {
   ~lock_free_array() { delete current_.load(std::memory_order_relaxed); }
 
   /// Errors: invalid_argument (null), overlapping_region, out_of_memory.
-  [[nodiscard]] result<void> insert(const code* c) noexcept {
-    if (c == nullptr) return failure{errc::invalid_argument};
-    const entry added{c->instruction_start(), c->instructions().end(), c};
-    std::lock_guard lock{writer_mutex_};
-    const std::span<const entry> old = current_entries();
-    const auto position = std::lower_bound(old.begin(), old.end(), added.begin,
-                                           [](const entry& e, std::uintptr_t begin) { return e.begin < begin; });
-    const std::size_t at = static_cast<std::size_t>(position - old.begin());
-    if (at < old.size() && old[at].begin < added.end) return failure{errc::overlapping_region};
-    if (at > 0 && old[at - 1].end > added.begin) return failure{errc::overlapping_region};
-
-    if (at == old.size() && old.size() < capacity_) {
-      // No reader of any view looks at index old.size(): write it in place.
-      buffer_[at] = added;
-      return publish(old.size() + 1);
-    }
-    const std::size_t capacity = std::max<std::size_t>(16, (old.size() + 1) * 2);
-    std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity]};
-    if (!fresh) return failure{errc::out_of_memory};
-    std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
-    fresh[at] = added;
-    std::copy(old.begin() + static_cast<std::ptrdiff_t>(at), old.end(), fresh.get() + at + 1);
-    return publish(old.size() + 1, std::move(fresh), capacity);
-  }
+  [[nodiscard]] result<void> insert(const code* c) noexcept;
 
   /// Errors: not_owned (`c` was not inserted), out_of_memory.
-  [[nodiscard]] result<void> erase(const code* c) noexcept {
-    std::lock_guard lock{writer_mutex_};
-    const std::span<const entry> old = current_entries();
-    const auto position = std::find_if(old.begin(), old.end(), [c](const entry& e) { return e.owner == c; });
-    if (c == nullptr || position == old.end()) return failure{errc::not_owned};
-    const std::size_t at = static_cast<std::size_t>(position - old.begin());
-
-    std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity_]};
-    if (!fresh) return failure{errc::out_of_memory};
-    std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
-    std::copy(old.begin() + static_cast<std::ptrdiff_t>(at) + 1, old.end(), fresh.get() + at);
-    return publish(old.size() - 1, std::move(fresh), capacity_);
-  }
+  [[nodiscard]] result<void> erase(const code* c) noexcept;
 
   [[nodiscard]] const code* find(std::uintptr_t pc) const noexcept {
     const unsigned parity = epoch_.load(std::memory_order_seq_cst) & 1U;
@@ -103,10 +66,7 @@ class lock_free_array {
     return found;
   }
 
-  [[nodiscard]] std::size_t size() const noexcept {
-    std::lock_guard lock{writer_mutex_};
-    return current_entries().size();
-  }
+  [[nodiscard]] std::size_t size() const noexcept;
 
  private:
   struct entry {
@@ -138,33 +98,13 @@ class lock_free_array {
   // the current view; frees the old view, and the old array if `fresh`
   // replaces it, once no reader can be in them. On error nothing changed.
   [[nodiscard]] result<void> publish(std::size_t size, std::unique_ptr<entry[]> fresh = nullptr,
-                                     std::size_t capacity = 0) noexcept {
-    view* next = nullptr;
-    if (size > 0) {
-      next = new (std::nothrow) view{size, fresh ? fresh.get() : buffer_.get()};
-      if (next == nullptr) return failure{errc::out_of_memory};
-    }
-    std::unique_ptr<entry[]> retired;
-    if (fresh) {
-      retired = std::exchange(buffer_, std::move(fresh));
-      capacity_ = capacity;
-    }
-    const view* old = current_.exchange(next, std::memory_order_seq_cst);
-    wait_for_readers();
-    delete old;
-    return {};
-  }
+                                     std::size_t capacity = 0) noexcept;
 
   // After the first flip new readers count on the other parity, so the old
   // one drains; a reader that read the epoch before the flip but counted
   // itself after the drain already sees the new view. The second flip does
   // the same for readers that were counted on the other parity.
-  void wait_for_readers() const noexcept {
-    for (int flip = 0; flip < 2; ++flip) {
-      const unsigned parity = epoch_.fetch_add(1, std::memory_order_seq_cst) & 1U;
-      while (readers_[parity].count.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-    }
-  }
+  void wait_for_readers() const noexcept;
 
   std::atomic<const view*> current_{nullptr};
   mutable std::atomic<unsigned> epoch_{0};
@@ -175,3 +115,7 @@ class lock_free_array {
 };
 
 }  // namespace jitcm::lookup
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/lock_free_array.ipp"  // IWYU pragma: export
+#endif

@@ -2,7 +2,6 @@
 // code, so that a scope may outlive the policy (and its module).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <mutex>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "../../base/code.hpp"
+#include "../../base/config.hpp"
 #include "../free_callback.hpp"
 
 namespace jitcm::refcount::detail {
@@ -44,18 +44,7 @@ class domain {
     orphaned_ = true;
   }
 
-  void retire(const code& c) {
-    std::lock_guard lock{mutex_};
-    if (rule_ == free_rule::after_collect) {
-      potentially_dead_.push_back(&c);
-      return;
-    }
-    // at_zero: the creator's reference goes now.
-    if (c.drop_ref())
-      free_code_(c);
-    else
-      ++dead_but_held_;
-  }
+  void retire(const code& c);
 
   /// Scope entries ended, one reference each: `for_each_held(drop)` calls
   /// `drop(code)` for each, all under one lock.
@@ -75,32 +64,9 @@ class domain {
     });
   }
 
-  std::size_t collect(std::span<const code* const> live) {
-    std::vector<const code*> sorted_live(live.begin(), live.end());
-    std::sort(sorted_live.begin(), sorted_live.end());
-    std::lock_guard lock{mutex_};
-    std::size_t released = 0;
-    std::erase_if(potentially_dead_, [&](const code* c) {
-      if (std::binary_search(sorted_live.begin(), sorted_live.end(), c)) return false;  // still on a stack
-      // Dead: the set's reference goes; a scope may still hold it.
-      if (c->drop_ref()) {
-        free_code_(*c);
-        ++released;
-      } else {
-        ++dead_but_held_;
-      }
-      return true;
-    });
-    for (const code* c : dead_unreferenced_) free_code_(*c);
-    released += dead_unreferenced_.size();
-    dead_unreferenced_.clear();
-    return released;
-  }
+  std::size_t collect(std::span<const code* const> live);
 
-  [[nodiscard]] std::size_t retired_count() noexcept {
-    std::lock_guard lock{mutex_};
-    return potentially_dead_.size() + dead_but_held_ + dead_unreferenced_.size();
-  }
+  [[nodiscard]] std::size_t retired_count() noexcept;
 
  private:
   domain(free_callback free_code, free_rule rule) noexcept : free_code_{free_code}, rule_{rule} {}
@@ -117,3 +83,7 @@ class domain {
 };
 
 }  // namespace jitcm::refcount::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/domain.ipp"  // IWYU pragma: export
+#endif

@@ -1,0 +1,55 @@
+// Definitions of <jitcm/refcount/detail/domain.hpp> (see
+// allocator/impl/tlsf.ipp).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "../domain.hpp"
+
+namespace jitcm::refcount::detail {
+
+JITCM_DECL void domain::retire(const code& c) {
+  std::lock_guard lock{mutex_};
+  if (rule_ == free_rule::after_collect) {
+    potentially_dead_.push_back(&c);
+    return;
+  }
+  // at_zero: the creator's reference goes now.
+  if (c.drop_ref())
+    free_code_(c);
+  else
+    ++dead_but_held_;
+}
+
+JITCM_DECL std::size_t domain::collect(std::span<const code* const> live) {
+  std::vector<const code*> sorted_live(live.begin(), live.end());
+  std::sort(sorted_live.begin(), sorted_live.end());
+  std::lock_guard lock{mutex_};
+  std::size_t released = 0;
+  std::erase_if(potentially_dead_, [&](const code* c) {
+    if (std::binary_search(sorted_live.begin(), sorted_live.end(), c)) return false;  // still on a stack
+    // Dead: the set's reference goes; a scope may still hold it.
+    if (c->drop_ref()) {
+      free_code_(*c);
+      ++released;
+    } else {
+      ++dead_but_held_;
+    }
+    return true;
+  });
+  for (const code* c : dead_unreferenced_) free_code_(*c);
+  released += dead_unreferenced_.size();
+  dead_unreferenced_.clear();
+  return released;
+}
+
+JITCM_DECL std::size_t domain::retired_count() noexcept {
+  std::lock_guard lock{mutex_};
+  return potentially_dead_.size() + dead_but_held_ + dead_unreferenced_.size();
+}
+
+}  // namespace jitcm::refcount::detail
