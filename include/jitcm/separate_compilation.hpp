@@ -8,7 +8,13 @@
 // | `#include <jitcm/separate_compilation.hpp>` | exactly one .cpp of the program | defines them there, not inline, once |
 //
 // Without the macro nothing changes: jitcm is header-only and every
-// definition is `inline` in the headers. The macro must be the same in every
+// definition is `inline` in the headers. What moves out of line is what
+// instantiates standard containers and algorithms in every TU: the free
+// spaces of the allocators (tlsf, pool, bump, disjoint_pool, the block
+// table's creation), code::create, the writers of lookup::lock_free_array
+// and lookup::sorted_map, the refcount domain, the observers, the W^X
+// strategies and the trap handler; hot one-line accessors and lookups'
+// find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
 // except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
 // declares it extern and this header compiles it (the explicit-instantiation
@@ -28,6 +34,7 @@
 
 #include "code_manager.hpp"
 #include "explicit_instantiation.hpp"
+#include "allocator/detail/impl/block_table.ipp"
 #include "allocator/impl/bump.ipp"
 #include "allocator/impl/disjoint_pool.ipp"
 #include "allocator/impl/pool.ipp"
@@ -35,6 +42,7 @@
 #include "base/impl/code.ipp"
 #include "impl/code_observer.ipp"
 #include "lookup/impl/lock_free_array.ipp"
+#include "lookup/impl/sorted_map.ipp"
 #include "observe/detail/impl/elf_image.ipp"
 #include "observe/detail/impl/names.ipp"
 #include "observe/impl/eh_frame.ipp"

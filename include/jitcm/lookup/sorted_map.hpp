@@ -2,12 +2,13 @@
 // mutex.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <map>
 #include <mutex>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../base/result.hpp"
 
 namespace jitcm::lookup {
@@ -28,43 +29,14 @@ class sorted_map {
   sorted_map& operator=(const sorted_map&) = delete;
 
   /// Errors: invalid_argument (null), overlapping_region.
-  [[nodiscard]] result<void> insert(const code* c) {
-    if (c == nullptr) return failure{errc::invalid_argument};
-    const address_region region = c->instructions();
-    std::lock_guard lock{mutex_};
-    const auto next = codes_.lower_bound(region.begin());
-    if (next != codes_.end() && next->second->instructions().overlaps(region)) {
-      return failure{errc::overlapping_region};
-    }
-    if (next != codes_.begin() && std::prev(next)->second->instructions().overlaps(region)) {
-      return failure{errc::overlapping_region};
-    }
-    codes_.emplace_hint(next, region.begin(), c);
-    return {};
-  }
+  [[nodiscard]] result<void> insert(const code* c);
 
   /// Errors: not_owned (`c` is not in the map).
-  [[nodiscard]] result<void> erase(const code* c) {
-    if (c == nullptr) return failure{errc::not_owned};
-    std::lock_guard lock{mutex_};
-    const auto it = codes_.find(c->instruction_start());
-    if (it == codes_.end() || it->second != c) return failure{errc::not_owned};
-    codes_.erase(it);
-    return {};
-  }
+  [[nodiscard]] result<void> erase(const code* c);
 
-  [[nodiscard]] const code* find(std::uintptr_t pc) const {
-    std::lock_guard lock{mutex_};
-    auto it = codes_.upper_bound(pc);
-    if (it == codes_.begin()) return nullptr;
-    --it;
-    return it->second->contains(pc) ? it->second : nullptr;
-  }
+  [[nodiscard]] const code* find(std::uintptr_t pc) const;
 
-  [[nodiscard]] std::size_t size() const {
-    std::lock_guard lock{mutex_};
-    return codes_.size();
-  }
+  [[nodiscard]] std::size_t size() const;
 
  private:
   mutable std::mutex mutex_;
@@ -72,3 +44,7 @@ class sorted_map {
 };
 
 }  // namespace jitcm::lookup
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/sorted_map.ipp"  // IWYU pragma: export
+#endif

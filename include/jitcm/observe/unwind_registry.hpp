@@ -76,7 +76,9 @@ class unwind_registry final : public code_observer {
     return &__unw_add_dynamic_fde != nullptr ? registration_style::per_fde : registration_style::whole_section;
   }
 
-  explicit unwind_registry(registration_style style = detected_style()) noexcept : style_{style} {}
+  // Out of line: an inline constructor would instantiate the destructors of
+  // the containers below (for unwinding) in every TU.
+  explicit unwind_registry(registration_style style = detected_style()) noexcept;
   unwind_registry(const unwind_registry&) = delete;
   unwind_registry& operator=(const unwind_registry&) = delete;
   ~unwind_registry();

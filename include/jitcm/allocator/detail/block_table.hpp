@@ -10,7 +10,7 @@
 #include <memory>
 #include <optional>
 
-#include "../../platform/fault_injection.hpp"
+#include "../../base/config.hpp"
 
 namespace jitcm::allocator::detail {
 
@@ -61,18 +61,7 @@ class block_table {
   /// Entries a group keeps in its own cache line.
   static constexpr std::size_t inline_entries = 9;
 
-  static std::optional<block_table> make(std::size_t granules) {
-    if (jitcm::detail::side_allocation_refused()) return std::nullopt;
-    const std::size_t groups = granules / 64 + 1;
-    // calloc: the OS hands out zeroed pages lazily, so a large space costs
-    // table memory only where blocks are (one extra line to align the groups
-    // on cache lines). The rows are written whole when a group spills, so
-    // they need no zeroing: malloc, touched only where a group spills.
-    std::unique_ptr<void, deleter> lines{std::calloc(groups + 1, sizeof(group))};
-    std::unique_ptr<void, deleter> rows{std::malloc(groups * row_bytes)};
-    if (lines == nullptr || rows == nullptr) return std::nullopt;
-    return block_table{std::move(lines), std::move(rows), granules};
-  }
+  static std::optional<block_table> make(std::size_t granules);
 
   void set_start(std::size_t g) noexcept { group_of(g).starts |= bit(g); }
   void clear_start(std::size_t g) noexcept { group_of(g).starts &= ~bit(g); }
@@ -203,3 +192,7 @@ class block_table {
 };
 
 }  // namespace jitcm::allocator::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/block_table.ipp"  // IWYU pragma: export
+#endif

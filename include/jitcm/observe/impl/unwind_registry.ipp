@@ -16,6 +16,8 @@
 
 namespace jitcm::observe {
 
+JITCM_DECL unwind_registry::unwind_registry(registration_style style) noexcept : style_{style} {}
+
 JITCM_DECL unwind_registry::~unwind_registry() {
   std::lock_guard lock{mutex_};
   // Newest first: the order libgcc's list finds fastest.
