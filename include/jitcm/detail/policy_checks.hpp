@@ -8,6 +8,7 @@
 #include "../lookup/concept.hpp"
 #include "../refcount/concept.hpp"
 #include "../tiering/concept.hpp"
+#include "requirement.hpp"
 
 namespace jitcm::detail {
 
@@ -15,10 +16,10 @@ namespace jitcm::detail {
 /// each has failed a static_assert naming the policy and the member.
 template <class Allocator, class JumpTable, class Lookup, class Tiering, class RefCounting>
 consteval bool diagnose_policies() {
-  return allocator::allocator_requirements::diagnose<Allocator>() &
-         jump_table::emitter_requirements::diagnose<JumpTable>() & lookup::lookup_requirements::diagnose<Lookup>() &
-         tiering::tiering_requirements::diagnose<Tiering>() &
-         refcount::ref_counting_requirements::diagnose<RefCounting>();
+  return all_of_evaluated(
+      allocator::allocator_requirements::diagnose<Allocator>(), jump_table::emitter_requirements::diagnose<JumpTable>(),
+      lookup::lookup_requirements::diagnose<Lookup>(), tiering::tiering_requirements::diagnose<Tiering>(),
+      refcount::ref_counting_requirements::diagnose<RefCounting>());
 }
 
 }  // namespace jitcm::detail

@@ -25,6 +25,15 @@
 
 namespace jitcm::detail {
 
+/// Whether every value is true. Unlike `&&`, which stops at the first false
+/// operand, every operand has been evaluated by the call: each diagnosis
+/// reports its own failure, so a policy that lacks several members hears of
+/// each.
+template <class... Values>
+consteval bool all_of_evaluated(Values... values) {
+  return (0 + ... + (values ? 1 : 0)) == static_cast<int>(sizeof...(values));
+}
+
 /// The pieces a policy concept is made of, in the order they are reported.
 template <class... Pieces>
 struct requirement_list {
@@ -33,8 +42,7 @@ struct requirement_list {
 
   template <class Policy>
   static consteval bool diagnose() {
-    // `&`, not `&&`: a policy that lacks several members hears of each.
-    return (true & ... & Pieces::template diagnose<Policy>());
+    return all_of_evaluated(Pieces::template diagnose<Policy>()...);
   }
 };
 
