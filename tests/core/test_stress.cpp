@@ -126,9 +126,13 @@ class stress_run {
     }
   }
 
+  // Each caller goes on until the writers are done and it has made a call:
+  // on a loaded machine the writers may finish before a caller is scheduled.
   void call_loop(int caller, const std::atomic<int>& writers_left) {
-    for (std::uint32_t i = 0; writers_left.load() > 0; i = (i + 1) % functions) {
+    bool called = false;
+    for (std::uint32_t i = 0; writers_left.load() > 0 || !called; i = (i + 1) % functions) {
       if (!enter_jit_code(caller)) continue;
+      called = true;
       const int value = call(i);
       in_jit_code_[caller].store(false);
       if (value != baseline_value(i) && value != optimized_value(i)) wrong_.fetch_add(1);
