@@ -70,7 +70,9 @@ class region_index {
 
   std::vector<entry> entries_;
   // The entry the last search found, tried first: consecutive allocations
-  // land in one space, and the newest space holds most blocks.
+  // land in one space, and the newest space holds most blocks. find() writes
+  // it although it is const, so the owner calls find() under the same lock as
+  // insert and erase (basic_allocator: `lock_`, taken by every member).
   mutable std::size_t last_ = 0;
 };
 
