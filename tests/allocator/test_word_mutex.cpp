@@ -61,3 +61,23 @@ TEST_CASE("word_mutex wakes a thread that sleeps on it", "[allocator][word_mutex
   REQUIRE(m.try_lock());  // free again, though the waiter left it marked
   m.unlock();
 }
+
+TEST_CASE("word_mutex loses no wake-up when two threads hand it back and forth", "[allocator][word_mutex]") {
+  // Two threads with short critical sections, as two allocating threads
+  // have: the one that finds it held spins, sleeps, and must be woken by the
+  // next unlock. A lost wake-up leaves a thread asleep for good and the test
+  // hangs (meson's timeout reports it); MinGW's std::atomic::wait did that.
+  word_mutex m;
+  long counter = 0;
+  constexpr int rounds = 200000;
+  auto work = [&] {
+    for (int i = 0; i < rounds; ++i) {
+      std::lock_guard guard{m};
+      ++counter;
+    }
+  };
+  std::thread other{work};
+  work();
+  other.join();
+  REQUIRE(counter == 2L * rounds);
+}

@@ -6,6 +6,19 @@
 #include <cstdint>
 
 #include "../../base/config.hpp"
+#include "../../platform/detail/windows_api.hpp"
+
+// Sleeping on the word needs a std::atomic::wait that is a real address
+// wait. libstdc++ without a platform wait (MinGW-w64 and the BSDs with
+// GCC 12) emulates it with a condition variable pool that can lose a
+// wake-up (GCC PR 106183), which left two allocating threads asleep for
+// good under Wine; there the mutex is the system's own.
+#if defined(JITCM_OS_WINDOWS)
+#define JITCM_WORD_MUTEX_SRWLOCK 1
+#elif defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_PLATFORM_WAIT)
+#include <mutex>
+#define JITCM_WORD_MUTEX_STD 1
+#endif
 
 namespace jitcm::allocator::detail {
 
@@ -15,7 +28,9 @@ namespace jitcm::allocator::detail {
 /// exchange, inline, where std::mutex calls into pthread twice; a thread
 /// that finds it held spins briefly (an allocator holds it for well under a
 /// microsecond), then sleeps in std::atomic::wait (a futex on Linux) until
-/// the holder's unlock wakes it. Not fair, not recursive.
+/// the holder's unlock wakes it. Not fair, not recursive. On Windows it is
+/// an SRWLOCK (also one word, taken with one interlocked instruction), and
+/// where the standard library has no address wait it is a std::mutex.
 ///
 /// | expression     | result | guarantees |
 /// |----------------|--------|------------|
@@ -32,6 +47,23 @@ namespace jitcm::allocator::detail {
 /// Thread safety: every member may be called from any thread; it is what
 /// makes the allocators' members thread-safe (ThreadSanitizer sees the
 /// acquire and release orders).
+#if defined(JITCM_WORD_MUTEX_SRWLOCK)
+class word_mutex {
+ public:
+  word_mutex() = default;
+  word_mutex(const word_mutex&) = delete;
+  word_mutex& operator=(const word_mutex&) = delete;
+
+  void lock() noexcept { ::AcquireSRWLockExclusive(&lock_); }
+  [[nodiscard]] bool try_lock() noexcept { return ::TryAcquireSRWLockExclusive(&lock_) != 0; }
+  void unlock() noexcept { ::ReleaseSRWLockExclusive(&lock_); }
+
+ private:
+  SRWLOCK lock_ = SRWLOCK_INIT;
+};
+#elif defined(JITCM_WORD_MUTEX_STD)
+using word_mutex = std::mutex;
+#else
 class word_mutex {
  public:
   word_mutex() = default;
@@ -80,5 +112,6 @@ class word_mutex {
 
   std::atomic<std::uint32_t> state_{free};
 };
+#endif
 
 }  // namespace jitcm::allocator::detail
