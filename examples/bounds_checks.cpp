@@ -96,7 +96,7 @@ const jitcm::code* publish(manager_type::module& module, const machine_code& cod
                            std::span<const std::uint32_t> protected_offsets) {
   auto room = module.allocate(code.size);
   if (!room) return nullptr;
-  std::memcpy(room->data(), code.bytes, code.size);
+  std::memcpy(room->writable(), code.bytes, code.size);
   jitcm::code_desc desc;
   desc.kind = jitcm::code_kind::wrapper;
   desc.protected_instructions = protected_offsets;

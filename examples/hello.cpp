@@ -33,7 +33,7 @@ std::uintptr_t compile_lazily(void* context, std::uint32_t index) noexcept {
   const example::return_constant machine_code{42};
   auto room = state.module->allocate(machine_code.size);
   if (!room) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });  // report failure to the caller
-  std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
+  std::memcpy(room->writable(), machine_code.bytes.data(), machine_code.size);
   auto published =
       state.module->publish(*room, {.index = index, .tier = jitcm::tiering::two_tier::optimized, .name = "answer"});
   if (!published) return reinterpret_cast<std::uintptr_t>(+[]() -> int { return -1; });

@@ -117,7 +117,7 @@ template <class Module>
 const jitcm::code* publish_bytes(Module& module, std::span<const std::byte> bytes, const jitcm::code_desc& desc) {
   auto room = module.allocate(bytes.size());
   if (!room) return nullptr;
-  std::memcpy(room->data(), bytes.data(), bytes.size());
+  std::memcpy(room->writable(), bytes.data(), bytes.size());
   jitcm::code_desc sized = desc;
   sized.instructions = {0, bytes.size()};
   if (sized.tier == jitcm::tier{}) sized.tier = jitcm::tiering::two_tier::baseline;

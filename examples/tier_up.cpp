@@ -38,7 +38,7 @@ bool compile(manager_type::module& module, int result, jitcm::tier tier, const c
   const example::return_constant machine_code{static_cast<std::uint32_t>(result)};
   auto room = module.allocate(machine_code.size);
   if (!room) return false;
-  std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
+  std::memcpy(room->writable(), machine_code.bytes.data(), machine_code.size);
   auto code = module.publish(*room, {.index = 0, .tier = tier, .name = name});
   return code && code->installed;
 }

@@ -18,7 +18,7 @@ inline int use_one_manager(jitcm::code_manager& manager) {
   static constexpr unsigned char ret[] = {0xC3};
   auto room = m.allocate(sizeof(ret));
   if (!room) return 2;
-  std::memcpy(room->data(), ret, sizeof(ret));
+  std::memcpy(room->writable(), ret, sizeof(ret));
   auto published = m.publish(*room, {.index = 1, .tier = jitcm::tiering::two_tier::baseline});
   if (!published) return 3;
   const jitcm::finished_code batch[] = {

@@ -127,7 +127,7 @@ class fixture {
   std::uintptr_t publish(const machine_code& code, std::span<const std::uint32_t> protected_offsets) {
     auto room = module_->allocate(code.size);
     if (!room) return 0;
-    std::memcpy(room->data(), code.bytes.data(), code.size);
+    std::memcpy(room->writable(), code.bytes.data(), code.size);
     jitcm::code_desc desc;
     desc.kind = jitcm::code_kind::wrapper;
     desc.protected_instructions = protected_offsets;

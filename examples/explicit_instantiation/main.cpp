@@ -15,7 +15,7 @@ bool publish_constant(example::manager_type::module& module, std::uint32_t value
   const example::return_constant machine_code{value};
   auto room = module.allocate(machine_code.size);
   if (!room) return false;
-  std::memcpy(room->data(), machine_code.bytes.data(), machine_code.size);
+  std::memcpy(room->writable(), machine_code.bytes.data(), machine_code.size);
   return module.publish(*room, {.index = 0, .tier = tier}).has_value();
 }
 

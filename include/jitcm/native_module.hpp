@@ -52,7 +52,7 @@ namespace jitcm {
 ///     jitcm::code_manager manager;
 ///     auto module = manager.new_module({.functions = 10, .lazy_entry = entry});
 ///     auto room = (*module)->allocate(size);      // the final address is known
-///     emit(room->data(), room->address());        // assemble in place
+///     emit(room->writable(), room->executable());        // assemble in place
 ///     auto code = (*module)->publish(*room, {.index = 3, .tier = jitcm::tiering::two_tier::baseline});
 ///     auto f = reinterpret_cast<int (*)()>(*(*module)->call_target(3));
 ///
@@ -163,7 +163,7 @@ class native_module {
   [[nodiscard]] result<const code*> installed(std::uint32_t index) const;
 
   /// Room for `bytes` of code at its final address: write the instructions
-  /// through `pending_code::data()` (a write scope is open), then `publish`.
+  /// through `pending_code::writable()` (a write scope is open), then `publish`.
   /// A pending_code dropped without publishing gives its memory back.
   /// Under the mprotect strategies the open scope holds the code space's
   /// write lock until publish (or end_write): other threads writing into the

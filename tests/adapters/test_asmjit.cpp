@@ -358,7 +358,7 @@ jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module,
   auto slot = module.call_target(callee);        //+ (near enough here: one code space)
   if (!slot) return jitcm::forward_error(slot);  //+
   asmjit::CodeHolder code;
-  code.init(x64_environment(), room->address());  //+ (the base address)
+  code.init(x64_environment(), room->executable());  //+ (the base address)
   asmjit::x86::Assembler a(&code);
   a.sub(asmjit::x86::rsp, 8);
   a.call(asmjit::imm(*slot));
@@ -368,16 +368,16 @@ jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module,
   if (code.flatten() != asmjit::kErrorOk || code.resolveUnresolvedLinks() != asmjit::kErrorOk) {  //+
     return jitcm::failure{jitcm::errc::invalid_argument};                                         //+
   }                                                                                               //+
-  if (code.relocateToBase(room->address()) != asmjit::kErrorOk)
+  if (code.relocateToBase(room->executable()) != asmjit::kErrorOk)
     return jitcm::failure{jitcm::errc::invalid_argument};                       //+
   const std::size_t size = code.codeSize();                                     //+
   if (size > room->size()) return jitcm::failure{jitcm::errc::limit_exceeded};  //+
-  if (code.copyFlattenedData(room->data(), size, asmjit::CopySectionFlags::kPadSectionBuffer) !=
+  if (code.copyFlattenedData(room->writable(), size, asmjit::CopySectionFlags::kPadSectionBuffer) !=
       asmjit::kErrorOk) {                                  //+
     return jitcm::failure{jitcm::errc::invalid_argument};  //+
   }                                                        //+
   return module.publish(
-      *room, {.instructions = {room->address(), size}, .index = index, .tier = tiers::baseline, .name = "caller"});
+      *room, {.instructions = {room->executable(), size}, .index = index, .tier = tiers::baseline, .name = "caller"});
 }
 
 TEST_CASE("asmjit: the adapter and the same steps by hand give the same code", "[adapters][asmjit]") {

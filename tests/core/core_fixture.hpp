@@ -67,7 +67,7 @@ typename Module::pending_code write_constant(Module& module, int value) {
   const example::return_constant bytes{static_cast<std::uint32_t>(value)};
   auto room = module.allocate(bytes.size);
   REQUIRE(room);
-  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
   return std::move(*room);
 }
 

@@ -103,7 +103,7 @@ void publish_constant(Module& module, int value) {
   const example::return_constant bytes{static_cast<std::uint32_t>(value)};
   auto room = module.allocate(bytes.size);
   REQUIRE(room);
-  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
   auto published = module.publish(*room, {.index = 0, .tier = jitcm::tier{1}});
   REQUIRE(published);
   CHECK(published->installed);

@@ -125,9 +125,9 @@ TEST_CASE("code in a second code space is reached through every space's table", 
     auto room = module->allocate(std::size_t{64} << 10);
     REQUIRE(room);
     const example::return_constant bytes{77};
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+    std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
     REQUIRE(room->end_write());  // before asking the module anything else
-    auto near = module->call_target_near(1, room->address());
+    auto near = module->call_target_near(1, room->executable());
     REQUIRE(near);
     if (*near == main_slot) {
       held.push_back(std::move(*room));
@@ -228,7 +228,7 @@ TEST_CASE("bad input is refused with a clear error and changes nothing", "[core]
     auto room = module->allocate(8);
     REQUIRE(room);
     const example::return_constant bytes{5};
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+    std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
     REQUIRE(module->publish(*room, {.index = 1, .tier = two_tier::baseline}));
     CHECK(module->publish(*room, {.index = 1, .tier = two_tier::baseline}).error() ==
           make_error_code(errc::already_published));
@@ -242,7 +242,7 @@ TEST_CASE("bad input is refused with a clear error and changes nothing", "[core]
     CHECK(module->publish(*room, {.index = 1}).error() == make_error_code(errc::not_owned));
     CHECK(other->publish(*room, {.instructions = {0, room->size() + 1}, .index = 1, .tier = two_tier::baseline})
               .error() == make_error_code(errc::out_of_range));
-    CHECK(other->publish(*room, {.instructions = {room->address() + 8, 8}, .index = 1, .tier = two_tier::baseline})
+    CHECK(other->publish(*room, {.instructions = {room->executable() + 8, 8}, .index = 1, .tier = two_tier::baseline})
               .error() == make_error_code(errc::out_of_range));
   }
   SECTION("removing code the module does not own, or twice") {

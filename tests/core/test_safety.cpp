@@ -41,7 +41,7 @@ struct lazy_jit {
       self.publish_failures.fetch_add(1);
       return reinterpret_cast<std::uintptr_t>(&not_compiled);
     }
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+    std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
     if (!self.module->publish(*room, {.index = index, .tier = two_tier::baseline})) {
       self.publish_failures.fetch_add(1);
       return reinterpret_cast<std::uintptr_t>(&not_compiled);
@@ -291,7 +291,7 @@ TEST_CASE("a thread holding a pending_code may call the manager and module while
       const example::return_constant bytes{static_cast<std::uint32_t>(round)};
       auto room = module.allocate(bytes.size);
       REQUIRE(room);
-      std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+      std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
       // Still writing (the space's write lock is held under the mprotect strategies):
       (void)manager.stats();
       (void)manager.estimate_memory_use();
@@ -373,7 +373,7 @@ TEST_CASE("a refused jump-table patch leaves the old code installed, the slot on
       CHECK_FALSE(room.published());  // the block is still the pending code's alone
       CHECK(call(module, 0) == 1);    // every table back on the old code
       CHECK(module.stats().published == before.published);
-      CHECK(manager.lookup(room.address()) == nullptr);
+      CHECK(manager.lookup(room.executable()) == nullptr);
     }  // dropped: its memory goes back once
     CHECK(module.stats().memory.live == before.memory.live);
     CHECK(manager.collect({}) == 0);  // nothing was retired: no second free
@@ -409,7 +409,7 @@ TEST_CASE("when putting a slot back is refused too, the new code is kept, never 
   const int value = call(module, 0);
   CHECK((value == 1 || value == 2));  // wherever the slot leads, that code is alive
   CHECK(manager.collect({}) == 0);
-  CHECK(manager.lookup(room.address()) != nullptr);
+  CHECK(manager.lookup(room.executable()) != nullptr);
   {
     manager_type::code_ref_scope scope;
     REQUIRE(publish_constant(module, 0, 3, two_tier::optimized) != nullptr);

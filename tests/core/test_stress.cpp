@@ -103,7 +103,7 @@ class stress_run {
       errors_.fetch_add(1);
       return;
     }
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+    std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
     if (module_->publish(*room, {.index = index, .tier = tier}))
       published_.fetch_add(1);
     else

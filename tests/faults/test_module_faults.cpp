@@ -53,7 +53,7 @@ struct module_fixture {
     const example::return_constant bytes{static_cast<std::uint32_t>(value)};
     auto room = module->allocate(bytes.size);
     if (!room) return false;
-    std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+    std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
     auto published = module->publish(*room, {.index = index, .tier = tier});
     if (!published) return false;
     if (published->installed) expected[index] = value;

@@ -26,7 +26,7 @@ bool publish_constant(Module& module, std::uint32_t index, int value) {
   const example::return_constant code(static_cast<std::uint32_t>(value));
   auto room = module.allocate(code.size);
   if (!room) return false;
-  std::memcpy(room->data(), code.bytes.data(), code.size);
+  std::memcpy(room->writable(), code.bytes.data(), code.size);
   return static_cast<bool>(module.publish(*room, {.index = index, .tier = tiering::two_tier::optimized}));
 }
 

@@ -159,8 +159,8 @@ TEST_CASE("a module's code lands within a direct call of the host binary", "[pla
   const example::return_constant code(11);
   auto room = (*module)->allocate(code.size);
   REQUIRE(room);
-  std::memcpy(room->data(), code.bytes.data(), code.size);
-  const std::uintptr_t at = room->address();
+  std::memcpy(room->writable(), code.bytes.data(), code.size);
+  const std::uintptr_t at = room->executable();
   REQUIRE((*module)->publish(*room, {.index = 0, .tier = tiering::two_tier::optimized}));
   CHECK(reaches_host({at, code.size}));
   CHECK(reaches_host({*(*module)->call_target(0), 1}));

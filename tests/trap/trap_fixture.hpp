@@ -123,7 +123,7 @@ const jitcm::code* publish(Module& module, std::span<const std::byte> bytes,
                            std::span<const std::uint32_t> protected_offsets = {}) {
   auto room = module.allocate(bytes.size());
   if (!room) return nullptr;
-  std::memcpy(room->data(), bytes.data(), bytes.size());
+  std::memcpy(room->writable(), bytes.data(), bytes.size());
   jitcm::code_desc desc;
   desc.kind = jitcm::code_kind::wrapper;
   desc.protected_instructions = protected_offsets;

@@ -144,10 +144,10 @@ template <class Module>
   detail::call_fixups calls;
   auto set = detail::prepare(code, calls, detail::code_space_span(module));
   if (!set) return forward_error(set);
-  if (code.hasBaseAddress() && code.baseAddress() != room.address()) return failure{errc::invalid_argument};
+  if (code.hasBaseAddress() && code.baseAddress() != room.executable()) return failure{errc::invalid_argument};
   if (calls.size_with_veneers(code.codeSize()) > room.size()) return failure{errc::limit_exceeded};
 
-  if (const ::asmjit::Error relocated = code.relocateToBase(room.address()); relocated != ::asmjit::kErrorOk) {
+  if (const ::asmjit::Error relocated = code.relocateToBase(room.executable()); relocated != ::asmjit::kErrorOk) {
     return failure{detail::asmjit_error(relocated, *set)};
   }
   // Relocation may shrink asmjit's address table (targets found near), never grow it.
@@ -155,15 +155,15 @@ template <class Module>
   const std::size_t total = calls.size_with_veneers(code_bytes);
   if (total > room.size()) return failure{errc::limit_exceeded};
   if (const ::asmjit::Error copied =
-          code.copyFlattenedData(room.data(), code_bytes, ::asmjit::CopySectionFlags::kPadSectionBuffer);
+          code.copyFlattenedData(room.writable(), code_bytes, ::asmjit::CopySectionFlags::kPadSectionBuffer);
       copied != ::asmjit::kErrorOk) {
     return failure{detail::asmjit_error(copied, *set)};
   }
-  auto patched = calls.apply(*set, room.data(), room.address(), code_bytes, module);
+  auto patched = calls.apply(*set, room.writable(), room.executable(), code_bytes, module);
   if (!patched) return forward_error(patched);
 
   code_desc trimmed = desc;
-  trimmed.instructions = address_region{room.address(), total};
+  trimmed.instructions = address_region{room.executable(), total};
   return module.publish(room, trimmed);
 }
 

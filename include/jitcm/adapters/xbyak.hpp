@@ -80,7 +80,7 @@ class xbyak_room : public Xbyak::Allocator {
       auto room = module_->allocate(size);
       if (room) {
         room_.emplace(std::move(*room));
-        return reinterpret_cast<std::uint8_t*>(room_->data());
+        return reinterpret_cast<std::uint8_t*>(room_->writable());
       }
       room_error_ = room.error();
     }
@@ -97,7 +97,7 @@ class xbyak_room : public Xbyak::Allocator {
 
  protected:
   [[nodiscard]] bool in_room(const std::uint8_t* p) const noexcept {
-    return room_ && p == reinterpret_cast<const std::uint8_t*>(room_->data());
+    return room_ && p == reinterpret_cast<const std::uint8_t*>(room_->writable());
   }
 
   Module* module_;
@@ -166,11 +166,11 @@ result<void> xbyak_generator<Module>::settle(std::size_t bytes) {
   }
   auto room = this->module_->allocate(bytes);
   if (!room) return forward_error(room);
-  std::memcpy(room->data(), top_, getSize());
+  std::memcpy(room->writable(), top_, getSize());
   // Xbyak frees what top_ points to when it is destroyed: the ordinary
   // memory goes now, the room when the generator does.
   std::free(top_);
-  top_ = reinterpret_cast<std::uint8_t*>(room->data());
+  top_ = reinterpret_cast<std::uint8_t*>(room->writable());
   maxSize_ = room->size();
   this->room_.emplace(std::move(*room));
   return {};
@@ -186,16 +186,16 @@ result<published_code> xbyak_generator<Module>::publish(const code_desc& desc) {
   const std::size_t total = calls_.size_with_veneers(code_bytes);
   if (auto settled = settle(total == 0 ? 1 : total); !settled) return forward_error(settled);
   auto& room = *this->room_;
-  if (reinterpret_cast<std::uintptr_t>(room.data()) != room.address()) return failure{errc::unsupported};
+  if (reinterpret_cast<std::uintptr_t>(room.writable()) != room.executable()) return failure{errc::unsupported};
   published_ = true;
   // Xbyak resolves AutoGrow's absolute addresses against top_, which is now
   // the code's final address.
   ready();
   if (const int error = Xbyak::GetError(); error != 0) return failure{std::error_code{error, xbyak_category()}};
-  auto patched = calls_.apply(detail::isa::x64, room.data(), room.address(), code_bytes, *this->module_);
+  auto patched = calls_.apply(detail::isa::x64, room.writable(), room.executable(), code_bytes, *this->module_);
   if (!patched) return forward_error(patched);
   code_desc trimmed = desc;
-  trimmed.instructions = address_region{room.address(), total};
+  trimmed.instructions = address_region{room.executable(), total};
   return this->module_->publish(room, trimmed);
 }
 

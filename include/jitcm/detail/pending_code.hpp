@@ -19,7 +19,7 @@
 namespace jitcm::detail {
 
 /// Room for code in a module, at its final address, open for writing. Write
-/// the instructions at `data()` (they run at `address()`), then
+/// the instructions at `writable()` (they run at `executable()`), then
 /// `module.publish(pending, desc)`. Dropping it unpublished frees the room.
 /// `Module` (a native_module) creates it and publishes it; `Allocator` is
 /// the module's allocator, whose block and write scope it holds.
@@ -57,15 +57,16 @@ class pending_code {
   ~pending_code() { abandon(); }
 
   /// Where the code will run.
-  [[nodiscard]] std::uintptr_t address() const noexcept { return memory_.executable(); }
+  [[nodiscard]] std::uintptr_t executable() const noexcept { return memory_.executable(); }
   /// Bytes of room (the requested size rounded up to the code alignment).
   [[nodiscard]] std::size_t size() const noexcept { return memory_.size(); }
-  /// Where to write the byte that runs at address(); valid while the write
-  /// scope is open (until end_write or publish).
-  [[nodiscard]] std::byte* data() const noexcept { return reinterpret_cast<std::byte*>(memory_.writable()); }
-  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data(), scope_ ? size() : 0}; }
+  /// Where to write the byte that runs at executable(); valid while the
+  /// write scope is open (until end_write or publish).
+  [[nodiscard]] std::byte* writable() const noexcept { return reinterpret_cast<std::byte*>(memory_.writable()); }
+  [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {writable(), scope_ ? size() : 0}; }
   [[nodiscard]] bool published() const noexcept { return published_; }
-  [[nodiscard]] bool writable() const noexcept { return scope_.has_value(); }
+  /// Whether the write scope is still open.
+  [[nodiscard]] bool writing() const noexcept { return scope_.has_value(); }
 
   /// Ends the write scope early (the instruction cache is flushed); publish
   /// does it otherwise. Errors: the strategy's protection error. A refused

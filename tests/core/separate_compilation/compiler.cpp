@@ -11,7 +11,7 @@ bool publish_constant(module_type& module, std::uint32_t index, std::uint32_t va
   const example::return_constant bytes{value};
   auto room = module.allocate(bytes.size);
   if (!room) return false;
-  std::memcpy(room->data(), bytes.bytes.data(), bytes.size);
+  std::memcpy(room->writable(), bytes.bytes.data(), bytes.size);
   return module.publish(*room, {.index = index, .tier = tier}).has_value();
 }
 
