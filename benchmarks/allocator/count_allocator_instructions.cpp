@@ -1,8 +1,9 @@
 // Instructions per allocator operation, for callgrind (user-space
 // instructions only: what the kernel does in a system call is not counted):
 //
-//   valgrind --tool=callgrind --callgrind-out-file=alloc.out --toggle-collect='*counted_*' build-bench/benchmarks/allocator/count_allocator_instructions
-//   callgrind_annotate --inclusive=yes alloc.out | grep counted_
+//   cd build-bench/benchmarks/allocator
+//   valgrind --tool=callgrind --callgrind-out-file=a.out --toggle-collect='*counted_*' ./count_allocator_instructions
+//   callgrind_annotate --inclusive=yes a.out | grep counted_
 //
 // Each subject runs the benchmark's script (bench_allocators' phases); the
 // inclusive count of `counted_allocate<S>` divided by block_count, of

@@ -1,6 +1,7 @@
 // Instructions per find, for callgrind (no hardware counters needed):
 //
-//   valgrind --tool=callgrind --callgrind-out-file=find.out --toggle-collect='*finds_over*' build-bench/benchmarks/lookup/count_find_instructions
+//   cd build-bench/benchmarks/lookup
+//   valgrind --tool=callgrind --callgrind-out-file=find.out --toggle-collect='*finds_over*' ./count_find_instructions
 //   callgrind_annotate --inclusive=yes find.out | grep finds_over
 //
 // Each `finds_over<L>` looks up the 4096 random pcs of a 100k-code

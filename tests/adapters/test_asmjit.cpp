@@ -349,8 +349,9 @@ TEST_CASE("veneers: near when the slot is in reach, far through an address other
 namespace {
 
 // What a JIT writes without the adapter for publish_caller above (the same
-// emitted instructions): room first, so that the base address is known; then flatten, resolve, relocate, check the size,
-// copy, publish trimmed. The lines marked `//+` are what the adapter saves.
+// emitted instructions): room first, so that the base address is known;
+// then flatten, resolve, relocate, check the size, copy, publish trimmed.
+// The lines marked `//+` are what the adapter saves.
 jitcm::result<jitcm::published_code> publish_caller_by_hand(module_type& module, std::uint32_t index,
                                                             std::uint32_t callee, int addend) {
   auto room = module.allocate(256);              //+ a guess: the size is known only after emitting

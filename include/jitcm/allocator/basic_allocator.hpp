@@ -45,7 +45,9 @@ namespace jitcm::allocator {
 ///   static constexpr bool returns_memory = false;
 ///   explicit first_space_only(std::size_t) {}
 ///   bool add_space(jitcm::address_region code) { if (rest.empty()) rest = code; return true; }
-///   jitcm::address_region allocate(std::size_t n) { return rest.size() < n ? jitcm::address_region{} : rest.take_front(n); }
+///   jitcm::address_region allocate(std::size_t n) {
+///     return rest.size() < n ? jitcm::address_region{} : rest.take_front(n);
+///   }
 ///   jitcm::address_region allocate_in_region(std::size_t, jitcm::address_region) { return {}; }
 ///   void undo(jitcm::address_region r) { rest = {r.begin(), rest.end() - r.begin()}; }
 ///   std::error_code free(jitcm::address_region) { return {}; }  // forgets the block, as bump does

@@ -43,7 +43,8 @@
 //       return i < v.slots ? v.data_base + 8 * i : 0;
 //     }
 //     template <jitcm::jump_table::write_scope_opener Open>
-//     static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t, Open&&) {
+//     static jitcm::result<void> patch(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t,
+//                                      Open&&) {
 //       return patch_far(v, i, t);
 //     }
 //     static jitcm::result<void> patch_far(const jitcm::jump_table::table_view& v, std::uint32_t i, std::uintptr_t t) {
