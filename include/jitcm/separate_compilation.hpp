@@ -43,6 +43,7 @@
 #include "impl/code_observer.ipp"
 #include "lookup/impl/lock_free_array.ipp"
 #include "lookup/impl/sorted_map.ipp"
+#include "observe/detail/impl/byte_buffer.ipp"
 #include "observe/detail/impl/elf_image.ipp"
 #include "observe/detail/impl/names.ipp"
 #include "observe/impl/eh_frame.ipp"
