@@ -56,6 +56,7 @@
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
 #include "refcount/detail/impl/domain.ipp"
+#include "refcount/impl/code_ref_scope.ipp"
 #include "trap/impl/trap_handler.ipp"
 
 // jitcm::code_manager, which code_manager.hpp declares extern under
