@@ -53,6 +53,7 @@
 #include "observe/impl/perf_map.ipp"
 #include "observe/impl/symbolizer.ipp"
 #include "observe/impl/unwind_registry.ipp"
+#include "platform/impl/tool_files.ipp"
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
 #include "refcount/detail/impl/domain.ipp"
