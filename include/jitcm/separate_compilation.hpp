@@ -12,7 +12,8 @@
 // instantiates standard containers and algorithms in every TU: the free
 // spaces of the allocators (tlsf, pool, bump, disjoint_pool, the block
 // table's creation), code::create, the writers of lookup::lock_free_array
-// and lookup::sorted_map, the refcount domain, the observers, the W^X
+// and lookup::sorted_map, the refcount domain and code_ref_scope's slow
+// paths, the observers and their byte buffer, the tool files, the W^X
 // strategies and the trap handler; hot one-line accessors and lookups'
 // find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
