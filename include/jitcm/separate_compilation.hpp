@@ -12,7 +12,8 @@
 // instantiates standard containers and algorithms in every TU: the free
 // spaces of the allocators (tlsf, pool, bump, disjoint_pool, the block
 // table's creation), code::create, the writers of lookup::lock_free_array
-// and lookup::sorted_map, the refcount domain, the observers, the W^X
+// and lookup::sorted_map, the refcount domain and code_ref_scope's slow
+// paths, the observers and their byte buffer, the tool files, the W^X
 // strategies and the trap handler; hot one-line accessors and lookups'
 // find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
@@ -43,6 +44,7 @@
 #include "impl/code_observer.ipp"
 #include "lookup/impl/lock_free_array.ipp"
 #include "lookup/impl/sorted_map.ipp"
+#include "observe/detail/impl/byte_buffer.ipp"
 #include "observe/detail/impl/elf_image.ipp"
 #include "observe/detail/impl/names.ipp"
 #include "observe/impl/eh_frame.ipp"
@@ -52,9 +54,11 @@
 #include "observe/impl/perf_map.ipp"
 #include "observe/impl/symbolizer.ipp"
 #include "observe/impl/unwind_registry.ipp"
+#include "platform/impl/tool_files.ipp"
 #include "protection/impl/dual_mapping_or_mprotect.ipp"
 #include "protection/impl/mprotect_toggle.ipp"
 #include "refcount/detail/impl/domain.ipp"
+#include "refcount/impl/code_ref_scope.ipp"
 #include "trap/impl/trap_handler.ipp"
 
 // jitcm::code_manager, which code_manager.hpp declares extern under

@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "result.hpp"
 #include "tier.hpp"
+#include "../detail/owned_array.hpp"
 
 namespace jitcm {
 
@@ -191,7 +192,7 @@ class code {
   // Source positions, then protected offsets, then (if any) the unwind
   // info's 4-byte size and its bytes (a multiple of 4), then the name: all
   // 4-byte aligned, so one allocation serves the four.
-  std::unique_ptr<std::byte[]> metadata_;
+  detail::owned_array<std::byte> metadata_;
   void* owner_ = nullptr;
   std::uint32_t index_ = no_index;
   std::uint32_t source_position_count_ = 0;

@@ -4,10 +4,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <new>
 
 #include "../base/code.hpp"
+#include "owned_array.hpp"
 #include "../base/result.hpp"
 #include "../platform/fault_injection.hpp"
 
@@ -59,7 +59,7 @@ class code_table {
   }
 
  private:
-  std::unique_ptr<std::atomic<const code*>[]> entries_;
+  owned_array<std::atomic<const code*>> entries_;
   std::size_t installed_ = 0;
 };
 

@@ -6,12 +6,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <span>
 
 #include "../base/code.hpp"
 #include "../base/config.hpp"
+#include "../detail/owned_array.hpp"
 #include "../base/result.hpp"
 
 namespace jitcm::lookup {
@@ -97,7 +97,7 @@ class lock_free_array {
   // Makes the first `size` entries of `fresh` (or, without it, of buffer_)
   // the current view; frees the old view, and the old array if `fresh`
   // replaces it, once no reader can be in them. On error nothing changed.
-  [[nodiscard]] result<void> publish(std::size_t size, std::unique_ptr<entry[]> fresh = nullptr,
+  [[nodiscard]] result<void> publish(std::size_t size, jitcm::detail::owned_array<entry> fresh = {},
                                      std::size_t capacity = 0) noexcept;
 
   // After the first flip new readers count on the other parity, so the old
@@ -110,7 +110,7 @@ class lock_free_array {
   mutable std::atomic<unsigned> epoch_{0};
   mutable reader_count readers_[2];
   mutable std::mutex writer_mutex_;
-  std::unique_ptr<entry[]> buffer_;  // the array the current view points into
+  jitcm::detail::owned_array<entry> buffer_;  // the array the current view points into
   std::size_t capacity_ = 0;
 };
 

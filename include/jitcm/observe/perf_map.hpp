@@ -44,7 +44,7 @@ class perf_map final : public code_observer {
   [[nodiscard]] static std::string default_path();
 
   /// Opens the process's perf map for appending. Errors: the OS's.
-  [[nodiscard]] static result<std::unique_ptr<perf_map>> open() { return open(default_path()); }
+  [[nodiscard]] static result<std::unique_ptr<perf_map>> open();
   [[nodiscard]] static result<std::unique_ptr<perf_map>> open(const std::string& path);
 
   perf_map(const perf_map&) = delete;

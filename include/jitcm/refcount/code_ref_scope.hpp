@@ -39,18 +39,7 @@ class code_ref_scope {
   code_ref_scope& operator=(const code_ref_scope&) = delete;
   ~code_ref_scope() {
     innermost_ = outer_;
-    // Each run of entries of one policy (the usual case: one module) is
-    // dropped under one lock and holds one handle.
-    for (std::size_t first = 0; first < size_;) {
-      detail::domain* owner = at(first).owner;
-      std::size_t last = first + 1;
-      while (last < size_ && at(last).owner == owner) ++last;
-      owner->drop_scope_references([&](auto&& drop) {
-        for (std::size_t i = first; i < last; ++i) drop(*at(i).held);
-      });
-      owner->drop_handle();
-      first = last;
-    }
+    if (size_ != 0) drop_all();
   }
 
   /// The calling thread's innermost open scope, or nullptr.
@@ -68,7 +57,7 @@ class code_ref_scope {
     if (size_ < inline_capacity)
       inline_[size_] = {&c, owner};
     else
-      overflow_.push_back({&c, owner});
+      hold_beyond_inline(c, owner);
     ++size_;
     return new_run;
   }
@@ -81,6 +70,11 @@ class code_ref_scope {
   // Most scopes hold a few code objects (a stack walk, one call): those need
   // no heap allocation.
   static constexpr std::size_t inline_capacity = 8;
+
+  // Out of line (compiled once under separate compilation): the rare
+  // paths, which instantiate std::vector's growth and the domain's dropping.
+  void hold_beyond_inline(const code& c, detail::domain* owner);
+  void drop_all();
 
   [[nodiscard]] const entry& at(std::size_t i) const noexcept {
     return i < inline_capacity ? inline_[i] : overflow_[i - inline_capacity];
@@ -136,3 +130,7 @@ class counting_policy {
 
 }  // namespace detail
 }  // namespace jitcm::refcount
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/code_ref_scope.ipp"  // IWYU pragma: export
+#endif

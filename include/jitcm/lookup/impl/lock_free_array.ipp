@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <new>
 #include <span>
@@ -33,7 +32,7 @@ JITCM_DECL result<void> lock_free_array::insert(const code* c) noexcept {
     return publish(old.size() + 1);
   }
   const std::size_t capacity = std::max<std::size_t>(16, (old.size() + 1) * 2);
-  std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity]};
+  jitcm::detail::owned_array<entry> fresh{new (std::nothrow) entry[capacity]};
   if (!fresh) return failure{errc::out_of_memory};
   std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
   fresh[at] = added;
@@ -48,7 +47,7 @@ JITCM_DECL result<void> lock_free_array::erase(const code* c) noexcept {
   if (c == nullptr || position == old.end()) return failure{errc::not_owned};
   const std::size_t at = static_cast<std::size_t>(position - old.begin());
 
-  std::unique_ptr<entry[]> fresh{new (std::nothrow) entry[capacity_]};
+  jitcm::detail::owned_array<entry> fresh{new (std::nothrow) entry[capacity_]};
   if (!fresh) return failure{errc::out_of_memory};
   std::copy(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(at), fresh.get());
   std::copy(old.begin() + static_cast<std::ptrdiff_t>(at) + 1, old.end(), fresh.get() + at);
@@ -60,14 +59,14 @@ JITCM_DECL std::size_t lock_free_array::size() const noexcept {
   return current_entries().size();
 }
 
-JITCM_DECL result<void> lock_free_array::publish(std::size_t size, std::unique_ptr<entry[]> fresh,
+JITCM_DECL result<void> lock_free_array::publish(std::size_t size, jitcm::detail::owned_array<entry> fresh,
                                                  std::size_t capacity) noexcept {
   view* next = nullptr;
   if (size > 0) {
     next = new (std::nothrow) view{size, fresh ? fresh.get() : buffer_.get()};
     if (next == nullptr) return failure{errc::out_of_memory};
   }
-  std::unique_ptr<entry[]> retired;
+  jitcm::detail::owned_array<entry> retired;
   if (fresh) {
     retired = std::exchange(buffer_, std::move(fresh));
     capacity_ = capacity;

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../../base/config.hpp"
+
 namespace jitcm::observe::detail {
 
 class byte_buffer {
@@ -18,38 +20,16 @@ class byte_buffer {
   /// Appends the object representation of `value`.
   template <class T>
   requires std::is_trivially_copyable_v<T>
-  void put(const T& value) {
-    const auto* first = reinterpret_cast<const std::byte*>(&value);
-    bytes_.insert(bytes_.end(), first, first + sizeof(T));
-  }
-  void put_bytes(std::span<const std::byte> bytes) { bytes_.insert(bytes_.end(), bytes.begin(), bytes.end()); }
+  void put(const T& value) { put_bytes({reinterpret_cast<const std::byte*>(&value), sizeof(T)}); }
+  // Out of line: their growth instantiates std::vector<std::byte>'s
+  // insertion, which separate compilation then compiles once.
+  void put_bytes(std::span<const std::byte> bytes);
   /// `text` and its terminating NUL.
-  void put_string(std::string_view text) {
-    put_bytes(std::as_bytes(std::span{text.data(), text.size()}));
-    bytes_.push_back(std::byte{0});
-  }
-  void put_uleb128(std::uint64_t value) {
-    do {
-      std::uint8_t low = value & 0x7f;
-      value >>= 7;
-      if (value != 0) low |= 0x80;
-      put(low);
-    } while (value != 0);
-  }
-  void put_sleb128(std::int64_t value) {
-    bool more = true;
-    while (more) {
-      std::uint8_t low = value & 0x7f;
-      value >>= 7;  // arithmetic shift: C++20 defines it for negative values
-      more = !((value == 0 && (low & 0x40) == 0) || (value == -1 && (low & 0x40) != 0));
-      if (more) low |= 0x80;
-      put(low);
-    }
-  }
+  void put_string(std::string_view text);
+  void put_uleb128(std::uint64_t value);
+  void put_sleb128(std::int64_t value);
   /// Appends `fill` until the size is a multiple of `alignment`.
-  void pad_to(std::size_t alignment, std::byte fill = std::byte{0}) {
-    while (bytes_.size() % alignment != 0) bytes_.push_back(fill);
-  }
+  void pad_to(std::size_t alignment, std::byte fill = std::byte{0});
   /// Overwrites the object at `offset` (already appended) with `value`.
   template <class T>
   requires std::is_trivially_copyable_v<T>
@@ -75,3 +55,7 @@ requires std::is_trivially_copyable_v<T>
 }
 
 }  // namespace jitcm::observe::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/byte_buffer.ipp"  // IWYU pragma: export
+#endif

@@ -16,6 +16,8 @@ JITCM_DECL std::string perf_map::default_path() {
   return "/tmp/perf-" + std::to_string(platform::process_id()) + ".map";
 }
 
+JITCM_DECL result<std::unique_ptr<perf_map>> perf_map::open() { return open(default_path()); }
+
 JITCM_DECL result<std::unique_ptr<perf_map>> perf_map::open(const std::string& path) {
   auto file = platform::tool_file::open_append(path);
   if (!file) return forward_error(file);

@@ -6,10 +6,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <new>
 
 #include "../../base/address_region.hpp"
+#include "../../detail/owned_array.hpp"
 #include "../../platform/fault_injection.hpp"
 #include "../../platform/virtual_memory.hpp"
 #include "../../base/result.hpp"
@@ -31,7 +31,7 @@ class page_set {
   [[nodiscard]] static result<page_set> for_region(address_region region) noexcept {
     const std::size_t words = (region.size() / platform::page_size() + 63) / 64;
     if (jitcm::detail::side_allocation_refused()) return system_failure(ENOMEM);
-    std::unique_ptr<std::atomic<std::uint64_t>[]> bits { new (std::nothrow) std::atomic<std::uint64_t>[ words ]() };
+    jitcm::detail::owned_array<std::atomic<std::uint64_t>> bits{new (std::nothrow) std::atomic<std::uint64_t>[words]()};
     if (!bits) return system_failure(ENOMEM);
     return page_set{region.begin(), std::move(bits)};
   }
@@ -60,7 +60,7 @@ class page_set {
   }
 
  private:
-  page_set(std::uintptr_t base, std::unique_ptr<std::atomic<std::uint64_t>[]> bits) noexcept
+  page_set(std::uintptr_t base, jitcm::detail::owned_array<std::atomic<std::uint64_t>> bits) noexcept
       : base_{base}, bits_{std::move(bits)} {}
 
   // Calls visit(word, mask of the pages' bits in it) for each word the pages
@@ -80,7 +80,7 @@ class page_set {
   }
 
   std::uintptr_t base_ = 0;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> bits_;
+  jitcm::detail::owned_array<std::atomic<std::uint64_t>> bits_;
 };
 
 }  // namespace jitcm::protection::detail
