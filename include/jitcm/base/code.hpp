@@ -16,7 +16,7 @@
 #include "error.hpp"
 #include "result.hpp"
 #include "tier.hpp"
-#include "../detail/owned_array.hpp"
+#include "detail/owned_array.hpp"
 
 namespace jitcm {
 

@@ -7,7 +7,7 @@
 #include <new>
 
 #include "../base/code.hpp"
-#include "owned_array.hpp"
+#include "../base/detail/owned_array.hpp"
 #include "../base/result.hpp"
 #include "../platform/fault_injection.hpp"
 

@@ -11,7 +11,7 @@
 
 #include "../base/code.hpp"
 #include "../base/config.hpp"
-#include "../detail/owned_array.hpp"
+#include "../base/detail/owned_array.hpp"
 #include "../base/result.hpp"
 
 namespace jitcm::lookup {

@@ -9,7 +9,7 @@
 #include <new>
 
 #include "../../base/address_region.hpp"
-#include "../../detail/owned_array.hpp"
+#include "../../base/detail/owned_array.hpp"
 #include "../../platform/fault_injection.hpp"
 #include "../../platform/virtual_memory.hpp"
 #include "../../base/result.hpp"

@@ -1,4 +1,6 @@
-// jitcm::detail::owned_array<T>: the owner of one `new T[n]` array.
+// jitcm::detail::owned_array<T>: the owner of one `new T[n]` array. In the
+// base layer, with no includes of jitcm, so that base/code.hpp and the
+// protection and lookup layers use it without reaching up into the core.
 //
 // What std::unique_ptr<T[]> does for jitcm's arrays (code metadata, code
 // tables, lookup arrays, page bitmaps), without its machinery: every
