@@ -9,7 +9,9 @@
 #include <jitcm/protection/mprotect_toggle.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 
 #if defined(JITCM_BENCH_ASMJIT)
 #include <asmjit/core.h>
@@ -18,10 +20,14 @@
 namespace bench {
 
 /// One jitcm allocator; a benchmark cannot go on without its blocks, so a
-/// failure aborts.
+/// failure aborts. Where the allocator frees by executable address (tlsf,
+/// pool), the handle is that address alone, 8 bytes as asmjit's: the
+/// random-order free phase loads a handle per free, and a 24-byte
+/// code_block triples the memory it walks.
 template <class Allocator>
 struct jitcm_subject {
-  using handle = jitcm::code_block;
+  static constexpr bool by_address = requires(Allocator & a, std::uintptr_t p) { a.free(p); };
+  using handle = std::conditional_t<by_address, std::uintptr_t, jitcm::code_block>;
   Allocator allocator;
 
   jitcm_subject() = default;
@@ -30,7 +36,11 @@ struct jitcm_subject {
   handle allocate(std::size_t bytes) {
     auto b = allocator.allocate(bytes);
     if (!b) std::abort();
-    return *b;
+    if constexpr (by_address) {
+      return b->executable();
+    } else {
+      return *b;
+    }
   }
   void free(const handle& h) {
     if (!allocator.free(h)) std::abort();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <utility>
 #include <system_error>
 #include <vector>
 
@@ -37,6 +38,12 @@ namespace {
 
 template <class A>
 constexpr bool reuses_memory = A::free_space_type::returns_memory;
+
+// Whether the allocator offers free(executable address).
+template <class A>
+constexpr bool frees_by_address = requires(A& a, std::uintptr_t p) {
+  a.free(p);
+};
 
 template <class A>
 constexpr bool is_pool = std::is_same_v<typename A::free_space_type, alloc::pool_free_space>;
@@ -100,7 +107,11 @@ void check_pages(const A& a, const allocator_model& model) {
   }
   REQUIRE(a.stats().committed == committed);
   REQUIRE(a.stats().spare == spare);
-  if constexpr (reuses_memory<A>) REQUIRE(spare <= a.config().max_spare_committed);
+  // Bulk decommits at most once every decommit_interval frees may leave
+  // more spare for a while; see the tests of the interval.
+  if constexpr (reuses_memory<A>) {
+    if (a.config().decommit_interval == 0) REQUIRE(spare <= a.config().max_spare_committed);
+  }
 }
 
 }  // namespace
@@ -112,8 +123,11 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
   const bool headers = GENERATE(true, false);  // without headers, code areas of touching spaces touch too
   // Units decommitted as they empty, or kept spare up to 24 pages.
   const std::size_t spare_limit = GENERATE(std::size_t{0}, std::size_t{24} << 12);
+  // Bulk decommits whenever spare passes the limit, or at most every 50 frees.
+  const std::size_t interval = GENERATE(std::size_t{0}, std::size_t{50});
   alloc::options o = small_spaces(granularity);
   o.max_spare_committed = spare_limit;
+  o.decommit_interval = interval;
   if (!headers) {
     o.space_code_header = 0;
     o.space_data_header = 0;
@@ -162,7 +176,20 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
       const code_block b = live[i];
       live[i] = live.back();
       live.pop_back();
-      REQUIRE(a.free(b));
+      // Half the frees name only the executable address where the policy
+      // can find the block's size itself.
+      if constexpr (frees_by_address<TestType>) {
+        if (rng() % 2 == 0) {
+          REQUIRE(a.free(b.executable()));
+        } else {
+          REQUIRE(a.free(b));
+        }
+        auto again = a.free(b.executable());
+        REQUIRE_FALSE(again);
+        REQUIRE(again.error() == errc::double_free);
+      } else {
+        REQUIRE(a.free(b));
+      }
       model.remove(b);
       auto again = a.free(b);
       REQUIRE_FALSE(again);
@@ -200,6 +227,11 @@ TEMPLATE_TEST_CASE("randomized differential test against the reference model", "
     }
     jitcm::testing::check_stats(a, model);
     if (step % 97 == 0) check_pages(a, model);
+    if (step % 500 == 499 && reuses_memory<TestType>) {
+      a.decommit_spare();
+      REQUIRE(a.stats().spare == 0);
+      check_pages(a, model);
+    }
   }
   check_pages(a, model);
 
@@ -319,11 +351,33 @@ TEMPLATE_TEST_CASE("bad sizes and bad frees are errors that change nothing", "[a
   REQUIRE(straddling.error() == errc::out_of_range);
   REQUIRE(a.begin_write(kept->region()));
 
+  if constexpr (frees_by_address<TestType>) {
+    const std::uintptr_t start = kept->executable();
+    const std::pair<std::uintptr_t, errc> bad_addresses[] = {
+        {0, errc::not_owned},
+        {0x1234, errc::not_owned},
+        {start + 1, errc::not_owned},                          // misaligned
+        {a.code_spaces()[0].region.begin(), errc::not_owned},  // the headers
+        {start + 64, errc::double_free},                       // inside the block
+        {start + kept->size(), errc::double_free},             // the free rest of the space
+    };
+    for (const auto& [address, error] : bad_addresses) {
+      auto refused = a.free(address);
+      REQUIRE_FALSE(refused);
+      REQUIRE(refused.error() == error);
+    }
+  }
+
   REQUIRE(a.stats() == before);
   REQUIRE(a.free(*kept));
   auto twice = a.free(*kept);
   REQUIRE_FALSE(twice);
   REQUIRE(twice.error() == errc::double_free);
+  if constexpr (frees_by_address<TestType>) {
+    auto twice_by_address = a.free(kept->executable());
+    REQUIRE_FALSE(twice_by_address);
+    REQUIRE(twice_by_address.error() == errc::double_free);
+  }
 }
 
 TEMPLATE_TEST_CASE("invalid options make every allocation fail", "[allocator]", fake_pool, fake_tlsf, fake_bump) {
@@ -527,16 +581,19 @@ namespace {
 // one-page blocks were allocated (the committed pages checked after each).
 template <class A>
 struct spare_fixture {
-  alloc::options o = [] {
-    alloc::options spare = small_spaces();
-    spare.max_spare_committed = 16 * page;
-    return spare;
-  }();
-  A a{o};
+  alloc::options o;
+  A a;
   allocator_model model;
   std::vector<code_block> live;
 
-  explicit spare_fixture(int count, long& commit_calls_before) {
+  explicit spare_fixture(int count, long& commit_calls_before, std::size_t decommit_interval = 0)
+      : o{[&] {
+          alloc::options spare = small_spaces();
+          spare.max_spare_committed = 16 * page;
+          spare.decommit_interval = decommit_interval;
+          return spare;
+        }()},
+        a{o} {
     commit_calls_before = fake_protection::control().commit_calls.load();
     for (int i = 0; i < count; ++i) {
       auto b = a.allocate(page);
@@ -591,4 +648,59 @@ TEMPLATE_TEST_CASE("freeing many blocks decommits spare units in runs once they 
   REQUIRE(made > 0);
   REQUIRE(made < 120);  // fewer calls than units: neighbours go in one call
   REQUIRE(a.stats().spare <= o.max_spare_committed);
+}
+
+TEMPLATE_TEST_CASE("blocks freed in random order give back each chunk in one call and the rest in bulk",
+                   "[allocator][spare]", fake_pool, fake_tlsf) {
+  long commit_calls = 0;
+  spare_fixture<TestType> f{120, commit_calls, 1000};  // no bulk decommit within these frees
+  auto& [o, a, model, live] = f;
+  std::mt19937_64 rng{7};
+  std::shuffle(live.begin(), live.end(), rng);
+  auto& decommits = fake_protection::control().decommit_calls;
+  const long before = decommits.load();
+  for (const code_block& b : live) {
+    REQUIRE(a.free(b));
+    model.remove(b);
+    check_pages(a, model);
+  }
+  // A chunk is 16 units here (the spare limit); each chunk without a block
+  // went in one call as its last block left.
+  std::size_t chunks = 0;
+  for (const jitcm::code_space& s : a.code_spaces()) chunks += (s.region.size() / page + 15) / 16;
+  const long made = decommits.load() - before;
+  INFO("decommit calls: " << made << ", chunks: " << chunks);
+  REQUIRE(made > 0);
+  REQUIRE(made <= static_cast<long>(chunks));
+  // The chunks holding headers are never without a block: their spare
+  // units wait for a bulk decommit.
+  const std::size_t spare = a.stats().spare;
+  REQUIRE(spare > 0);
+  REQUIRE(spare <= a.code_spaces().size() * 16 * page);
+  a.decommit_spare();
+  REQUIRE(a.stats().spare == 0);
+  REQUIRE(decommits.load() - before > made);
+  check_pages(a, model);
+}
+
+TEMPLATE_TEST_CASE("spare units scattered among live blocks are decommitted at most once every interval",
+                   "[allocator][spare]", fake_pool, fake_tlsf) {
+  long commit_calls = 0;
+  spare_fixture<TestType> f{120, commit_calls, 40};
+  auto& [o, a, model, live] = f;
+  // Every other block: no unit's chunk ever empties, so only bulk decommits
+  // give memory back, after the 40th and the 80th free at the earliest.
+  auto& decommits = fake_protection::control().decommit_calls;
+  const long before = decommits.load();
+  std::size_t frees = 0;
+  for (std::size_t i = 0; i < live.size(); i += 2) {
+    REQUIRE(a.free(live[i]));
+    model.remove(live[i]);
+    ++frees;
+    check_pages(a, model);
+    if (frees < 40) REQUIRE(decommits.load() == before);
+  }
+  REQUIRE(frees == 60);
+  REQUIRE(decommits.load() > before);
+  REQUIRE(a.stats().spare <= 20 * page);  // what the 20 frees after the bulk decommit left
 }

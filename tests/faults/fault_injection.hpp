@@ -100,6 +100,7 @@ inline allocator::options fault_test_options(commit_budget& budget) {
   o.space_data_header = 16;
   o.commit_granularity = 2 * platform::page_size();
   o.max_spare_committed = 2 * o.commit_granularity;  // commit ahead by a unit; decommit past two spare units
+  o.decommit_interval = 0;                           // as soon as spare passes them
   o.budget = &budget;
   return o;
 }

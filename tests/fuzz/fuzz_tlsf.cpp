@@ -26,7 +26,7 @@ using jitcm::fuzz::reader;
 
 const std::size_t page = jitcm::platform::page_size();
 
-jitcm::allocator::options fuzz_options(std::size_t spare_pages) {
+jitcm::allocator::options fuzz_options(std::size_t spare_pages, std::size_t decommit_interval) {
   jitcm::allocator::options o;
   o.alignment = 64;
   o.max_code_space_size = 256 << 10;
@@ -34,6 +34,7 @@ jitcm::allocator::options fuzz_options(std::size_t spare_pages) {
   o.space_code_header = 64;
   o.commit_granularity = page;
   o.max_spare_committed = spare_pages * page;
+  o.decommit_interval = decommit_interval;
   return o;
 }
 
@@ -43,7 +44,8 @@ struct checked_allocator {
   std::size_t live_bytes = 0;
   std::size_t freed_bytes = 0;
 
-  explicit checked_allocator(std::size_t spare_pages) : a{fuzz_options(spare_pages)} {}
+  checked_allocator(std::size_t spare_pages, std::size_t decommit_interval)
+      : a{fuzz_options(spare_pages, decommit_interval)} {}
 
   void add(const jitcm::code_block& b) {
     auto above = live.lower_bound(b.executable());
@@ -57,21 +59,25 @@ struct checked_allocator {
     live_bytes += b.size();
   }
 
-  void remove(std::map<std::uintptr_t, std::size_t>::iterator it) {
+  // Frees by block or, with `by_address`, by its executable address alone.
+  void remove(std::map<std::uintptr_t, std::size_t>::iterator it, bool by_address = false) {
     const jitcm::code_block b{it->first, it->first, it->second};
-    expect(static_cast<bool>(a.free(b)));
+    expect(static_cast<bool>(by_address ? a.free(b.executable()) : a.free(b)));
     live_bytes -= b.size();
     freed_bytes += b.size();
     live.erase(it);
     auto again = a.free(b);
     expect(!again && again.error() == jitcm::errc::double_free);
+    auto again_by_address = a.free(b.executable());
+    expect(!again_by_address && again_by_address.error() == jitcm::errc::double_free);
   }
 
   void check() const {
     const jitcm::allocator_stats s = a.stats();
     expect(s.live == live_bytes);
     expect(s.freed == freed_bytes);
-    expect(s.spare <= a.config().max_spare_committed);
+    // With a decommit interval, spare may pass the limit between bulk decommits.
+    expect(a.config().decommit_interval != 0 || s.spare <= a.config().max_spare_committed);
     std::size_t committed = 0;
     for (std::size_t i = 0; i < a.code_spaces().size(); ++i) committed += a.space(i).committed_bytes();
     expect(s.committed == committed);
@@ -82,7 +88,8 @@ struct checked_allocator {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   reader in{data, size};
-  checked_allocator c{in.next() % 8};
+  const std::size_t spare_pages = in.next() % 8;
+  checked_allocator c{spare_pages, in.next() % 4 == 0 ? 0 : in.next() % 16};
   while (!in.done()) {
     const std::size_t op = in.next() % 5;
     if (op <= 1) {
@@ -93,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (op == 2 && !c.live.empty()) {
       auto it = c.live.begin();
       std::advance(it, static_cast<std::ptrdiff_t>(in.next() % c.live.size()));
-      c.remove(it);
+      c.remove(it, in.next() % 2 == 0);
     } else if (op == 3 && !c.live.empty()) {
       // A wrong size is refused and changes nothing.
       auto it = c.live.begin();
@@ -116,6 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   while (!c.live.empty()) c.remove(c.live.begin());
   c.check();
+  c.a.decommit_spare();
+  expect(c.a.stats().spare == 0);
   for (const jitcm::code_space& s : c.a.code_spaces()) {
     auto whole = c.a.allocate_in_region(s.code.size(), s.code);
     expect(whole && whole->region() == s.code);

@@ -36,8 +36,9 @@ namespace jitcm::allocator {
 /// | `f.undo(r)`                       | `void`            | required | gives back `r`, the region just allocated, as if it never was |
 /// | `f.free(r)`                       | `std::error_code` | required | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
 /// | `F::returns_memory`               | `bool`            | required | whether freed pages may be decommitted |
+/// | `f.live_block(p)`                 | `address_region`  | OPTIONAL: without it the allocator has no `free(address)` | the live block that starts at `p`, empty when none does; changes nothing |
 ///
-/// No member is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
+/// Only live_block is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
 /// first-fit policy in examples/custom_policies.cpp):
 ///
 /// ```cpp
@@ -161,11 +162,39 @@ class basic_allocator {
                          ? errc::not_owned
                          : errc::invalid_argument};
     }
-    if (const std::error_code refused = free_.free(b.region())) return failure{refused};
-    spaces_.give_back(index, b.region(), FreeSpace::returns_memory);
-    live_bytes_ -= b.size();
-    freed_bytes_ += b.size();
-    return {};
+    return release(index, b.region());
+  }
+
+  /// Frees the live block that starts at `executable`, as asmjit's
+  /// JitAllocator::release(rx) does: the caller need keep only the address
+  /// code runs at (8 bytes a block, where a code_block is 24), and the
+  /// free-space policy knows the size. Offered when the policy can find a
+  /// live block by its start (tlsf and pool; bump forgets its blocks).
+  /// Errors: not_owned (null, outside every code area, or misaligned),
+  /// double_free (no live block starts there); nothing changed on error.
+  result<void> free(std::uintptr_t executable) requires requires(FreeSpace& f, std::uintptr_t p) {
+    { f.live_block(p) } -> std::same_as<address_region>;
+  }
+  {
+    std::lock_guard guard{lock_};
+    const std::size_t index = executable == 0 ? spaces_.npos : spaces_.find(executable);
+    if (index == spaces_.npos || !spaces_.records()[index].code.contains(executable) ||
+        (executable & (options_.alignment - 1)) != 0) {
+      return failure{errc::not_owned};
+    }
+    const address_region live = free_.live_block(executable);
+    if (live.empty()) return failure{errc::double_free};
+    return release(index, live);
+  }
+
+  /// Decommits every spare unit now, a run of adjacent units per call, as a
+  /// free does once spare bytes pass options::max_spare_committed: for
+  /// after freeing many blocks (a module's code) when few frees follow. A
+  /// refused decommit keeps its units spare; allocator_stats::spare says
+  /// what is left.
+  void decommit_spare() {
+    std::lock_guard guard{lock_};
+    spaces_.decommit_spare();
   }
 
   /// The write scope of the space holding `region`.
@@ -269,6 +298,15 @@ class basic_allocator {
     const std::size_t size = detail::space_layout::round_up(bytes, options_.alignment);
     if (size > spaces_.layout().max_block) return failure{errc::limit_exceeded};
     return size;
+  }
+
+  // Frees `region`, which lies in the code area of space `index`.
+  result<void> release(std::size_t index, address_region region) {
+    if (const std::error_code refused = free_.free(region)) return failure{refused};
+    spaces_.give_back(index, region, FreeSpace::returns_memory);
+    live_bytes_ -= region.size();
+    freed_bytes_ += region.size();
+    return {};
   }
 
   // Commits the pages under a newly allocated region; gives the region back

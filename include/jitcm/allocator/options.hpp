@@ -76,13 +76,28 @@ struct options {
   platform::page_backing pages = platform::page_backing::normal;
   /// Committed bytes of commit units that hold no block which the allocator
   /// keeps (statistics: allocator_stats::spare) instead of decommitting: it
-  /// commits up to half of this ahead of need when a block needs new units,
-  /// and keeps units that blocks leave until spare bytes pass this, then
-  /// decommits all of them, a run of adjacent units per system call (bump,
-  /// which never decommits, keeps them all). Larger values cost fewer system
-  /// calls, smaller ones hold less memory; 0 commits and decommits exactly
-  /// per unit. Default: 2 MiB.
+  /// commits up to half of this ahead of need when a block needs new units.
+  /// Units that blocks leave stay committed (spare) and are decommitted in
+  /// two ways (bump, which never decommits, keeps them all):
+  ///   - a chunk at once: when the aligned chunk of this many bytes (rounded
+  ///     down to a power of two, at least a unit) around a unit holds no
+  ///     block, its spare units go in one call, as asmjit gives back a
+  ///     block that empties;
+  ///   - the scattered rest in bulk: when spare bytes pass this, every spare
+  ///     unit is decommitted, a run of adjacent units per call, at most once
+  ///     every decommit_interval frees.
+  /// Larger values cost fewer system calls, smaller ones hold less memory;
+  /// 0 commits and decommits exactly per unit. Default: 2 MiB.
   std::size_t max_spare_committed = std::size_t{2} << 20;
+  /// Frees between two bulk decommits of scattered spare units (see
+  /// max_spare_committed). Freeing many blocks in random order empties their
+  /// units in random order, each among live neighbours; decommitting them as
+  /// they pass the limit cost a system call per unit (three with dual
+  /// mapping), most of the time of such a free. Between two bulk decommits,
+  /// spare bytes may pass max_spare_committed by what the frees in between
+  /// left empty outside wholly free chunks; 0 decommits whenever spare bytes
+  /// pass the limit, so that they never stay above it. Default: 4096.
+  std::size_t decommit_interval = 4096;
 };
 
 }  // namespace jitcm::allocator

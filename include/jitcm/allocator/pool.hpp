@@ -35,6 +35,12 @@ class pool_free_space {
 
   std::error_code free(address_region r);
 
+  /// The live block that starts at `address`; empty when none does.
+  [[nodiscard]] address_region live_block(std::uintptr_t address) const noexcept {
+    const std::size_t* size = live_.find(address);
+    return size == nullptr ? address_region{} : address_region{address, *size};
+  }
+
  private:
   // One pool per space: the OS may place spaces side by side, and a free
   // region must never run from one into the next.

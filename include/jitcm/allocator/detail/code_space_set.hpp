@@ -94,10 +94,16 @@ struct space_layout {
 ///   in its space are committed in the same call, up to limit / 2 spare bytes
 ///   in all, so a growing allocator commits in steps of about limit / 2
 ///   rather than a call per unit;
-/// - hysteresis: a unit whose last block leaves stays committed; when spare
-///   bytes pass `limit`, every spare unit is decommitted, a maximal run per
-///   call, so freeing many blocks costs a call per run of free units, not
-///   one per unit, and allocate-free cycles at a unit boundary make none.
+/// - hysteresis: a unit whose last block leaves stays committed. When that
+///   leaves its aligned chunk (limit rounded down to a power of two, at
+///   least a unit) without a block, the chunk's spare units are decommitted
+///   at once, a run per call: freeing a region wholly costs a call per
+///   chunk. The spare units scattered among live ones are decommitted when
+///   spare bytes pass `limit`, every one, a maximal run per call, but at most
+///   once every options::decommit_interval frees: blocks freed in random
+///   order empty their units in random order, and decommitting each as it
+///   passed the limit cost a call per unit. Allocate-free cycles at a unit
+///   boundary make no call.
 ///
 /// With limit 0 a unit is committed when the first block lands on it and
 /// decommitted when the last one leaves (if the allocator returns memory).
@@ -294,34 +300,32 @@ class code_space_set {
   }
 
   /// Takes `block` off its commit units; units it leaves empty become spare.
-  /// With `decommit_free_pages`, once spare bytes pass the limit every spare
-  /// unit is decommitted (see decommit_spare). Never fails: a refused
-  /// decommit leaves its units spare, to be tried again.
+  /// With `decommit_free_pages`, a chunk the block leaves without a block is
+  /// decommitted, and once spare bytes pass the limit every spare unit is
+  /// (see the class comment). Never fails: a refused decommit leaves its
+  /// units spare, to be tried again.
   void give_back(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, block);
     for (std::size_t p = first; p <= last; ++p) {
-      if (--s.pages[p] == committed_bit) spare_ += pages_region(s, p, p + 1).size();
+      if (--s.pages[p] != committed_bit) continue;
+      spare_ += pages_region(s, p, p + 1).size();
+      if (decommit_free_pages) decommit_chunk_if_free(s, p);
     }
-    if (decommit_free_pages && spare_ > options_.max_spare_committed) decommit_spare();
+    if (!decommit_free_pages) return;
+    ++frees_since_decommit_;
+    if (spare_ > options_.max_spare_committed && frees_since_decommit_ >= options_.decommit_interval) {
+      decommit_spare();
+    }
   }
 
   /// Decommits every spare unit of every space, a maximal run per call. A
   /// run whose decommit is refused stays committed and spare (and counted);
   /// the others are decommitted all the same.
   void decommit_spare() noexcept {
+    frees_since_decommit_ = 0;
     for (const auto& owned : spaces_) {
-      space_entry& s = *owned;
-      if (s.pages.empty()) continue;
-      for_each_run(
-          s, 0, s.pages.size() - 1, [](std::uint32_t page) { return page == committed_bit; },
-          [&](std::size_t run_first, std::size_t run_end) {
-            const address_region run = pages_region(s, run_first, run_end);
-            if (!s.memory.decommit(run)) return;
-            for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-            spare_ -= run.size();
-            refund(run.size());
-          });
+      if (!owned->pages.empty()) decommit_spare(*owned, 0, owned->pages.size() - 1);
     }
   }
 
@@ -409,6 +413,32 @@ class code_space_set {
     }
   }
 
+  // Decommits the spare units of space `s` in [first, last], a maximal run
+  // per call; a refused run stays spare.
+  void decommit_spare(space_entry& s, std::size_t first, std::size_t last) noexcept {
+    for_each_run(
+        s, first, last, [](std::uint32_t page) { return page == committed_bit; },
+        [&](std::size_t run_first, std::size_t run_end) {
+          const address_region run = pages_region(s, run_first, run_end);
+          if (!s.memory.decommit(run)) return;
+          for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+          spare_ -= run.size();
+          refund(run.size());
+        });
+  }
+
+  // Decommits the spare units of the chunk around unit `unit` if none of
+  // its units holds a block (or a header).
+  void decommit_chunk_if_free(space_entry& s, std::size_t unit) noexcept {
+    const std::size_t first = unit & ~(chunk_units_ - 1);
+    const std::size_t last = std::min(first + chunk_units_, s.pages.size()) - 1;
+    constexpr std::uint32_t count_mask = committed_bit - 1;
+    for (std::size_t p = first; p <= last; ++p) {
+      if ((s.pages[p] & count_mask) != 0) return;
+    }
+    decommit_spare(s, first, last);
+  }
+
   // Bytes that may be committed ahead of need: up to half the spare limit.
   [[nodiscard]] std::size_t ahead_room() const noexcept {
     const std::size_t target = options_.max_spare_committed / 2;
@@ -455,6 +485,11 @@ class code_space_set {
   options options_;
   space_layout layout_;
   unsigned unit_shift_ = static_cast<unsigned>(std::countr_zero(layout_.unit));
+  // Units per chunk: the spare limit in whole units, rounded down to a power
+  // of two (at least one).
+  std::size_t chunk_units_ =
+      layout_.unit == 0 ? 1 : std::max<std::size_t>(1, std::bit_floor(options_.max_spare_committed / layout_.unit));
+  std::size_t frees_since_decommit_ = 0;
   // Each on the heap: a space never moves once reserved, and indexing is one
   // load (a deque's was an out-of-line call on every allocate and free).
   std::vector<std::unique_ptr<space_entry>> spaces_;
