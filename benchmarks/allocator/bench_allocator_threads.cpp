@@ -150,8 +150,8 @@ void print_summary() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_case<bench::tlsf_default>("jitcm::tlsf, one per thread", false);
-  register_case<bench::tlsf_default>("jitcm::tlsf, one shared", true);
+  register_case<bench::default_subject>("jitcm::default_allocator, one per thread", false);
+  register_case<bench::default_subject>("jitcm::default_allocator, one shared", true);
 #if defined(JITCM_BENCH_ASMJIT)
   register_case<bench::asmjit_default>("asmjit, one per thread", false);
   register_case<bench::asmjit_default>("asmjit, one shared", true);

@@ -169,17 +169,18 @@ void print_summary() {
     if (name.rfind("asmjit", 0) != 0) print_ratio_row(name, "asmjit");
   }
   std::printf("\nlike with like:\n");
-  print_ratio_row("jitcm::tlsf<dual_mapping>", "asmjit<dual_mapping>");
-  print_ratio_row("jitcm::tlsf<mprotect>", "asmjit");
+  print_ratio_row("jitcm::default_allocator<dual_mapping>", "asmjit<dual_mapping>");
+  print_ratio_row("jitcm::default_allocator<mprotect>", "asmjit");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace alloc = jitcm::allocator;
+  register_subject<bench::default_subject>("jitcm::default_allocator");
+  register_subject<bench::default_dual_mapping>("jitcm::default_allocator<dual_mapping>");
+  register_subject<bench::default_mprotect>("jitcm::default_allocator<mprotect>");
   register_subject<bench::tlsf_default>("jitcm::tlsf");
-  register_subject<bench::tlsf_dual_mapping>("jitcm::tlsf<dual_mapping>");
-  register_subject<bench::tlsf_mprotect>("jitcm::tlsf<mprotect>");
   register_subject<bench::jitcm_subject<alloc::pool<>>>("jitcm::pool");
   register_subject<bench::jitcm_subject<alloc::bump<>>>("jitcm::bump");
 #if defined(JITCM_BENCH_ASMJIT)

@@ -59,8 +59,9 @@ void count(const char* name) {
 }  // namespace
 
 int main() {
+  count<bench::default_subject>("jitcm::default_allocator");
+  count<bench::default_dual_mapping>("jitcm::default_allocator<dual_mapping>");
   count<bench::tlsf_default>("jitcm::tlsf");
-  count<bench::tlsf_dual_mapping>("jitcm::tlsf<dual_mapping>");
 #if defined(JITCM_BENCH_ASMJIT)
   count<bench::asmjit_default>("asmjit");
   count<bench::asmjit_dual_mapping>("asmjit<dual_mapping>");

@@ -85,8 +85,9 @@ using asmjit_dual_mapping = asmjit_subject<static_cast<std::uint32_t>(asmjit::Ji
 #endif
 
 namespace alloc = jitcm::allocator;
-using tlsf_default = jitcm_subject<alloc::tlsf<>>;
-using tlsf_dual_mapping = jitcm_subject<alloc::tlsf<jitcm::protection::dual_mapping>>;
-using tlsf_mprotect = jitcm_subject<alloc::tlsf<jitcm::protection::mprotect_toggle>>;
+using default_subject = jitcm_subject<alloc::default_allocator<>>;  // slabs over TLSF
+using default_dual_mapping = jitcm_subject<alloc::default_allocator<jitcm::protection::dual_mapping>>;
+using default_mprotect = jitcm_subject<alloc::default_allocator<jitcm::protection::mprotect_toggle>>;
+using tlsf_default = jitcm_subject<alloc::tlsf<>>;  // TLSF alone
 
 }  // namespace bench

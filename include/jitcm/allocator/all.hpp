@@ -1,4 +1,4 @@
-// Every allocator header: disjoint_pool, the three allocators, the concept.
+// Every allocator header: disjoint_pool, the allocators, the concept.
 #pragma once
 
 #include "basic_allocator.hpp"    // IWYU pragma: export
@@ -10,4 +10,5 @@
 #include "disjoint_pool.hpp"      // IWYU pragma: export
 #include "options.hpp"            // IWYU pragma: export
 #include "pool.hpp"               // IWYU pragma: export
+#include "slabs.hpp"              // IWYU pragma: export
 #include "tlsf.hpp"               // IWYU pragma: export

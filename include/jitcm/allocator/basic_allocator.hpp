@@ -36,9 +36,9 @@ namespace jitcm::allocator {
 /// | `f.undo(r)`                       | `void`            | required | gives back `r`, the region just allocated, as if it never was |
 /// | `f.free(r)`                       | `std::error_code` | required | `r` lies in some space: gives it back (bump: forgets it) and returns no error; double_free when no live block starts at `r.begin()`, invalid_argument when the live block there has another size; nothing changed on error |
 /// | `F::returns_memory`               | `bool`            | required | whether freed pages may be decommitted |
-/// | `f.live_block(p)`                 | `address_region`  | OPTIONAL: without it the allocator has no `free(address)` | the live block that starts at `p`, empty when none does; changes nothing |
+/// | `f.free_at(p)`                    | `address_region`  | OPTIONAL: without it the allocator has no `free(address)` | frees the live block that starts at `p` and returns it; empty, and nothing changed, when none does |
 ///
-/// Only live_block is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
+/// Only free_at is optional. Compiled in tests/core/test_minimal_policies.cpp (and a
 /// first-fit policy in examples/custom_policies.cpp):
 ///
 /// ```cpp
@@ -64,6 +64,12 @@ concept free_space_policy = std::constructible_from<F, std::size_t> &&
   { f.allocate_in_region(bytes, region) } -> std::same_as<address_region>;
   {f.undo(region)};
   { f.free(region) } -> std::same_as<std::error_code>;
+};
+
+/// Whether free-space policy `F` has the optional free_at (see above).
+template <class F>
+concept frees_at = requires(F& f, std::uintptr_t p) {
+  { f.free_at(p) } -> std::same_as<address_region>;
 };
 
 /// A jitcm::code_allocator: code spaces reserved through the W^X strategy
@@ -162,7 +168,9 @@ class basic_allocator {
                          ? errc::not_owned
                          : errc::invalid_argument};
     }
-    return release(index, b.region());
+    if (const std::error_code refused = free_.free(b.region())) return failure{refused};
+    account_free(index, b.region());
+    return {};
   }
 
   /// Frees the live block that starts at `executable`, as asmjit's
@@ -172,19 +180,17 @@ class basic_allocator {
   /// live block by its start (tlsf and pool; bump forgets its blocks).
   /// Errors: not_owned (null, outside every code area, or misaligned),
   /// double_free (no live block starts there); nothing changed on error.
-  result<void> free(std::uintptr_t executable) requires requires(FreeSpace& f, std::uintptr_t p) {
-    { f.live_block(p) } -> std::same_as<address_region>;
-  }
-  {
+  result<void> free(std::uintptr_t executable) requires frees_at<FreeSpace> {
     std::lock_guard guard{lock_};
     const std::size_t index = executable == 0 ? spaces_.npos : spaces_.find(executable);
     if (index == spaces_.npos || !spaces_.records()[index].code.contains(executable) ||
         (executable & (options_.alignment - 1)) != 0) {
       return failure{errc::not_owned};
     }
-    const address_region live = free_.live_block(executable);
-    if (live.empty()) return failure{errc::double_free};
-    return release(index, live);
+    const address_region freed = free_.free_at(executable);
+    if (freed.empty()) return failure{errc::double_free};
+    account_free(index, freed);
+    return {};
   }
 
   /// Decommits every spare unit now, a run of adjacent units per call, as a
@@ -300,13 +306,12 @@ class basic_allocator {
     return size;
   }
 
-  // Frees `region`, which lies in the code area of space `index`.
-  result<void> release(std::size_t index, address_region region) {
-    if (const std::error_code refused = free_.free(region)) return failure{refused};
+  // Takes `region`, which the free-space policy has just freed in space
+  // `index`, off its commit units and the statistics.
+  void account_free(std::size_t index, address_region region) {
     spaces_.give_back(index, region, FreeSpace::returns_memory);
     live_bytes_ -= region.size();
     freed_bytes_ += region.size();
-    return {};
   }
 
   // Commits the pages under a newly allocated region; gives the region back

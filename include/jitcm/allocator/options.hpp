@@ -83,20 +83,23 @@ struct options {
   ///     down to a power of two, at least a unit) around a unit holds no
   ///     block, its spare units go in one call, as asmjit gives back a
   ///     block that empties;
-  ///   - the scattered rest in bulk: when spare bytes pass this, every spare
-  ///     unit is decommitted, a run of adjacent units per call, at most once
-  ///     every decommit_interval frees.
+  ///   - the scattered rest by age: while spare bytes pass this, units that
+  ///     have been spare for decommit_interval frees are decommitted, a run
+  ///     of adjacent units per call.
   /// Larger values cost fewer system calls, smaller ones hold less memory;
   /// 0 commits and decommits exactly per unit. Default: 2 MiB.
   std::size_t max_spare_committed = std::size_t{2} << 20;
-  /// Frees between two bulk decommits of scattered spare units (see
-  /// max_spare_committed). Freeing many blocks in random order empties their
-  /// units in random order, each among live neighbours; decommitting them as
-  /// they pass the limit cost a system call per unit (three with dual
-  /// mapping), most of the time of such a free. Between two bulk decommits,
-  /// spare bytes may pass max_spare_committed by what the frees in between
-  /// left empty outside wholly free chunks; 0 decommits whenever spare bytes
-  /// pass the limit, so that they never stay above it. Default: 4096.
+  /// Frees a unit stays spare before it may be decommitted outside a wholly
+  /// free chunk (see max_spare_committed). Freeing many blocks in random
+  /// order empties their units in random order, each among live neighbours,
+  /// mostly in the last few thousand frees; decommitting them as spare passed
+  /// the limit cost a system call per unit (three with dual mapping), most
+  /// of the time of such a free, where waiting lets their chunks empty and
+  /// go a call each. Spare bytes outside wholly free chunks may pass
+  /// max_spare_committed by what the last 1.5 intervals of frees left empty;
+  /// allocator::basic_allocator::decommit_spare() gives all of it back at
+  /// once. 0 decommits whenever spare bytes pass the limit, so that they
+  /// never stay above it. Default: 4096.
   std::size_t decommit_interval = 4096;
 };
 

@@ -35,10 +35,14 @@ class pool_free_space {
 
   std::error_code free(address_region r);
 
-  /// The live block that starts at `address`; empty when none does.
-  [[nodiscard]] address_region live_block(std::uintptr_t address) const noexcept {
+  /// Frees the live block that starts at `address` and returns it; empty
+  /// (nothing changed) when none does.
+  address_region free_at(std::uintptr_t address) {
     const std::size_t* size = live_.find(address);
-    return size == nullptr ? address_region{} : address_region{address, *size};
+    if (size == nullptr) return {};
+    const address_region block{address, *size};
+    (void)free(block);
+    return block;
   }
 
  private:

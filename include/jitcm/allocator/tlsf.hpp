@@ -60,8 +60,9 @@ class tlsf_free_space {
 
   std::error_code free(address_region r);
 
-  /// The live block that starts at `address`; empty when none does.
-  [[nodiscard]] address_region live_block(std::uintptr_t address) noexcept;
+  /// Frees the live block that starts at `address` and returns it; empty
+  /// (nothing changed) when none does.
+  address_region free_at(std::uintptr_t address);
 
   /// Number of free blocks (for tests).
   [[nodiscard]] std::size_t free_blocks() const noexcept { return free_count_; }

@@ -98,12 +98,13 @@ struct space_layout {
 ///   leaves its aligned chunk (limit rounded down to a power of two, at
 ///   least a unit) without a block, the chunk's spare units are decommitted
 ///   at once, a run per call: freeing a region wholly costs a call per
-///   chunk. The spare units scattered among live ones are decommitted when
-///   spare bytes pass `limit`, every one, a maximal run per call, but at most
-///   once every options::decommit_interval frees: blocks freed in random
-///   order empty their units in random order, and decommitting each as it
-///   passed the limit cost a call per unit. Allocate-free cycles at a unit
-///   boundary make no call.
+///   chunk. The spare units scattered among live ones are decommitted once
+///   they have been spare for options::decommit_interval frees, looked for
+///   (at most twice an interval) while spare bytes pass `limit`, a maximal
+///   run per call. Blocks freed in random order empty their units in random
+///   order, each among live ones, late in the frees; decommitting each as
+///   spare passed the limit cost a call per unit, where now their chunks
+///   empty first. Allocate-free cycles at a unit boundary make no call.
 ///
 /// With limit 0 a unit is committed when the first block lands on it and
 /// decommitted when the last one leaves (if the allocator returns memory).
@@ -196,6 +197,7 @@ class code_space_set {
     const std::size_t code_size = space_layout::round_down(whole.size() - l.code_offset, options_.alignment);
     const address_region code{whole.begin() + l.code_offset, code_size};
     std::vector<std::uint32_t> units((whole.size() + l.unit - 1) / l.unit, 0);
+    std::vector<std::size_t> spare_since(units.size(), frees_);
     // Header units are pinned: committed and counted once, never decommitted.
     // (A space smaller than a unit is all header unit.)
     for (std::size_t u = 0; u < (pinned + l.unit - 1) / l.unit; ++u) units[u] = committed_bit | 1;
@@ -206,8 +208,8 @@ class code_space_set {
     spare_ += block_units;
 
     const std::size_t index = spaces_.size();
-    spaces_.push_back(
-        std::make_unique<space_entry>(space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units)}));
+    spaces_.push_back(std::make_unique<space_entry>(
+        space_entry{std::move(memory), whole.begin(), whole.size(), std::move(units), std::move(spare_since)}));
     records_.push_back(code_space{whole,
                                   {whole.begin(), l.code_header},
                                   {whole.begin() + l.data_offset, l.data_size},
@@ -259,9 +261,9 @@ class code_space_set {
     }
     const auto [first, last] = page_span(s, block);
     std::size_t missing = 0;
-    constexpr auto is_uncommitted = [](std::uint32_t page) { return (page & committed_bit) == 0; };
+    const auto is_uncommitted = [&s](std::size_t p) { return (s.pages[p] & committed_bit) == 0; };
     for (std::size_t p = first; p <= last; ++p) {
-      if (is_uncommitted(s.pages[p])) missing += pages_region(s, p, p + 1).size();
+      if (is_uncommitted(p)) missing += pages_region(s, p, p + 1).size();
     }
     if (missing != 0) {
       std::size_t ahead_end = units_ahead(s, last + 1);
@@ -274,7 +276,7 @@ class code_space_set {
       const std::size_t stop = ahead_end - 1;  // the last unit this call commits
       std::size_t committed_until = first;     // runs below this were committed by this call
       result<void> outcome;
-      for_each_run(s, first, stop, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
+      for_each_run(first, stop, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
         if (!outcome) return;
         outcome = s.memory.commit(pages_region(s, run_first, run_end));
         if (outcome) committed_until = run_end;
@@ -282,14 +284,17 @@ class code_space_set {
       if (!outcome) {
         // Undo the runs that did commit, so the pages stay as they were.
         if (committed_until > first) {
-          for_each_run(s, first, committed_until - 1, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
+          for_each_run(first, committed_until - 1, is_uncommitted, [&](std::size_t run_first, std::size_t run_end) {
             (void)s.memory.decommit(pages_region(s, run_first, run_end));
           });
         }
         refund(missing + ahead);
         return outcome;
       }
-      for (std::size_t p = last + 1; p <= stop; ++p) s.pages[p] = committed_bit;
+      for (std::size_t p = last + 1; p <= stop; ++p) {
+        s.pages[p] = committed_bit;
+        s.spare_since[p] = frees_;
+      }
       spare_ += ahead;
     }
     for (std::size_t p = first; p <= last; ++p) {
@@ -301,33 +306,31 @@ class code_space_set {
 
   /// Takes `block` off its commit units; units it leaves empty become spare.
   /// With `decommit_free_pages`, a chunk the block leaves without a block is
-  /// decommitted, and once spare bytes pass the limit every spare unit is
-  /// (see the class comment). Never fails: a refused decommit leaves its
-  /// units spare, to be tried again.
+  /// decommitted, and spare units older than the interval may be (see the
+  /// class comment). Never fails: a refused decommit leaves its units spare,
+  /// to be tried again.
   void give_back(std::size_t index, address_region block, bool decommit_free_pages) {
     space_entry& s = *spaces_[index];
     const auto [first, last] = page_span(s, block);
+    ++frees_;
     for (std::size_t p = first; p <= last; ++p) {
       if (--s.pages[p] != committed_bit) continue;
       spare_ += pages_region(s, p, p + 1).size();
+      s.spare_since[p] = frees_;
       if (decommit_free_pages) decommit_chunk_if_free(s, p);
     }
-    if (!decommit_free_pages) return;
-    ++frees_since_decommit_;
-    if (spare_ > options_.max_spare_committed && frees_since_decommit_ >= options_.decommit_interval) {
-      decommit_spare();
-    }
+    if (!decommit_free_pages || spare_ <= options_.max_spare_committed) return;
+    // Scans at most twice an interval, for the units spare for an interval.
+    const std::size_t interval = options_.decommit_interval;
+    if (frees_ - last_scan_ < (interval + 1) / 2) return;
+    last_scan_ = frees_;
+    decommit_spare_older(interval);
   }
 
   /// Decommits every spare unit of every space, a maximal run per call. A
   /// run whose decommit is refused stays committed and spare (and counted);
   /// the others are decommitted all the same.
-  void decommit_spare() noexcept {
-    frees_since_decommit_ = 0;
-    for (const auto& owned : spaces_) {
-      if (!owned->pages.empty()) decommit_spare(*owned, 0, owned->pages.size() - 1);
-    }
-  }
+  void decommit_spare() noexcept { decommit_spare_older(0); }
 
   /// Whether every commit unit under `region` (inside space `index`) is
   /// committed.
@@ -362,9 +365,10 @@ class code_space_set {
 
   struct space_entry {
     space_type memory;
-    std::uintptr_t base;               // the start of the whole space
-    std::size_t size;                  // its size
-    std::vector<std::uint32_t> pages;  // live-block count | committed_bit, per commit unit of the space
+    std::uintptr_t base;                   // the start of the whole space
+    std::size_t size;                      // its size
+    std::vector<std::uint32_t> pages;      // live-block count | committed_bit, per commit unit of the space
+    std::vector<std::size_t> spare_since;  // per unit: frees_ when it last became spare
   };
 
   struct page_range {
@@ -397,34 +401,36 @@ class code_space_set {
     return {s.base + first * layout_.unit, stop - first * layout_.unit};
   }
 
-  // Calls run(first, end) for every maximal run of pages in [first, last]
-  // that satisfy `selected`.
+  // Calls run(first, end) for every maximal run of units p in [first, last]
+  // with selected(p).
   template <class Selected, class Run>
-  static void for_each_run(const space_entry& s, std::size_t first, std::size_t last, Selected selected, Run run) {
+  static void for_each_run(std::size_t first, std::size_t last, Selected selected, Run run) {
     std::size_t p = first;
     while (p <= last) {
-      if (!selected(s.pages[p])) {
+      if (!selected(p)) {
         ++p;
         continue;
       }
       const std::size_t run_first = p;
-      while (p <= last && selected(s.pages[p])) ++p;
+      while (p <= last && selected(p)) ++p;
       run(run_first, p);
     }
   }
 
-  // Decommits the spare units of space `s` in [first, last], a maximal run
-  // per call; a refused run stays spare.
-  void decommit_spare(space_entry& s, std::size_t first, std::size_t last) noexcept {
-    for_each_run(
-        s, first, last, [](std::uint32_t page) { return page == committed_bit; },
-        [&](std::size_t run_first, std::size_t run_end) {
-          const address_region run = pages_region(s, run_first, run_end);
-          if (!s.memory.decommit(run)) return;
-          for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
-          spare_ -= run.size();
-          refund(run.size());
-        });
+  // Decommits the units of space `s` in [first, last] that have been spare
+  // for at least `min_age` frees, a maximal run per call; a refused run
+  // stays spare.
+  void decommit_spare(space_entry& s, std::size_t first, std::size_t last, std::size_t min_age) noexcept {
+    const auto old_spare = [&](std::size_t p) {
+      return s.pages[p] == committed_bit && frees_ - s.spare_since[p] >= min_age;
+    };
+    for_each_run(first, last, old_spare, [&](std::size_t run_first, std::size_t run_end) {
+      const address_region run = pages_region(s, run_first, run_end);
+      if (!s.memory.decommit(run)) return;
+      for (std::size_t p = run_first; p < run_end; ++p) s.pages[p] = 0;
+      spare_ -= run.size();
+      refund(run.size());
+    });
   }
 
   // Decommits the spare units of the chunk around unit `unit` if none of
@@ -436,7 +442,14 @@ class code_space_set {
     for (std::size_t p = first; p <= last; ++p) {
       if ((s.pages[p] & count_mask) != 0) return;
     }
-    decommit_spare(s, first, last);
+    decommit_spare(s, first, last, 0);
+  }
+
+  // Decommits, in every space, the units spare for at least `min_age` frees.
+  void decommit_spare_older(std::size_t min_age) noexcept {
+    for (const auto& owned : spaces_) {
+      if (!owned->pages.empty()) decommit_spare(*owned, 0, owned->pages.size() - 1, min_age);
+    }
   }
 
   // Bytes that may be committed ahead of need: up to half the spare limit.
@@ -489,7 +502,8 @@ class code_space_set {
   // of two (at least one).
   std::size_t chunk_units_ =
       layout_.unit == 0 ? 1 : std::max<std::size_t>(1, std::bit_floor(options_.max_spare_committed / layout_.unit));
-  std::size_t frees_since_decommit_ = 0;
+  std::size_t frees_ = 0;      // frees so far: the clock of spare units' age
+  std::size_t last_scan_ = 0;  // frees_ at the last look for old spare units
   // Each on the heap: a space never moves once reserved, and indexing is one
   // load (a deque's was an out-of-line call on every allocate and free).
   std::vector<std::unique_ptr<space_entry>> spaces_;

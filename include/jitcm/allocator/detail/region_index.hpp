@@ -52,12 +52,20 @@ class region_index {
 
   [[nodiscard]] const Value* find(std::uintptr_t address) const noexcept {
     if (last_ < entries_.size() && contains(entries_[last_], address)) return &entries_[last_].value;
-    auto at = std::upper_bound(entries_.begin(), entries_.end(), address, before);
-    if (at == entries_.begin()) return nullptr;
-    --at;
-    if (!contains(*at, address)) return nullptr;
-    last_ = static_cast<std::size_t>(at - entries_.begin());
-    return &at->value;
+    if (entries_.empty()) return nullptr;
+    // The last entry beginning at or below `address`, by a binary search
+    // whose step is a conditional move: frees in random order land in
+    // random spaces, and a branch per step mispredicted half the time.
+    const entry* base = entries_.data();
+    std::size_t n = entries_.size();
+    while (n > 1) {
+      const std::size_t half = n / 2;
+      base = base[half].begin <= address ? base + half : base;
+      n -= half;
+    }
+    if (!contains(*base, address)) return nullptr;
+    last_ = static_cast<std::size_t>(base - entries_.data());
+    return &base->value;
   }
 
   [[nodiscard]] std::span<const entry> entries() const noexcept { return entries_; }

@@ -57,13 +57,15 @@ JITCM_DECL address_region tlsf_free_space::allocate_in_region(std::size_t bytes,
   return {};
 }
 
-JITCM_DECL address_region tlsf_free_space::live_block(std::uintptr_t address) noexcept {
+JITCM_DECL address_region tlsf_free_space::free_at(std::uintptr_t address) {
   space_entry* space = space_of(address);
   if (space == nullptr || (address & (alignment() - 1)) != 0) return {};
   const std::size_t g = granule(*space, address);
   // A live block's first granule has a start bit and is no free block's end.
   if (!space->table.is_start(g) || space->table.is_free_end(g)) return {};
-  return {address, next_start(*space, address) - address};
+  const address_region block{address, next_start(*space, address) - address};
+  give_back(*space, block);
+  return block;
 }
 
 JITCM_DECL std::error_code tlsf_free_space::free(address_region r) {
