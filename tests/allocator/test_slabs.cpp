@@ -185,3 +185,48 @@ TEST_CASE("a refused commit gives the slot back, and the slot is taken again", "
   REQUIRE(a.free(*again));
   CHECK(a.stats().live == before.live);
 }
+
+TEST_CASE("a slab whose window table cannot be allocated is not opened", "[allocator][slabs][faults]") {
+  slabs s{granule};
+  REQUIRE(s.add_space(space));
+  address_region a;
+  {
+    jitcm::testing::fault_injector refuse{jitcm::testing::fault_injector::every_call,
+                                          {jitcm::platform::fault_point::side_allocation}};
+    a = s.allocate(granule);
+  }
+  // The block came from the TLSF, at the start, and the slab went back.
+  CHECK(a == address_region{space.begin(), granule});
+  CHECK(s.open_slabs() == 0);
+  const address_region b = s.allocate(granule);  // now in a slab, after a
+  CHECK(b.begin() == a.end());
+  CHECK(s.open_slabs() == 1);
+  CHECK(s.free_at(a.begin()) == a);
+  CHECK(s.free_at(b.begin()) == b);
+  CHECK(s.open_slabs() == 0);
+  CHECK(s.inner().free_blocks() == 1);
+}
+
+TEST_CASE("slab windows find slabs across 4 GiB regions", "[allocator][slabs]") {
+  jitcm::allocator::detail::slab_windows w{16};
+  const std::uintptr_t boundary = std::uintptr_t{5} << 32;
+  REQUIRE(w.add(boundary - 0x8000, 1, 10));  // straddles two regions
+  REQUIRE(w.add(boundary + 0x8000, 2, 20));  // shares the window after the boundary
+  for (const std::uintptr_t p : {boundary - 0x8000, boundary - 1, boundary, boundary + 0x7fff}) {
+    REQUIRE(w.find(p) != nullptr);
+    CHECK(w.find(p)->id == 1);
+    CHECK(w.find(p)->tag == 10);
+    CHECK(w.find(p)->begin == boundary - 0x8000);
+  }
+  for (const std::uintptr_t p : {boundary + 0x8000, boundary + 0x17fff}) {
+    REQUIRE(w.find(p) != nullptr);
+    CHECK(w.find(p)->id == 2);
+  }
+  CHECK(w.find(boundary + 0x18000) == nullptr);
+  CHECK(w.find(boundary - 0x8001) == nullptr);
+  CHECK(w.find(std::uintptr_t{9} << 32) == nullptr);
+  w.remove(boundary - 0x8000);
+  CHECK(w.find(boundary - 1) == nullptr);
+  CHECK(w.find(boundary) == nullptr);
+  CHECK(w.find(boundary + 0x8000)->id == 2);
+}

@@ -183,12 +183,15 @@ class basic_allocator {
   result<void> free(std::uintptr_t executable) requires frees_at<FreeSpace> {
     std::lock_guard guard{lock_};
     const std::size_t index = executable == 0 ? spaces_.npos : spaces_.find(executable);
-    if (index == spaces_.npos || !spaces_.records()[index].code.contains(executable) ||
-        (executable & (options_.alignment - 1)) != 0) {
-      return failure{errc::not_owned};
-    }
+    if (index == spaces_.npos) return failure{errc::not_owned};
+    // The policy knows only code areas and aligned starts: whether the
+    // address was one is asked only when it finds no block there.
     const address_region freed = free_.free_at(executable);
-    if (freed.empty()) return failure{errc::double_free};
+    if (freed.empty()) {
+      const bool foreign =
+          !spaces_.records()[index].code.contains(executable) || (executable & (options_.alignment - 1)) != 0;
+      return failure{foreign ? errc::not_owned : errc::double_free};
+    }
     account_free(index, freed);
     return {};
   }

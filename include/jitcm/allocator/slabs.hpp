@@ -8,18 +8,14 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <new>
 #include <system_error>
 #include <vector>
 
 #include "../base/address_region.hpp"
 #include "../base/config.hpp"
-#include "../base/detail/owned_array.hpp"
-#include "../platform/fault_injection.hpp"
 #include "../protection/host_default.hpp"
 #include "basic_allocator.hpp"
-#include "detail/region_index.hpp"
+#include "detail/slab_windows.hpp"
 #include "tlsf.hpp"
 
 namespace jitcm::allocator {
@@ -44,10 +40,11 @@ namespace jitcm::allocator {
 ///   for the block. Free slots serve their own size only: a space may grow
 ///   while slabs of other sizes have free slots (at most one partly used
 ///   slab per size is ever filled first, the newest).
-/// - free(r) finds the slab holding r through a table per code space with an
-///   entry per slab-sized window (each window meets at most two slabs), so
-///   it never searches; a slab whose last slot is freed goes back to Inner
-///   at once, merged with its free neighbours there.
+/// - free(r) finds the slab holding r through detail::slab_windows, a table
+///   with an entry per slab-sized window of the address space (each meets at
+///   most two slabs), so it never searches, not even for the code space; a
+///   slab whose last slot is freed goes back to Inner at once, merged with
+///   its free neighbours there.
 /// - A slab is a live block to Inner; its units are committed slot by slot
 ///   (basic_allocator commits what each block lies on), so an empty slot's
 ///   pages may be decommitted.
@@ -85,17 +82,7 @@ class slab_free_space {
         slab_shift_{shift_ + static_cast<unsigned>(std::countr_zero(slab_granules))},
         slabs_enabled_{(slab_granules << shift_) <= max_slab_bytes} {}
 
-  bool add_space(address_region code) {
-    if (!slabs_enabled_) return inner_.add_space(code);
-    const std::size_t count = (code.size() >> slab_shift_) + 2;
-    window* windows = jitcm::detail::side_allocation_refused() ? nullptr : new (std::nothrow) window[count]{};
-    if (windows == nullptr) return false;
-    jitcm::detail::owned_array<window> owned{windows};
-    if (!inner_.add_space(code)) return false;
-    spaces_.push_back(std::make_unique<space_entry>(space_entry{code, std::move(owned)}));
-    by_address_.insert(code, spaces_.back().get());
-    return true;
-  }
+  bool add_space(address_region code) { return inner_.add_space(code); }
 
   address_region allocate(std::size_t bytes) {
     const std::size_t granules = bytes >> shift_;
@@ -112,7 +99,7 @@ class slab_free_space {
   }
 
   void undo(address_region r) {
-    if (slab_at(r.begin()) == none) {
+    if (windows_.find(r.begin()) == nullptr) {
       inner_.undo(r);
     } else {
       (void)free(r);
@@ -120,24 +107,24 @@ class slab_free_space {
   }
 
   std::error_code free(address_region r) {
-    const std::uint32_t index = slab_at(r.begin());
-    if (index == none) return inner_.free(r);
-    const std::uint32_t slot = live_slot(index, r.begin());
+    const detail::slab_windows::slab* found = windows_.find(r.begin());
+    if (found == nullptr) return inner_.free(r);
+    const std::uint32_t slot = live_slot(*found, r.begin());
     if (slot == none) return make_error_code(errc::double_free);
-    if (r.size() != slot_bytes(slabs_[index])) return make_error_code(errc::invalid_argument);
-    give_back(index, slot);
+    if (r.size() != std::size_t{found->tag} << shift_) return make_error_code(errc::invalid_argument);
+    give_back(found->id - 1, slot);
     return {};
   }
 
   /// Frees the live block that starts at `address` and returns it; empty
   /// (nothing changed) when none does.
   address_region free_at(std::uintptr_t address) requires frees_at<Inner> {
-    const std::uint32_t index = slab_at(address);
-    if (index == none) return inner_.free_at(address);
-    const std::uint32_t slot = live_slot(index, address);
+    const detail::slab_windows::slab* found = windows_.find(address);
+    if (found == nullptr) return inner_.free_at(address);
+    const std::uint32_t slot = live_slot(*found, address);
     if (slot == none) return {};
-    const address_region block{address, slot_bytes(slabs_[index])};
-    give_back(index, slot);
+    const address_region block{address, std::size_t{found->tag} << shift_};
+    give_back(found->id - 1, slot);
     return block;
   }
 
@@ -151,77 +138,64 @@ class slab_free_space {
   static constexpr std::size_t words = slab_granules / 64;
 
   // A slab's header; its bitmap of free slots is apart (bitmaps_, same
-  // index), so that the headers of all slabs, 32 bytes each, stay in cache
-  // and a free touches one line of bitmap.
+  // index), so that the headers of all slabs stay in cache and a free
+  // touches one line of bitmap. Its start and slot size are also in the
+  // windows (as the tag), where a free finds them.
   struct slab {
     std::uintptr_t begin;
-    std::uint64_t reciprocal;     // ceil(2^32 / slot_granules): slot = granule * reciprocal >> 32
     std::uint32_t partial_at;     // place in partial_[slot_granules], or none when full
     std::uint16_t slot_granules;  // 0 while unused
     std::uint16_t slots;
     std::uint16_t live;
     std::uint16_t first_word;  // no free slot in the words below
   };
-  static_assert(sizeof(slab) == 32);
+
+  // ceil(2^32 / k) for every slot size k: slot = granule * reciprocal >> 32,
+  // exact for granule < 2^16, where a division by k costs tens of cycles.
+  static constexpr std::array<std::uint64_t, max_slot_granules + 1> reciprocals = [] {
+    std::array<std::uint64_t, max_slot_granules + 1> r{};
+    for (std::size_t k = 1; k <= max_slot_granules; ++k) r[k] = ((std::uint64_t{1} << 32) + k - 1) / k;
+    return r;
+  }();
 
   struct alignas(64) bitmap {
     std::array<std::uint64_t, words> free;  // a set bit per free slot
   };
 
-  // The slabs meeting one slab-sized window of a space's code area: at most
-  // two, as slabs are as large as windows and never overlap. Index + 1, so
-  // that zeroed memory means none.
-  struct window {
-    std::array<std::uint32_t, 2> slab;
-  };
-
-  struct space_entry {
-    address_region code;
-    jitcm::detail::owned_array<window> windows;
-  };
-
   [[nodiscard]] std::size_t slot_bytes(const slab& s) const noexcept { return std::size_t{s.slot_granules} << shift_; }
 
-  // The slab holding `address`, or none.
-  [[nodiscard]] std::uint32_t slab_at(std::uintptr_t address) const noexcept {
-    space_entry* const* space = by_address_.find(address);
-    if (space == nullptr) return none;
-    const window& w = (*space)->windows[(address - (*space)->code.begin()) >> slab_shift_];
-    for (const std::uint32_t entry : w.slab) {
-      if (entry != 0 && address - slabs_[entry - 1].begin < (slab_granules << shift_)) return entry - 1;
-    }
-    return none;
-  }
-
-  // The live slot of slab `index` that starts at `address`, or none.
-  [[nodiscard]] std::uint32_t live_slot(std::uint32_t index, std::uintptr_t address) const noexcept {
-    const slab& s = slabs_[index];
-    const std::uintptr_t offset = address - s.begin;
+  // The live slot of the slab `found` that starts at `address`, or none:
+  // from the window's entry and the slab's bitmap, not its header.
+  [[nodiscard]] std::uint32_t live_slot(const detail::slab_windows::slab& found,
+                                        std::uintptr_t address) const noexcept {
+    const std::uintptr_t offset = address - found.begin;
     if ((offset & ((std::uintptr_t{1} << shift_) - 1)) != 0) return none;
     const std::uint64_t granule = offset >> shift_;
-    // Exact for granule < 2^16 (the reciprocal errs by less than 1/2^16).
-    const auto slot = static_cast<std::uint32_t>((granule * s.reciprocal) >> 32);
-    if (std::uint64_t{slot} * s.slot_granules != granule || slot >= s.slots) return none;
-    if ((bitmaps_[index].free[slot / 64] >> (slot % 64) & 1) != 0) return none;
+    const std::uint32_t granules = found.tag;
+    const auto slot = static_cast<std::uint32_t>((granule * reciprocals[granules]) >> 32);
+    if (std::uint64_t{slot} * granules != granule || slot >= slab_granules / granules) return none;
+    if ((bitmaps_[found.id - 1].free[slot / 64] >> (slot % 64) & 1) != 0) return none;
     return slot;
   }
 
-  // Takes a slab of `granules`-granule slots from Inner; none when it has no room.
+  // Takes a slab of `granules`-granule slots from Inner; none when it has
+  // no room (or the slab's window table cannot be allocated).
   std::uint32_t open_slab(std::size_t granules) {
     const address_region region = inner_.allocate(slab_granules << shift_);
     if (region.empty()) return none;
-    std::uint32_t index;
+    const auto index = static_cast<std::uint32_t>(unused_.empty() ? slabs_.size() : unused_.back());
+    if (!windows_.add(region.begin(), index + 1, static_cast<std::uint32_t>(granules))) {
+      inner_.undo(region);
+      return none;
+    }
     if (unused_.empty()) {
-      index = static_cast<std::uint32_t>(slabs_.size());
       slabs_.emplace_back();
       bitmaps_.emplace_back();
     } else {
-      index = unused_.back();
       unused_.pop_back();
     }
     slab& s = slabs_[index];
     s.begin = region.begin();
-    s.reciprocal = ((std::uint64_t{1} << 32) + granules - 1) / granules;
     s.slot_granules = static_cast<std::uint16_t>(granules);
     s.slots = static_cast<std::uint16_t>(slab_granules / granules);
     s.live = 0;
@@ -230,26 +204,8 @@ class slab_free_space {
       const std::size_t below = std::min<std::size_t>(64, s.slots > w * 64 ? s.slots - w * 64 : 0);
       bitmaps_[index].free[w] = below == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << below) - 1;
     }
-    for_each_window(region, [&](std::uint32_t& entry) {
-      if (entry == 0) entry = index + 1;
-      return entry == index + 1;
-    });
     add_partial(index);
     return index;
-  }
-
-  // Calls `claim(entry)` on the entries of the windows `region` meets, per
-  // window until it returns true.
-  template <class Claim>
-  void for_each_window(address_region region, Claim claim) {
-    space_entry& space = **by_address_.find(region.begin());
-    const std::size_t first = (region.begin() - space.code.begin()) >> slab_shift_;
-    const std::size_t last = (region.end() - 1 - space.code.begin()) >> slab_shift_;
-    for (std::size_t w = first; w <= last; ++w) {
-      for (std::uint32_t& entry : space.windows[w].slab) {
-        if (claim(entry)) break;
-      }
-    }
   }
 
   address_region take_slot(std::uint32_t index) {
@@ -281,10 +237,7 @@ class slab_free_space {
     slab& s = slabs_[index];
     if (!was_full) remove_partial(index);
     const address_region region{s.begin, slab_granules << shift_};
-    for_each_window(region, [&](std::uint32_t& entry) {
-      if (entry == index + 1) entry = 0;
-      return false;
-    });
+    windows_.remove(s.begin);
     s.slot_granules = 0;
     unused_.push_back(index);
     (void)inner_.free(region);  // a live block of Inner's: cannot fail
@@ -314,8 +267,7 @@ class slab_free_space {
   std::vector<bitmap> bitmaps_;                                            // of slabs_[i], at i
   std::vector<std::uint32_t> unused_;                                      // indices of unused slab descriptors
   std::array<std::vector<std::uint32_t>, max_slot_granules + 1> partial_;  // slabs with a free slot, by slot size
-  std::vector<std::unique_ptr<space_entry>> spaces_;
-  detail::region_index<space_entry*> by_address_;  // the code area of every space
+  detail::slab_windows windows_{slab_shift_};                              // where each slab lies
 };
 
 /// The default code allocator: slabs for blocks of up to 2 KiB (at 64-byte

@@ -1,0 +1,128 @@
+// slab_windows: which slabs lie at an address, for allocator::slab_free_space.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "../../base/config.hpp"
+#include "../../platform/fault_injection.hpp"
+
+namespace jitcm::allocator::detail {
+
+/// The address space cut into windows of one slab's size, each naming the
+/// slabs that meet it: at most two, since slabs are as large as windows and
+/// never overlap. Finding the slabs at an address is a few loads and no
+/// search, whichever code space the address lies in: a table per 4 GiB of
+/// address space that holds a slab (calloc'd, so the OS backs with pages
+/// only the part where slabs are: 8 bytes per window), found among the few
+/// such regions by a linear scan (code spaces lie close together).
+///
+/// Each slab carries an id (nonzero) and a tag of the owner's choosing (its
+/// slot size), kept in the window beside its start: the owner learns the
+/// slab and its slot size from the window's line alone, and loads the
+/// slab's own data in parallel.
+///
+/// | expression             | result                 | guarantees |
+/// |------------------------|------------------------|------------|
+/// | `slab_windows{s}`      |                        | windows of 2^s bytes, no slab |
+/// | `w.add(b, id, tag)`    | `bool`                 | the slab at [b, b + 2^s) is found from its windows; false, nothing changed, when a table cannot be allocated (or the fault hook refuses) |
+/// | `w.remove(b)`          | `void`                 | undoes add(b, ...) |
+/// | `w.find(p)`            | `const slab_windows::slab*` | the slab holding `p` (begin, id, tag), or nullptr |
+///
+/// ```cpp
+/// jitcm::allocator::detail::slab_windows w{16};
+/// w.add(0x10008000, 7, 3);                 // meets windows 0x1000 and 0x1001
+/// assert(w.find(0x10017fff)->id == 7);
+/// ```
+///
+/// Thread safety: none; the owning allocator locks.
+class slab_windows {
+ public:
+  struct slab {
+    std::uintptr_t begin;
+    std::uint32_t id;  // 0: none
+    std::uint32_t tag;
+  };
+
+  explicit slab_windows(unsigned window_shift) noexcept : shift_{window_shift} {}
+  slab_windows(const slab_windows&) = delete;
+  slab_windows& operator=(const slab_windows&) = delete;
+  ~slab_windows() {
+    for (const region& r : regions_) std::free(r.windows);
+  }
+
+  bool add(std::uintptr_t begin, std::uint32_t id, std::uint32_t tag) {
+    window* first = window_of(begin, true);
+    window* last = window_of(begin + size() - 1, true);
+    if (first == nullptr || last == nullptr) return false;
+    const slab added{begin, id, tag};
+    claim(*first, added);
+    if (last != first) claim(*last, added);
+    return true;
+  }
+
+  void remove(std::uintptr_t begin) noexcept {
+    for (const std::uintptr_t address : {begin, begin + size() - 1}) {
+      for (slab& entry : window_of(address, false)->slabs) {
+        if (entry.id != 0 && entry.begin == begin) entry = slab{};
+      }
+    }
+  }
+
+  [[nodiscard]] const slab* find(std::uintptr_t address) const noexcept {
+    const std::uint64_t high = static_cast<std::uint64_t>(address) >> region_bits;
+    for (const region& r : regions_) {
+      if (r.high != high) continue;
+      for (const slab& entry : r.windows[index(address)].slabs) {
+        if (entry.id != 0 && address - entry.begin < size()) return &entry;
+      }
+      return nullptr;
+    }
+    return nullptr;
+  }
+
+ private:
+  static constexpr unsigned region_bits = 32;
+
+  struct window {
+    std::array<slab, 2> slabs;
+  };
+
+  struct region {
+    std::uint64_t high;  // address >> region_bits
+    window* windows;     // 2^(region_bits - shift_) of them, from calloc
+  };
+
+  [[nodiscard]] std::uintptr_t size() const noexcept { return std::uintptr_t{1} << shift_; }
+
+  [[nodiscard]] std::size_t index(std::uintptr_t address) const noexcept {
+    const std::uint64_t within = static_cast<std::uint64_t>(address) & ((std::uint64_t{1} << region_bits) - 1);
+    return static_cast<std::size_t>(within >> shift_);
+  }
+
+  // The window of `address`; with `create`, its region's table is made if
+  // missing (nullptr when refused).
+  window* window_of(std::uintptr_t address, bool create) {
+    const std::uint64_t high = static_cast<std::uint64_t>(address) >> region_bits;
+    for (const region& r : regions_) {
+      if (r.high == high) return &r.windows[index(address)];
+    }
+    if (!create || jitcm::detail::side_allocation_refused()) return nullptr;
+    regions_.reserve(regions_.size() + 1);
+    const std::size_t count = std::size_t{1} << (region_bits - shift_);
+    auto* windows = static_cast<window*>(std::calloc(count, sizeof(window)));
+    if (windows == nullptr) return nullptr;
+    regions_.push_back(region{high, windows});
+    return &windows[index(address)];
+  }
+
+  static void claim(window& w, const slab& added) noexcept { w.slabs[w.slabs[0].id == 0 ? 0 : 1] = added; }
+
+  unsigned shift_;
+  std::vector<region> regions_;
+};
+
+}  // namespace jitcm::allocator::detail
