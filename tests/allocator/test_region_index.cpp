@@ -34,3 +34,23 @@ TEST_CASE("region_index finds the region holding an address and nothing in the g
   REQUIRE(*x.find(0x1000) == 1);
   REQUIRE(x.entries().size() == 2);
 }
+
+TEST_CASE("region_index finds regions among many", "[allocator][region_index]") {
+  // 1 to 100 regions of 0x1000 with 0x1000 gaps, inserted from the top down:
+  // every step count of the search by halves.
+  for (int count : {1, 2, 31, 32, 33, 100}) {
+    region_index<int> x;
+    for (int i = count - 1; i >= 0; --i) x.insert({0x10000 + 0x2000 * static_cast<std::uintptr_t>(i), 0x1000}, i);
+    for (int i = 0; i < count; ++i) {
+      const std::uintptr_t begin = 0x10000 + 0x2000 * static_cast<std::uintptr_t>(i);
+      INFO("regions: " << count << ", region " << i);
+      REQUIRE(x.find(begin) != nullptr);
+      CHECK(*x.find(begin) == i);
+      CHECK(*x.find(begin + 0xfff) == i);
+      CHECK(x.find(begin + 0x1000) == nullptr);  // the gap after it
+      CHECK(x.find(begin - 1) == nullptr);       // the gap before it
+    }
+    CHECK(x.find(0) == nullptr);
+    CHECK(x.find(UINTPTR_MAX) == nullptr);
+  }
+}

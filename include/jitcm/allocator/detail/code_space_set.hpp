@@ -314,17 +314,9 @@ class code_space_set {
     const auto [first, last] = page_span(s, block);
     ++frees_;
     for (std::size_t p = first; p <= last; ++p) {
-      if (--s.pages[p] != committed_bit) continue;
-      spare_ += pages_region(s, p, p + 1).size();
-      s.spare_since[p] = frees_;
-      if (decommit_free_pages) decommit_chunk_if_free(s, p);
+      if (--s.pages[p] == committed_bit) unit_emptied(s, p, decommit_free_pages);
     }
-    if (!decommit_free_pages || spare_ <= options_.max_spare_committed) return;
-    // Scans at most twice an interval, for the units spare for an interval.
-    const std::size_t interval = options_.decommit_interval;
-    if (frees_ - last_scan_ < (interval + 1) / 2) return;
-    last_scan_ = frees_;
-    decommit_spare_older(interval);
+    if (decommit_free_pages && spare_ > options_.max_spare_committed) decommit_old_spare();
   }
 
   /// Decommits every spare unit of every space, a maximal run per call. A
@@ -431,6 +423,22 @@ class code_space_set {
       spare_ -= run.size();
       refund(run.size());
     });
+  }
+
+  // Out of line, as every decommit: the free that calls them stays small
+  // enough to be inlined, and most frees empty no unit.
+  [[gnu::noinline]] void unit_emptied(space_entry& s, std::size_t unit, bool decommit_free_pages) noexcept {
+    spare_ += pages_region(s, unit, unit + 1).size();
+    s.spare_since[unit] = frees_;
+    if (decommit_free_pages) decommit_chunk_if_free(s, unit);
+  }
+
+  // Scans at most twice an interval, for the units spare for an interval.
+  [[gnu::noinline]] void decommit_old_spare() noexcept {
+    const std::size_t interval = options_.decommit_interval;
+    if (frees_ - last_scan_ < (interval + 1) / 2) return;
+    last_scan_ = frees_;
+    decommit_spare_older(interval);
   }
 
   // Decommits the spare units of the chunk around unit `unit` if none of
