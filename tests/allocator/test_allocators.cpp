@@ -625,6 +625,22 @@ struct spare_fixture {
   }
 };
 
+// Frees every block of `f` in a random order, checking the committed pages
+// after each free; returns the decommit calls made.
+template <class A>
+long free_in_random_order(spare_fixture<A>& f) {
+  std::mt19937_64 rng{7};
+  std::shuffle(f.live.begin(), f.live.end(), rng);
+  auto& decommits = fake_protection::control().decommit_calls;
+  const long before = decommits.load();
+  for (const code_block& b : f.live) {
+    REQUIRE(f.a.free(b));
+    f.model.remove(b);
+    check_pages(f.a, f.model);
+  }
+  return decommits.load() - before;
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("a growing allocator commits ahead in steps of half the spare limit", "[allocator][spare]",
@@ -653,47 +669,30 @@ TEMPLATE_TEST_CASE("freeing many blocks decommits spare units in runs once they 
                    fake_pool, fake_tlsf, fake_slab) {
   long commit_calls = 0;
   spare_fixture<TestType> f{120, commit_calls};
-  auto& [o, a, model, live] = f;
-  std::mt19937_64 rng{7};
-  std::shuffle(live.begin(), live.end(), rng);
-  auto& decommits = fake_protection::control().decommit_calls;
-  const long before = decommits.load();
-  for (const code_block& b : live) {
-    REQUIRE(a.free(b));
-    model.remove(b);
-    check_pages(a, model);  // spare bytes match the pages, within the limit
-  }
-  const long made = decommits.load() - before;
+  const long made = free_in_random_order(f);  // spare bytes checked within the limit
   INFO("decommit calls for 120 units: " << made);
   REQUIRE(made > 0);
   REQUIRE(made < 120);  // fewer calls than units: neighbours go in one call
-  REQUIRE(a.stats().spare <= o.max_spare_committed);
+  REQUIRE(f.a.stats().spare <= f.o.max_spare_committed);
 }
 
-TEMPLATE_TEST_CASE("blocks freed in random order give back each chunk in one call and the rest in bulk",
+TEMPLATE_TEST_CASE("blocks freed in random order give back each chunk in one call and the rest on demand",
                    "[allocator][spare]", fake_pool, fake_tlsf, fake_slab) {
   long commit_calls = 0;
-  spare_fixture<TestType> f{120, commit_calls, 1000};  // no bulk decommit within these frees
+  spare_fixture<TestType> f{120, commit_calls, 1000};  // no unit grows old within these frees
   auto& [o, a, model, live] = f;
-  std::mt19937_64 rng{7};
-  std::shuffle(live.begin(), live.end(), rng);
   auto& decommits = fake_protection::control().decommit_calls;
   const long before = decommits.load();
-  for (const code_block& b : live) {
-    REQUIRE(a.free(b));
-    model.remove(b);
-    check_pages(a, model);
-  }
+  const long made = free_in_random_order(f);
   // A chunk is 16 units here (the spare limit); each chunk without a block
   // went in one call as its last block left.
   std::size_t chunks = 0;
   for (const jitcm::code_space& s : a.code_spaces()) chunks += (s.region.size() / page + 15) / 16;
-  const long made = decommits.load() - before;
   INFO("decommit calls: " << made << ", chunks: " << chunks);
   REQUIRE(made > 0);
   REQUIRE(made <= static_cast<long>(chunks));
   // The chunks holding headers are never without a block: their spare
-  // units wait for a bulk decommit.
+  // units wait to grow old, or for decommit_spare().
   const std::size_t spare = a.stats().spare;
   REQUIRE(spare > 0);
   REQUIRE(spare <= a.code_spaces().size() * 16 * page);
