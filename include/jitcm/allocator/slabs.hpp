@@ -38,8 +38,8 @@ namespace jitcm::allocator {
 ///   allocation of a slab); when Inner has no room for a slab, the block
 ///   comes from Inner itself, so a space grows only when Inner has no room
 ///   for the block. Free slots serve their own size only: a space may grow
-///   while slabs of other sizes have free slots (at most one partly used
-///   slab per size is ever filled first, the newest).
+///   while slabs of other sizes have free slots (of a size, the newest
+///   partly used slab is filled first).
 /// - free(r) finds the slab holding r through detail::slab_windows, a table
 ///   with an entry per slab-sized window of the address space (each meets at
 ///   most two slabs), so it never searches, not even for the code space; a
