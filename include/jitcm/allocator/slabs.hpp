@@ -173,7 +173,8 @@ class slab_free_space {
     const std::uint64_t granule = offset >> shift_;
     const std::uint32_t granules = found.tag;
     const auto slot = static_cast<std::uint32_t>((granule * reciprocals[granules]) >> 32);
-    if (std::uint64_t{slot} * granules != granule || slot >= slab_granules / granules) return none;
+    // A slot start, and a whole slot before the slab's end (no division).
+    if (std::uint64_t{slot} * granules != granule || granule + granules > slab_granules) return none;
     if ((bitmaps_[found.id - 1].free[slot / 64] >> (slot % 64) & 1) != 0) return none;
     return slot;
   }

@@ -132,6 +132,9 @@ class tlsf_free_space {
     return space == nullptr ? nullptr : *space;
   }
 
+  // The live block that starts at `address` in `space`, or empty.
+  [[nodiscard]] address_region live_block(const space_entry& space, std::uintptr_t address) const noexcept;
+
   // ---- free blocks ------------------------------------------------------
 
   // Takes [begin, begin + bytes) out of free block `index`; what is left on

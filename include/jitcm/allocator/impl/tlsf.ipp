@@ -57,24 +57,27 @@ JITCM_DECL address_region tlsf_free_space::allocate_in_region(std::size_t bytes,
   return {};
 }
 
+JITCM_DECL address_region tlsf_free_space::live_block(const space_entry& space, std::uintptr_t address) const noexcept {
+  const std::size_t g = granule(space, address);
+  // A live block's first granule has a start bit and is no free block's end.
+  if (!space.table.is_start(g) || space.table.is_free_end(g)) return {};
+  return {address, next_start(space, address) - address};
+}
+
 JITCM_DECL address_region tlsf_free_space::free_at(std::uintptr_t address) {
   space_entry* space = space_of(address);
   if (space == nullptr || (address & (alignment() - 1)) != 0) return {};
-  const std::size_t g = granule(*space, address);
-  // A live block's first granule has a start bit and is no free block's end.
-  if (!space->table.is_start(g) || space->table.is_free_end(g)) return {};
-  const address_region block{address, next_start(*space, address) - address};
-  give_back(*space, block);
+  const address_region block = live_block(*space, address);
+  if (!block.empty()) give_back(*space, block);
   return block;
 }
 
 JITCM_DECL std::error_code tlsf_free_space::free(address_region r) {
   space_entry* space = space_of(r.begin());
   if (space == nullptr) return make_error_code(errc::double_free);
-  const std::size_t g = granule(*space, r.begin());
-  // A live block's first granule has a start bit and is no free block's end.
-  if (!space->table.is_start(g) || space->table.is_free_end(g)) return make_error_code(errc::double_free);
-  if (next_start(*space, r.begin()) != r.end()) return make_error_code(errc::invalid_argument);
+  const address_region block = live_block(*space, r.begin());
+  if (block.empty()) return make_error_code(errc::double_free);
+  if (block.end() != r.end()) return make_error_code(errc::invalid_argument);
   give_back(*space, r);
   return {};
 }
