@@ -76,10 +76,11 @@ class slab_windows {
     const std::uint64_t high = static_cast<std::uint64_t>(address) >> region_bits;
     for (const region& r : regions_) {
       if (r.high != high) continue;
-      for (const slab& entry : r.windows[index(address)].slabs) {
-        if (entry.id != 0 && address - entry.begin < size()) return &entry;
-      }
-      return nullptr;
+      // Which of the two entries holds `address` is a coin toss for frees
+      // in random order: chosen by a conditional move, not a branch.
+      const std::array<slab, 2>& slabs = r.windows[index(address)].slabs;
+      const slab& entry = slabs[holds(slabs[0], address) ? 0 : 1];
+      return holds(entry, address) ? &entry : nullptr;
     }
     return nullptr;
   }
@@ -117,6 +118,10 @@ class slab_windows {
     if (windows == nullptr) return nullptr;
     regions_.push_back(region{high, windows});
     return &windows[index(address)];
+  }
+
+  [[nodiscard]] bool holds(const slab& entry, std::uintptr_t address) const noexcept {
+    return entry.id != 0 && address - entry.begin < size();
   }
 
   static void claim(window& w, const slab& added) noexcept { w.slabs[w.slabs[0].id == 0 ? 0 : 1] = added; }
