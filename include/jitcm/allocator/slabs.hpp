@@ -137,17 +137,20 @@ class slab_free_space {
   static constexpr std::uint32_t none = UINT32_MAX;
   static constexpr std::size_t words = slab_granules / 64;
 
-  // A slab's header; its bitmap of free slots is apart (bitmaps_, same
-  // index), so that the headers of all slabs stay in cache and a free
-  // touches one line of bitmap. Its start and slot size are also in the
+  // A slab: its header, then its bitmap of free slots, on cache-line
+  // boundaries. A free reads the bitmap word of its slot and writes it and
+  // the count beside it: one line for slabs of up to 320 slots (slots of 4
+  // granules or more), where a bitmap kept apart from the headers was a
+  // second miss on every free. Its start and slot size are also in the
   // windows (as the tag), where a free finds them.
-  struct slab {
+  struct alignas(64) slab {
     std::uintptr_t begin;
     std::uint32_t partial_at;     // place in partial_[slot_granules], or none when full
     std::uint16_t slot_granules;  // 0 while unused
     std::uint16_t slots;
     std::uint16_t live;
-    std::uint16_t first_word;  // no free slot in the words below
+    std::uint16_t first_word;               // no free slot in the words below
+    std::array<std::uint64_t, words> free;  // a set bit per free slot
   };
 
   // ceil(2^32 / k) for every slot size k: slot = granule * reciprocal >> 32,
@@ -157,10 +160,6 @@ class slab_free_space {
     for (std::size_t k = 1; k <= max_slot_granules; ++k) r[k] = ((std::uint64_t{1} << 32) + k - 1) / k;
     return r;
   }();
-
-  struct alignas(64) bitmap {
-    std::array<std::uint64_t, words> free;  // a set bit per free slot
-  };
 
   [[nodiscard]] std::size_t slot_bytes(const slab& s) const noexcept { return std::size_t{s.slot_granules} << shift_; }
 
@@ -175,7 +174,7 @@ class slab_free_space {
     const auto slot = static_cast<std::uint32_t>((granule * reciprocals[granules]) >> 32);
     // A slot start, and a whole slot before the slab's end (no division).
     if (std::uint64_t{slot} * granules != granule || granule + granules > slab_granules) return none;
-    if ((bitmaps_[found.id - 1].free[slot / 64] >> (slot % 64) & 1) != 0) return none;
+    if ((slabs_[found.id - 1].free[slot / 64] >> (slot % 64) & 1) != 0) return none;
     return slot;
   }
 
@@ -191,7 +190,6 @@ class slab_free_space {
     }
     if (unused_.empty()) {
       slabs_.emplace_back();
-      bitmaps_.emplace_back();
     } else {
       unused_.pop_back();
     }
@@ -203,7 +201,7 @@ class slab_free_space {
     s.first_word = 0;
     for (std::size_t w = 0; w < words; ++w) {
       const std::size_t below = std::min<std::size_t>(64, s.slots > w * 64 ? s.slots - w * 64 : 0);
-      bitmaps_[index].free[w] = below == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << below) - 1;
+      s.free[w] = below == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << below) - 1;
     }
     add_partial(index);
     return index;
@@ -211,7 +209,7 @@ class slab_free_space {
 
   address_region take_slot(std::uint32_t index) {
     slab& s = slabs_[index];
-    std::array<std::uint64_t, words>& free = bitmaps_[index].free;
+    std::array<std::uint64_t, words>& free = s.free;
     std::size_t w = s.first_word;
     while (free[w] == 0) ++w;  // a partial slab has a free slot
     const auto slot = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(free[w])));
@@ -224,7 +222,7 @@ class slab_free_space {
   void give_back(std::uint32_t index, std::uint32_t slot) {
     slab& s = slabs_[index];
     const bool was_full = s.live == s.slots;
-    bitmaps_[index].free[slot / 64] |= std::uint64_t{1} << (slot % 64);
+    s.free[slot / 64] |= std::uint64_t{1} << (slot % 64);
     s.first_word = std::min(s.first_word, static_cast<std::uint16_t>(slot / 64));
     if (--s.live == 0) {
       close_slab(index, was_full);
@@ -265,7 +263,6 @@ class slab_free_space {
   unsigned slab_shift_;
   bool slabs_enabled_;
   std::vector<slab> slabs_;
-  std::vector<bitmap> bitmaps_;                                            // of slabs_[i], at i
   std::vector<std::uint32_t> unused_;                                      // indices of unused slab descriptors
   std::array<std::vector<std::uint32_t>, max_slot_granules + 1> partial_;  // slabs with a free slot, by slot size
   detail::slab_windows windows_{slab_shift_};                              // where each slab lies
