@@ -55,8 +55,13 @@ JITCM_DECL result<void> dual_mapping_or_mprotect::space::decommit(address_region
   return std::visit([part](const auto& s) { return s.decommit(part); }, memory_);
 }
 
-JITCM_DECL std::uintptr_t dual_mapping_or_mprotect::space::writable(std::uintptr_t executable_address) const noexcept {
-  return std::visit([executable_address](const auto& s) { return s.writable(executable_address); }, memory_);
+JITCM_DECL std::uintptr_t dual_mapping_or_mprotect::space::write_offset_of(const variant& memory) noexcept {
+  return std::visit(
+      [](const auto& s) {
+        const std::uintptr_t begin = s.region().begin();
+        return s.writable(begin) - begin;
+      },
+      memory);
 }
 
 JITCM_DECL result<dual_mapping_or_mprotect::write_scope> dual_mapping_or_mprotect::space::begin_write(
