@@ -319,6 +319,26 @@ TEMPLATE_TEST_CASE("code spaces follow V8's reservation heuristic and carry thei
   for (const jitcm::code_space& space : a.code_spaces()) REQUIRE(space.region.size() <= o.max_code_space_size);
 }
 
+TEST_CASE("with default options 50 MB of code lies in two spaces of 32 MiB", "[allocator]") {
+  // Each space costs a reservation, a shared memory object with dual mapping
+  // and side tables; V8's quarter of what is reserved over 2 MiB made
+  // thirteen for this much code.
+  alloc::default_allocator<> a;
+  // A block takes a page under mprotect toggling (exclusive pages).
+  const std::size_t footprint = (1000 + a.alignment() - 1) & ~(a.alignment() - 1);
+  std::vector<std::uintptr_t> blocks;
+  for (std::size_t live = 0; live < (50 << 20); live += footprint) {
+    auto b = a.allocate(1000);
+    REQUIRE(b);
+    blocks.push_back(b->executable());
+  }
+  REQUIRE(alloc::options{}.min_code_space_size == std::size_t{32} << 20);
+  REQUIRE(a.code_spaces().size() == 2);
+  for (const jitcm::code_space& s : a.code_spaces()) REQUIRE(s.region.size() == reserved(32 << 20));
+  for (const std::uintptr_t b : blocks) REQUIRE(a.free(b));
+  REQUIRE(a.stats().live == 0);
+}
+
 TEMPLATE_TEST_CASE("bad sizes and bad frees are errors that change nothing", "[allocator]", fake_pool, fake_tlsf,
                    fake_slab, fake_bump) {
   TestType a{small_spaces()};

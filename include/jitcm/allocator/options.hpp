@@ -54,8 +54,15 @@ struct options {
   /// max_spare_committed). The runs that hold the headers stay committed.
   std::size_t commit_granularity = std::size_t{64} << 10;
   /// Smallest code space reserved (before the cap by max_code_space_size), so
-  /// that many small allocations do not each reserve a space.
-  std::size_t min_code_space_size = std::size_t{2} << 20;
+  /// that many small allocations do not each reserve a space. Reserving is
+  /// cheap (address space; pages are committed as blocks need them), but
+  /// every space costs a reservation, a shared memory object with dual
+  /// mapping and its side tables: 32 MiB makes a JIT that grows to 50 MB of
+  /// code reserve two spaces where 2 MiB and V8's quarter of what is
+  /// reserved made thirteen, at several system calls each. Set
+  /// initial_reservation (V8's estimate) or lower this for many small
+  /// allocators.
+  std::size_t min_code_space_size = std::size_t{32} << 20;
   /// Where code spaces should lie, whole: e.g. platform::within_reach of the
   /// runtime the code calls with direct branches (±2 GiB for x86-64 rel32,
   /// ±128 MiB for AArch64 bl). Each reservation tries hints inside it first,
