@@ -43,7 +43,10 @@ struct module_options {
   /// Committed bytes of this module alone; 0 for no limit of its own (the
   /// manager's maximum still applies).
   std::size_t max_committed = 0;
-  /// Size hint for the module's first code space.
+  /// Size of the module's first code space (V8's code-size estimate), raised
+  /// to what its jump tables and first code need; 0: the allocator's
+  /// min_code_space_size (32 MiB for jitcm's allocators). A JIT with many
+  /// small modules sets it, so that each reserves what it will use.
   std::size_t initial_reservation = 0;
   /// No code space of the module is larger; lowered to what the jump-table
   /// emitter's slots reach (jump_table::emitter_traits::max_code_space_size).

@@ -339,6 +339,23 @@ TEST_CASE("with default options 50 MB of code lies in two spaces of 32 MiB", "[a
   REQUIRE(a.stats().live == 0);
 }
 
+TEMPLATE_TEST_CASE("a first space sized by initial_reservation is not raised to min_code_space_size", "[allocator]",
+                   fake_pool, fake_tlsf, fake_slab, fake_bump) {
+  // V8's code-size estimate: a small module reserves what it will use; the
+  // space after it is min_code_space_size again.
+  alloc::options o = small_spaces();
+  o.max_code_space_size = 8 << 20;
+  o.min_code_space_size = 4 << 20;
+  o.initial_reservation = 128 << 10;
+  TestType a{o};
+  REQUIRE(a.allocate(100));
+  REQUIRE(a.code_spaces().size() == 1);
+  REQUIRE(a.code_spaces()[0].region.size() == reserved(128 << 10));
+  REQUIRE(a.allocate(200 << 10));
+  REQUIRE(a.code_spaces().size() == 2);
+  REQUIRE(a.code_spaces()[1].region.size() == reserved(4 << 20));
+}
+
 TEMPLATE_TEST_CASE("bad sizes and bad frees are errors that change nothing", "[allocator]", fake_pool, fake_tlsf,
                    fake_slab, fake_bump) {
   TestType a{small_spaces()};

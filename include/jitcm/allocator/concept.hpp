@@ -83,7 +83,7 @@ struct module_limits {
   std::size_t space_code_header = 0;
   /// Read-write bytes after them, on pages of their own (jump-table data).
   std::size_t space_data_header = 0;
-  /// Size hint for the first code space.
+  /// Size of the first code space (module_options::initial_reservation); 0: the allocator's default.
   std::size_t initial_reservation = 0;
   /// Where code spaces should lie (module_options::preferred_range); empty:
   /// anywhere.

@@ -44,7 +44,9 @@ struct options {
   /// (rounded up to whole pages), committed with commit_data when the space is
   /// reserved (far-jump target cells go there).
   std::size_t space_data_header = 0;
-  /// Size hint for the first code space.
+  /// Size of the first code space (V8's code-size estimate), raised to what
+  /// its first block and the headers need; 0: min_code_space_size. An
+  /// allocator that will hold little code (one of many modules) says so here.
   std::size_t initial_reservation = 0;
   /// Pages are committed and decommitted in aligned runs of this many bytes
   /// (rounded up to a power-of-two number of pages): larger runs cost fewer
@@ -53,15 +55,13 @@ struct options {
   /// decommitted some time after the last block leaves it (see
   /// max_spare_committed). The runs that hold the headers stay committed.
   std::size_t commit_granularity = std::size_t{64} << 10;
-  /// Smallest code space reserved (before the cap by max_code_space_size), so
-  /// that many small allocations do not each reserve a space. Reserving is
-  /// cheap (address space; pages are committed as blocks need them), but
-  /// every space costs a reservation, a shared memory object with dual
-  /// mapping and its side tables: 32 MiB makes a JIT that grows to 50 MB of
-  /// code reserve two spaces where 2 MiB and V8's quarter of what is
-  /// reserved made thirteen, at several system calls each. Set
-  /// initial_reservation (V8's estimate) or lower this for many small
-  /// allocators.
+  /// Smallest code space reserved (before the cap by max_code_space_size),
+  /// except a first space sized by initial_reservation. Reserving is cheap
+  /// (address space; pages are committed as blocks need them), but every
+  /// space costs a reservation, a shared memory object with dual mapping and
+  /// side tables: 32 MiB makes a JIT that grows to 50 MB of code reserve two
+  /// spaces where 2 MiB and V8's quarter of what is reserved made thirteen,
+  /// at several system calls each.
   std::size_t min_code_space_size = std::size_t{32} << 20;
   /// Where code spaces should lie, whole: e.g. platform::within_reach of the
   /// runtime the code calls with direct branches (±2 GiB for x86-64 rel32,

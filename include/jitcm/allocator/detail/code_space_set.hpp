@@ -138,9 +138,11 @@ class code_space_set {
     const std::size_t needed = l.code_offset + block_bytes;
     // V8's heuristic: room for the block and its headers, at least twice the
     // header overhead, and a quarter of what is reserved already, so that the
-    // number of spaces grows logarithmically with the code.
-    std::size_t size = std::max({needed, 2 * l.code_offset, reserved_ / 4, options_.min_code_space_size,
-                                 spaces_.empty() ? options_.initial_reservation : std::size_t{0}});
+    // number of spaces grows logarithmically with the code; the first space
+    // is the caller's estimate when it gave one.
+    const bool estimated = spaces_.empty() && options_.initial_reservation != 0;
+    const std::size_t least = estimated ? options_.initial_reservation : options_.min_code_space_size;
+    std::size_t size = std::max({needed, 2 * l.code_offset, reserved_ / 4, least});
     size = std::min(size, l.max_space);
     const std::size_t granularity =
         std::max({platform::allocation_granularity(), options_.alignment, space_layout::large_page_bytes(options_)});
