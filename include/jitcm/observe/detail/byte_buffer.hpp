@@ -33,13 +33,15 @@ class byte_buffer {
   /// Overwrites the object at `offset` (already appended) with `value`.
   template <class T>
   requires std::is_trivially_copyable_v<T>
-  void patch(std::size_t offset, const T& value) noexcept { std::memcpy(bytes_.data() + offset, &value, sizeof(T)); }
+  void patch(std::size_t offset, const T& value) noexcept { std::memcpy(storage().data() + offset, &value, sizeof(T)); }
 
-  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
-  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+  // Out of line too: a span made from the vector, and the vector's members,
+  // are instantiated in every TU that reads them inline.
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] bool empty() const noexcept;
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept;
   [[nodiscard]] std::vector<std::byte>& storage() noexcept { return bytes_; }
-  void clear() noexcept { bytes_.clear(); }
+  void clear() noexcept;
 
  private:
   std::vector<std::byte> bytes_;
