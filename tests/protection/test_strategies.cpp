@@ -1,6 +1,7 @@
 #include <jitcm/protection/dual_mapping.hpp>
 #include <jitcm/protection/host_default.hpp>
 #include <jitcm/protection/mprotect_toggle.hpp>
+#include <jitcm/protection/mprotect_toggle_single_threaded.hpp>
 #include <jitcm/protection/probe.hpp>
 #include <jitcm/protection/rwx.hpp>
 
@@ -279,6 +280,7 @@ TEST_CASE("the probe finds the strategies this process may use", "[protection]")
   check_probe_verdict<protection::dual_mapping>(found.dual_mapping);
   check_probe_verdict<protection::rwx>(found.rwx);
   static_assert(protection::strategy<protection::host_default>);
+  static_assert(protection::strategy<protection::mprotect_toggle_single_threaded>);
 }
 
 TEST_CASE("mprotect_toggle opens no write scope over pages not committed as code", "[protection][faults]") {

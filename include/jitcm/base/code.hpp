@@ -107,10 +107,9 @@ class code {
   [[nodiscard]] std::size_t instructions_size() const noexcept { return instructions_.size(); }
   [[nodiscard]] bool contains(std::uintptr_t pc) const noexcept { return instructions_.contains(pc); }
 
-  [[nodiscard]] std::optional<std::uint32_t> index() const noexcept {
-    if (index_ == no_index) return std::nullopt;
-    return index_;
-  }
+  // index() and the metadata spans are defined in code.ipp: a std::optional or
+  // std::span built inline instantiates its constructor's constraints in every TU.
+  [[nodiscard]] std::optional<std::uint32_t> index() const noexcept;
   [[nodiscard]] code_kind kind() const noexcept { return kind_; }
   [[nodiscard]] jitcm::tier tier() const noexcept { return tier_; }
   [[nodiscard]] debug_kind for_debugging() const noexcept { return debug_; }
@@ -121,23 +120,16 @@ class code {
   }
   [[nodiscard]] void* owner() const noexcept { return owner_; }
 
-  [[nodiscard]] std::span<const std::uint32_t> protected_instructions() const noexcept {
-    return {reinterpret_cast<const std::uint32_t*>(metadata_.get() + protected_offset()), protected_count_};
-  }
+  [[nodiscard]] std::span<const std::uint32_t> protected_instructions() const noexcept;
   /// True if `pc` is the address of one of the protected instructions.
   /// O(log n); false for any pc outside the instructions.
   [[nodiscard]] bool is_protected_instruction(std::uintptr_t pc) const noexcept;
 
   /// The `.eh_frame` entries of code_desc::unwind_info (FDE locations
   /// relative to the code's start); empty when the JIT gave none.
-  [[nodiscard]] std::span<const std::byte> unwind_info() const noexcept {
-    if (!has_unwind_info_) return {};
-    return {metadata_.get() + unwind_offset() + sizeof(std::uint32_t), unwind_info_size()};
-  }
+  [[nodiscard]] std::span<const std::byte> unwind_info() const noexcept;
 
-  [[nodiscard]] std::span<const source_position> source_positions() const noexcept {
-    return {reinterpret_cast<const source_position*>(metadata_.get()), source_position_count_};
-  }
+  [[nodiscard]] std::span<const source_position> source_positions() const noexcept;
   /// The source position at or before `code_offset`: the entry with the
   /// largest code offset not above it. None when `code_offset` lies before
   /// the first entry or outside the instructions. O(log n).

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../base/address_region.hpp"
+#include "../base/config.hpp"
 #include "../allocator/code_block.hpp"
 #include "../jump_table/emitter_traits.hpp"
 #include "../jump_table/lazy_trampoline.hpp"
@@ -17,6 +18,35 @@
 #include "../base/result.hpp"
 
 namespace jitcm::detail {
+
+/// What jump_table_set keeps whatever its emitter: the routing and the
+/// tables. Not a template, so that its members (std::optional, std::span
+/// and std::vector code) are compiled once under separate compilation
+/// (impl/jump_table_set.ipp) instead of in every TU that includes the set.
+class jump_table_list {
+ public:
+  // choose_routing, views and size: see jump_table_set's table.
+  [[nodiscard]] result<void> choose_routing(std::optional<jump_table::routing> requested,
+                                            bool write_revokes_execute) noexcept;
+  [[nodiscard]] jump_table::routing routing() const noexcept { return routing_; }
+  [[nodiscard]] std::span<const jump_table::table_view> views() const noexcept;
+  [[nodiscard]] std::size_t size() const noexcept;
+
+ protected:
+  jump_table_list() = default;
+  ~jump_table_list() = default;
+  /// Appends the table of a new code space; the first becomes main_.
+  void add(const jump_table::table_view& view);
+
+  // The first space's table, set once before the set is shared, so
+  // call_target reads it without a lock while tables_ grows.
+  jump_table::table_view main_{};
+
+ private:
+  jump_table::routing routing_ = jump_table::routing::near;
+  // Serialised by the owner (see jump_table_set's Thread safety).
+  std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
+};
 
 /// The jump tables of one module, for emitter `J`: the first code space's
 /// table is the one callers call (`call_target`); every later space gets a
@@ -53,7 +83,7 @@ namespace jitcm::detail {
 /// add_space happen before the set is shared; call_target and routing()
 /// read only what they set, without a lock.
 template <class J>
-class jump_table_set {
+class jump_table_set : public jump_table_list {
  public:
   /// `lazy` is copied into the set (its address goes into the tables);
   /// `lazy_entry` is used when `lazy.function` is null.
@@ -75,20 +105,6 @@ class jump_table_set {
   }
   [[nodiscard]] static std::size_t data_header_bytes(std::uint32_t slots) noexcept { return J::data_bytes(slots); }
 
-  [[nodiscard]] result<void> choose_routing(std::optional<jump_table::routing> requested,
-                                            bool write_revokes_execute) noexcept {
-    if (!requested) {
-      routing_ = write_revokes_execute ? jump_table::routing::far_only : jump_table::routing::near;
-      return {};
-    }
-    // A near retarget writes the slot's page, which must stay executable for
-    // the threads running through it.
-    if (*requested == jump_table::routing::near && write_revokes_execute) return failure{errc::invalid_argument};
-    routing_ = *requested;
-    return {};
-  }
-  [[nodiscard]] jump_table::routing routing() const noexcept { return routing_; }
-
   [[nodiscard]] bool has_lazy_callback() const noexcept { return lazy_.function != nullptr; }
   [[nodiscard]] result<void> open_lazy_door() noexcept {
     if (!has_lazy_callback()) return {};
@@ -99,8 +115,6 @@ class jump_table_set {
   }
 
   [[nodiscard]] std::uintptr_t call_target(std::uint32_t slot) const noexcept { return J::call_target(main_, slot); }
-  [[nodiscard]] std::span<const jump_table::table_view> views() const noexcept { return tables_; }
-  [[nodiscard]] std::size_t size() const noexcept { return tables_.size(); }
 
   template <class Opener, class InstalledTarget>
   [[nodiscard]] result<void> add_space(const code_space& space, std::uintptr_t code_writable,
@@ -131,8 +145,7 @@ class jump_table_set {
         if (auto ok = retarget_one(view, slot, target, open); !ok) return ok;
       }
     }
-    tables_.push_back(view);
-    if (tables_.size() == 1) main_ = view;
+    add(view);
     return {};
   }
 
@@ -140,12 +153,13 @@ class jump_table_set {
   template <class Opener>
   [[nodiscard]] result<void> retarget(std::uint32_t slot, std::uintptr_t target, std::uintptr_t before, Opener&& open,
                                       bool& stranded) {
-    for (std::size_t t = 0; t < tables_.size(); ++t) {
-      if (auto ok = retarget_one(tables_[t], slot, target, open); !ok) {
+    const std::span<const jump_table::table_view> tables = views();
+    for (std::size_t t = 0; t < tables.size(); ++t) {
+      if (auto ok = retarget_one(tables[t], slot, target, open); !ok) {
         // The failing table too: an emitter may report a refused protection
         // restore after its store.
         for (std::size_t undo = 0; undo <= t; ++undo) {
-          if (!retarget_one(tables_[undo], slot, before, open)) stranded = true;
+          if (!retarget_one(tables[undo], slot, before, open)) stranded = true;
         }
         return ok;
       }
@@ -179,13 +193,13 @@ class jump_table_set {
     return emitter::lazy_target(view, slot, lazy_entry_of(view));
   }
   [[nodiscard]] result<void> initialize_table(const jump_table::table_view& view) const noexcept {
-    return emitter::initialize(view, lazy_entry_of(view), routing_);
+    return emitter::initialize(view, lazy_entry_of(view), routing());
   }
   template <class Opener>
   [[nodiscard]] result<void> retarget_one(const jump_table::table_view& view, std::uint32_t slot, std::uintptr_t target,
                                           Opener& open) const {
     const std::uintptr_t address = target != 0 ? target : lazy_target(view, slot);
-    if (routing_ == jump_table::routing::far_only) return J::patch_far(view, slot, address);
+    if (routing() == jump_table::routing::far_only) return J::patch_far(view, slot, address);
     return J::patch(view, slot, address, open);
   }
 
@@ -197,12 +211,10 @@ class jump_table_set {
   const jump_table::lazy_compile_callback lazy_;
   std::uintptr_t lazy_entry_;
   std::uintptr_t lazy_door_ = 0;  // the trampoline's context door, with a lazy callback
-  jump_table::routing routing_ = jump_table::routing::near;
-  // The first space's table, set once before the set is shared, so
-  // call_target reads it without a lock while tables_ grows.
-  jump_table::table_view main_{};
-  // Serialised by the owner (see Thread safety above).
-  std::vector<jump_table::table_view> tables_;  // one per code space, in creation order
 };
 
 }  // namespace jitcm::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/jump_table_set.ipp"  // IWYU pragma: export
+#endif

@@ -89,10 +89,9 @@ class lock_free_array {
 
   // The rest is called with writer_mutex_ held.
 
-  [[nodiscard]] std::span<const entry> current_entries() const noexcept {
-    const view* v = current_.load(std::memory_order_relaxed);
-    return v ? std::span<const entry>{v->entries, v->size} : std::span<const entry>{};
-  }
+  // Out of line with the writers that use it: a span built inline is
+  // instantiated in every TU.
+  [[nodiscard]] std::span<const entry> current_entries() const noexcept;
 
   // Makes the first `size` entries of `fresh` (or, without it, of buffer_)
   // the current view; frees the old view, and the old array if `fresh`

@@ -28,8 +28,8 @@ struct mprotect_toggle_single_threaded : mprotect_toggle {
   static constexpr bool write_revokes_execute = true;
   static constexpr bool exclusive_pages = false;
 };
-
-static_assert(strategy<mprotect_toggle_single_threaded>,
-              "jitcm: mprotect_toggle_single_threaded must satisfy protection::strategy");
+// That it satisfies protection::strategy is checked in
+// tests/protection/test_strategies.cpp: a check here would instantiate the
+// strategy's members in every TU that includes the header.
 
 }  // namespace jitcm::protection

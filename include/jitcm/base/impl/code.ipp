@@ -17,6 +17,24 @@
 
 namespace jitcm {
 
+JITCM_DECL std::optional<std::uint32_t> code::index() const noexcept {
+  if (index_ == no_index) return std::nullopt;
+  return index_;
+}
+
+JITCM_DECL std::span<const std::uint32_t> code::protected_instructions() const noexcept {
+  return {reinterpret_cast<const std::uint32_t*>(metadata_.get() + protected_offset()), protected_count_};
+}
+
+JITCM_DECL std::span<const std::byte> code::unwind_info() const noexcept {
+  if (!has_unwind_info_) return {};
+  return {metadata_.get() + unwind_offset() + sizeof(std::uint32_t), unwind_info_size()};
+}
+
+JITCM_DECL std::span<const source_position> code::source_positions() const noexcept {
+  return {reinterpret_cast<const source_position*>(metadata_.get()), source_position_count_};
+}
+
 JITCM_DECL bool code::is_protected_instruction(std::uintptr_t pc) const noexcept {
   if (!contains(pc)) return false;
   const auto offsets = protected_instructions();

@@ -15,6 +15,11 @@
 
 namespace jitcm::lookup {
 
+JITCM_DECL std::span<const lock_free_array::entry> lock_free_array::current_entries() const noexcept {
+  const view* v = current_.load(std::memory_order_relaxed);
+  return v ? std::span<const entry>{v->entries, v->size} : std::span<const entry>{};
+}
+
 JITCM_DECL result<void> lock_free_array::insert(const code* c) noexcept {
   if (c == nullptr) return failure{errc::invalid_argument};
   const entry added{c->instruction_start(), c->instructions().end(), c};

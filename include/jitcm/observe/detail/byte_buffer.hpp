@@ -20,10 +20,13 @@ class byte_buffer {
   /// Appends the object representation of `value`.
   template <class T>
   requires std::is_trivially_copyable_v<T>
-  void put(const T& value) { put_bytes({reinterpret_cast<const std::byte*>(&value), sizeof(T)}); }
+  void put(const T& value) { put_bytes(&value, sizeof(T)); }
   // Out of line: their growth instantiates std::vector<std::byte>'s
-  // insertion, which separate compilation then compiles once.
+  // insertion, which separate compilation then compiles once. put goes
+  // through a pointer and a size, not a span: a span built from a pointer
+  // of a non-dependent type is instantiated where put is defined, in every TU.
   void put_bytes(std::span<const std::byte> bytes);
+  void put_bytes(const void* data, std::size_t size);
   /// `text` and its terminating NUL.
   void put_string(std::string_view text);
   void put_uleb128(std::uint64_t value);
@@ -33,13 +36,15 @@ class byte_buffer {
   /// Overwrites the object at `offset` (already appended) with `value`.
   template <class T>
   requires std::is_trivially_copyable_v<T>
-  void patch(std::size_t offset, const T& value) noexcept { std::memcpy(bytes_.data() + offset, &value, sizeof(T)); }
+  void patch(std::size_t offset, const T& value) noexcept { std::memcpy(storage().data() + offset, &value, sizeof(T)); }
 
-  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
-  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+  // Out of line too: a span made from the vector, and the vector's members,
+  // are instantiated in every TU that reads them inline.
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] bool empty() const noexcept;
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept;
   [[nodiscard]] std::vector<std::byte>& storage() noexcept { return bytes_; }
-  void clear() noexcept { bytes_.clear(); }
+  void clear() noexcept;
 
  private:
   std::vector<std::byte> bytes_;

@@ -9,6 +9,15 @@ JITCM_DECL void byte_buffer::put_bytes(std::span<const std::byte> bytes) {
   bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
 }
 
+JITCM_DECL void byte_buffer::put_bytes(const void* data, std::size_t size) {
+  put_bytes({static_cast<const std::byte*>(data), size});
+}
+
+JITCM_DECL std::size_t byte_buffer::size() const noexcept { return bytes_.size(); }
+JITCM_DECL bool byte_buffer::empty() const noexcept { return bytes_.empty(); }
+JITCM_DECL std::span<const std::byte> byte_buffer::bytes() const noexcept { return bytes_; }
+JITCM_DECL void byte_buffer::clear() noexcept { bytes_.clear(); }
+
 JITCM_DECL void byte_buffer::put_string(std::string_view text) {
   put_bytes(std::as_bytes(std::span{text.data(), text.size()}));
   bytes_.push_back(std::byte{0});
