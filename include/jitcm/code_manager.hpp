@@ -94,7 +94,7 @@ struct code_manager_stats {
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
           class Lookup = lookup::segment_map, class Tiering = tiering::two_tier, class RefCounting = refcount::scoped>
 class basic_code_manager {
-  static_assert(detail::policies_conform<Allocator, JumpTable, Lookup, Tiering, RefCounting>,
+  static_assert(detail::diagnose_policies<Allocator, JumpTable, Lookup, Tiering, RefCounting>(),
                 "jitcm: basic_code_manager's policies do not conform; the sentences above name each missing member");
 
  public:
@@ -316,13 +316,5 @@ using code_manager = basic_code_manager<>;
 // explicit-instantiation recipe, applied to the default policies).
 #if defined(JITCM_SEPARATE_COMPILATION)
 #include "explicit_instantiation.hpp"  // IWYU pragma: export
-// The extern declaration instantiates the class, and so its policy check,
-// in every TU. The default policies conform (the tests check each one's
-// concept: test_allocators, test_encoding, test_lookup, test_tiering,
-// test_refcount), so the check is not evaluated for them here.
-namespace jitcm::detail {
-template <>
-inline constexpr bool policies_conform<JITCM_CODE_MANAGER_POLICIES> = true;
-}  // namespace jitcm::detail
 JITCM_EXTERN_CODE_MANAGER(JITCM_CODE_MANAGER_POLICIES);
 #endif

@@ -22,11 +22,4 @@ consteval bool diagnose_policies() {
       refcount::ref_counting_requirements::diagnose<RefCounting>());
 }
 
-/// diagnose_policies' verdict, as basic_code_manager checks it. A variable
-/// so that a combination known to conform can be specialised to true
-/// without evaluating it again (code_manager.hpp does, under separate
-/// compilation, for the default policies).
-template <class Allocator, class JumpTable, class Lookup, class Tiering, class RefCounting>
-inline constexpr bool policies_conform = diagnose_policies<Allocator, JumpTable, Lookup, Tiering, RefCounting>();
-
 }  // namespace jitcm::detail
