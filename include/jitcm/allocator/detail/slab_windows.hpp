@@ -55,8 +55,8 @@ class slab_windows {
   }
 
   bool add(std::uintptr_t begin, std::uint32_t id, std::uint32_t tag) {
-    window* first = window_of(begin, true);
-    window* last = window_of(begin + size() - 1, true);
+    window* first = window_of(begin);
+    window* last = window_of(begin + size() - 1);
     if (first == nullptr || last == nullptr) return false;
     const slab added{begin, id, tag};
     claim(*first, added);
@@ -66,23 +66,19 @@ class slab_windows {
 
   void remove(std::uintptr_t begin) noexcept {
     for (const std::uintptr_t address : {begin, begin + size() - 1}) {
-      for (slab& entry : window_of(address, false)->slabs) {
+      for (slab& entry : existing_window(address)->slabs) {
         if (entry.id != 0 && entry.begin == begin) entry = slab{};
       }
     }
   }
 
   [[nodiscard]] const slab* find(std::uintptr_t address) const noexcept {
-    const std::uint64_t high = static_cast<std::uint64_t>(address) >> region_bits;
-    for (const region& r : regions_) {
-      if (r.high != high) continue;
-      // Which of the two entries holds `address` is a coin toss for frees
-      // in random order: chosen by a conditional move, not a branch.
-      const std::array<slab, 2>& slabs = r.windows[index(address)].slabs;
-      const slab& entry = slabs[holds(slabs[0], address) ? 0 : 1];
-      return holds(entry, address) ? &entry : nullptr;
-    }
-    return nullptr;
+    const window* w = existing_window(address);
+    if (w == nullptr) return nullptr;
+    // Which of the two entries holds `address` is a coin toss for frees
+    // in random order: chosen by a conditional move, not a branch.
+    const slab& entry = w->slabs[holds(w->slabs[0], address) ? 0 : 1];
+    return holds(entry, address) ? &entry : nullptr;
   }
 
  private:
@@ -104,19 +100,25 @@ class slab_windows {
     return static_cast<std::size_t>(within >> shift_);
   }
 
-  // The window of `address`; with `create`, its region's table is made if
-  // missing (nullptr when refused).
-  window* window_of(std::uintptr_t address, bool create) {
+  // The window of `address`, or nullptr when its region has no table.
+  [[nodiscard]] window* existing_window(std::uintptr_t address) const noexcept {
     const std::uint64_t high = static_cast<std::uint64_t>(address) >> region_bits;
     for (const region& r : regions_) {
       if (r.high == high) return &r.windows[index(address)];
     }
-    if (!create || jitcm::detail::side_allocation_refused()) return nullptr;
+    return nullptr;
+  }
+
+  // The window of `address`, its region's table made if missing (nullptr
+  // when refused).
+  window* window_of(std::uintptr_t address) {
+    if (window* w = existing_window(address)) return w;
+    if (jitcm::detail::side_allocation_refused()) return nullptr;
     regions_.reserve(regions_.size() + 1);
     const std::size_t count = std::size_t{1} << (region_bits - shift_);
     auto* windows = static_cast<window*>(std::calloc(count, sizeof(window)));
     if (windows == nullptr) return nullptr;
-    regions_.push_back(region{high, windows});
+    regions_.push_back(region{static_cast<std::uint64_t>(address) >> region_bits, windows});
     return &windows[index(address)];
   }
 
