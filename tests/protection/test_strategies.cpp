@@ -1,4 +1,5 @@
 #include <jitcm/protection/dual_mapping.hpp>
+#include <jitcm/protection/dual_mapping_or_mprotect.hpp>
 #include <jitcm/protection/host_default.hpp>
 #include <jitcm/protection/mprotect_toggle.hpp>
 #include <jitcm/protection/mprotect_toggle_single_threaded.hpp>
@@ -281,6 +282,11 @@ TEST_CASE("the probe finds the strategies this process may use", "[protection]")
   check_probe_verdict<protection::rwx>(found.rwx);
   static_assert(protection::strategy<protection::host_default>);
   static_assert(protection::strategy<protection::mprotect_toggle_single_threaded>);
+#if defined(JITCM_HAS_DUAL_MAPPING)
+  static_assert(protection::strategy<protection::dual_mapping_or_mprotect>);
+  static_assert(protection::strategy<protection::dual_mapping>);
+#endif
+  static_assert(protection::strategy<protection::mprotect_toggle>);
 }
 
 TEST_CASE("mprotect_toggle opens no write scope over pages not committed as code", "[protection][faults]") {

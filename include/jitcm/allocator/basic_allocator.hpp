@@ -98,8 +98,19 @@ concept frees_at = requires(F& f, std::uintptr_t p) {
 /// Failure atomicity: every operation that fails leaves the allocator as it
 /// was (blocks, statistics, committed pages, budget), whichever OS call or
 /// bookkeeping allocation was refused; see each operation for its errors.
-template <protection::strategy Protection, free_space_policy FreeSpace>
+//
+// The parameters are checked here rather than constrained in the template
+// head: naming basic_allocator<P, F> (an alias, a default argument) then
+// costs no concept check; only the specializations a program instantiates do.
+template <class Protection, class FreeSpace>
 class basic_allocator {
+  static_assert(protection::strategy<Protection>,
+                "jitcm: basic_allocator's Protection is not a jitcm::protection::strategy (see the table in "
+                "<jitcm/protection/strategy.hpp>)");
+  static_assert(free_space_policy<FreeSpace>,
+                "jitcm: basic_allocator's FreeSpace is not a jitcm::allocator::free_space_policy (see the table in "
+                "<jitcm/allocator/basic_allocator.hpp>)");
+
  public:
   using protection_type = Protection;
   using free_space_type = FreeSpace;
@@ -131,7 +142,7 @@ class basic_allocator {
     if (found.empty()) {
       auto grown = spaces_.grow(*size);
       if (!grown) return forward_error(grown);
-      if (!free_.add_space(spaces_.records()[*grown].code)) {
+      if (!free_.add_space(spaces_.record(*grown).code)) {
         spaces_.drop_newest();
         return system_failure(ENOMEM);
       }
@@ -163,8 +174,8 @@ class basic_allocator {
     if (index == spaces_.npos) return failure{errc::not_owned};
     // The alignment is a power of two once a space exists: a mask, not a division.
     const std::size_t misalignment = options_.alignment - 1;
-    if (b.size() == 0 || !spaces_.records()[index].code.contains(b.region()) || (b.size() & misalignment) != 0) {
-      return failure{(b.executable() & misalignment) != 0 || !spaces_.records()[index].code.contains(b.executable())
+    if (b.size() == 0 || !spaces_.record(index).code.contains(b.region()) || (b.size() & misalignment) != 0) {
+      return failure{(b.executable() & misalignment) != 0 || !spaces_.record(index).code.contains(b.executable())
                          ? errc::not_owned
                          : errc::invalid_argument};
     }
@@ -189,7 +200,7 @@ class basic_allocator {
     const address_region freed = free_.free_at(executable);
     if (freed.empty()) {
       const bool foreign =
-          !spaces_.records()[index].code.contains(executable) || (executable & (options_.alignment - 1)) != 0;
+          !spaces_.record(index).code.contains(executable) || (executable & (options_.alignment - 1)) != 0;
       return failure{foreign ? errc::not_owned : errc::double_free};
     }
     account_free(index, freed);
@@ -216,7 +227,7 @@ class basic_allocator {
     {
       std::lock_guard guard{lock_};
       const std::size_t index = spaces_.find(region.begin());
-      if (index == spaces_.npos || !spaces_.records()[index].region.contains(region)) {
+      if (index == spaces_.npos || !spaces_.record(index).region.contains(region)) {
         return failure{errc::out_of_range};
       }
       if (!spaces_.is_committed(index, region)) return failure{errc::not_committed};

@@ -57,7 +57,7 @@ class bump_free_space {
 /// A code allocator that never reuses memory: allocation is a pointer bump,
 /// free() of a live block succeeds and only updates the statistics, and all
 /// memory goes when the allocator goes.
-template <protection::strategy Protection = protection::host_default>
+template <class Protection = protection::host_default>
 using bump = basic_allocator<Protection, bump_free_space>;
 
 }  // namespace jitcm::allocator

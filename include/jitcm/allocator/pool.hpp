@@ -66,7 +66,7 @@ class pool_free_space {
 /// V8's code allocator: first fit in a disjoint_pool of free regions, code
 /// spaces grown by V8's heuristic, pages committed on demand and decommitted
 /// when no block is left on them. Reference behaviour; see tlsf for speed.
-template <protection::strategy Protection = protection::host_default>
+template <class Protection = protection::host_default>
 using pool = basic_allocator<Protection, pool_free_space>;
 
 }  // namespace jitcm::allocator

@@ -64,8 +64,12 @@ namespace jitcm::allocator {
 /// ```
 ///
 /// Thread safety: none; the owning allocator locks.
-template <free_space_policy Inner>
+template <class Inner>
 class slab_free_space {
+  static_assert(free_space_policy<Inner>,
+                "jitcm: slab_free_space's Inner is not a jitcm::allocator::free_space_policy (see the table in "
+                "<jitcm/allocator/basic_allocator.hpp>)");
+
  public:
   static constexpr bool returns_memory = Inner::returns_memory;
   /// Granules per slab: 16 bitmap words of slots, 64 KiB at 64-byte granules.
@@ -271,7 +275,7 @@ class slab_free_space {
 /// The default code allocator: slabs for blocks of up to 2 KiB (at 64-byte
 /// alignment) over TLSF for the rest, with the code-space growth,
 /// commit-on-demand and decommit of every jitcm allocator.
-template <protection::strategy Protection = protection::host_default>
+template <class Protection = protection::host_default>
 using slab_tlsf = basic_allocator<Protection, slab_free_space<tlsf_free_space>>;
 
 }  // namespace jitcm::allocator

@@ -216,7 +216,7 @@ class tlsf_free_space {
 /// The fast code allocator: TLSF free space (O(1) allocate and free, immediate
 /// coalescing, no headers in code memory, one bit per live block) with the
 /// code-space growth, commit-on-demand and decommit of every jitcm allocator.
-template <protection::strategy Protection = protection::host_default>
+template <class Protection = protection::host_default>
 using tlsf = basic_allocator<Protection, tlsf_free_space>;
 
 }  // namespace jitcm::allocator

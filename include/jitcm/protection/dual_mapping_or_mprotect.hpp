@@ -114,8 +114,6 @@ struct dual_mapping_or_mprotect {
   [[nodiscard]] static result<space> wrapped(result<Space> reserved) noexcept;
 };
 
-static_assert(strategy<dual_mapping_or_mprotect>, "jitcm: dual_mapping_or_mprotect must satisfy protection::strategy");
-
 #endif  // JITCM_HAS_DUAL_MAPPING
 
 }  // namespace jitcm::protection

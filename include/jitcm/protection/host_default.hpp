@@ -27,8 +27,6 @@ using host_default = dual_mapping_or_mprotect;
 using host_default = mprotect_toggle;
 #endif
 
-static_assert(strategy<host_default>, "jitcm: the host's default W^X strategy must satisfy protection::strategy");
-
 /// The name of the strategy host_default writes code with in this process:
 /// "dual_mapping", "mprotect_toggle" or "thread_toggle". The first call may
 /// make the run-time choice. Thread safety: any thread.
