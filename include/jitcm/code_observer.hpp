@@ -110,23 +110,19 @@ class code_observer {
 
 namespace detail {
 
-/// The slots of one code space's jump table laid out by emitter `J`: one
-/// jump slot (near and far slot together) and one lazy slot per function.
-/// Empty for emitters without machine code (jump_table::portable).
+/// Where emitter `J` puts one function's slots, as plain function pointers
+/// so that the code listing a table's slots is compiled once, not once per
+/// emitter in every TU (see code_observer_list::announce_slots).
+struct slot_offsets {
+  std::uintptr_t (*near)(std::uint32_t slot) noexcept;
+  std::uintptr_t (*lazy)(std::uint32_t slot) noexcept;
+  std::size_t lazy_size;
+};
+
 template <class J>
-[[nodiscard]] std::vector<jump_table_slot> jump_table_slots(const jump_table::table_view& view) {
-  std::vector<jump_table_slot> slots;
-  if constexpr (jump_table::emitter_traits<J>::has_machine_code) {
-    slots.reserve(std::size_t{view.slots} * 2);
-    for (std::uint32_t slot = 0; slot < view.slots; ++slot) {
-      const std::uintptr_t near = view.code_base + J::near_slot_offset(slot);
-      const std::uintptr_t lazy = view.code_base + J::lazy_slot_offset(slot);
-      const std::uint32_t index = view.first_index + slot;
-      slots.push_back({address_region{near, lazy - near}, slot_kind::jump_slot, index});
-      slots.push_back({address_region{lazy, J::lazy_slot_size}, slot_kind::lazy_slot, index});
-    }
-  }
-  return slots;
+[[nodiscard]] constexpr slot_offsets slot_offsets_of() noexcept {
+  return {+[](std::uint32_t slot) noexcept -> std::uintptr_t { return J::near_slot_offset(slot); },
+          +[](std::uint32_t slot) noexcept -> std::uintptr_t { return J::lazy_slot_offset(slot); }, J::lazy_slot_size};
 }
 
 /// The observers of one code manager. Thread safety: every member from any
@@ -144,13 +140,16 @@ class code_observer_list {
 
   /// Tells the observers about one code space's jump table laid out by `J`
   /// (added, or about to be freed). Allocates only when someone listens.
+  /// Emitters without machine code (jump_table::portable) have no slots to tell.
   template <class J>
   void jump_table_added(const jump_table::table_view& view) const {
-    announce_slots<J>(&code_observer::on_jump_table_added, view);
+    if constexpr (jump_table::emitter_traits<J>::has_machine_code)
+      announce_slots(&code_observer::on_jump_table_added, view, slot_offsets_of<J>());
   }
   template <class J>
   void jump_table_freed(const jump_table::table_view& view) const {
-    announce_slots<J>(&code_observer::on_jump_table_freed, view);
+    if constexpr (jump_table::emitter_traits<J>::has_machine_code)
+      announce_slots(&code_observer::on_jump_table_freed, view, slot_offsets_of<J>());
   }
 
  private:
@@ -159,13 +158,10 @@ class code_observer_list {
     std::lock_guard lock{mutex_};
     for (code_observer* observer : observers_) (observer->*callback)(args...);
   }
-  template <class J>
+  /// One jump slot (near and far slot together) and one lazy slot per
+  /// function of the table. Allocates only when someone listens.
   void announce_slots(void (code_observer::*callback)(std::span<const jump_table_slot>) noexcept,
-                      const jump_table::table_view& view) const {
-    if (empty()) return;
-    const std::vector<jump_table_slot> slots = jump_table_slots<J>(view);
-    if (!slots.empty()) notify(callback, std::span<const jump_table_slot>{slots});
-  }
+                      const jump_table::table_view& view, const slot_offsets& offsets) const;
   [[nodiscard]] bool empty() const;
 
   mutable std::mutex mutex_;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
+#include <vector>
 
 #include "../code_observer.hpp"
 
@@ -42,6 +44,22 @@ JITCM_DECL void code_observer_list::moved(const code& c, address_region from) co
 }
 
 JITCM_DECL void code_observer_list::batch_ended() const noexcept { notify(&code_observer::on_batch_end); }
+
+JITCM_DECL void code_observer_list::announce_slots(
+    void (code_observer::*callback)(std::span<const jump_table_slot>) noexcept, const jump_table::table_view& view,
+    const slot_offsets& offsets) const {
+  if (empty() || view.slots == 0) return;
+  std::vector<jump_table_slot> slots;
+  slots.reserve(std::size_t{view.slots} * 2);
+  for (std::uint32_t slot = 0; slot < view.slots; ++slot) {
+    const std::uintptr_t near = view.code_base + offsets.near(slot);
+    const std::uintptr_t lazy = view.code_base + offsets.lazy(slot);
+    const std::uint32_t index = view.first_index + slot;
+    slots.push_back({address_region{near, lazy - near}, slot_kind::jump_slot, index});
+    slots.push_back({address_region{lazy, offsets.lazy_size}, slot_kind::lazy_slot, index});
+  }
+  notify(callback, std::span<const jump_table_slot>{slots});
+}
 
 JITCM_DECL bool code_observer_list::empty() const {
   std::lock_guard lock{mutex_};
