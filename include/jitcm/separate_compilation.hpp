@@ -37,6 +37,7 @@
 #include "code_manager.hpp"
 #include "explicit_instantiation.hpp"
 #include "allocator/detail/impl/block_table.ipp"
+#include "allocator/detail/impl/code_space_set.ipp"
 #include "allocator/impl/bump.ipp"
 #include "allocator/impl/disjoint_pool.ipp"
 #include "allocator/impl/pool.ipp"
