@@ -3,7 +3,6 @@
 #pragma once
 
 #include <utility>
-#include <variant>
 
 #include "../base/config.hpp"
 #include "dual_mapping.hpp"
@@ -95,13 +94,18 @@ struct dual_mapping_or_mprotect {
 
    private:
     friend struct dual_mapping_or_mprotect;
-    using variant = std::variant<dual_mapping::space, mprotect_toggle::space>;
-    template <class Space>
-    explicit space(Space&& memory) noexcept
-        : memory_{std::forward<Space>(memory)}, write_offset_{write_offset_of(memory_)} {}
+    explicit space(dual_mapping::space memory) noexcept;
+    explicit space(mprotect_toggle::space memory) noexcept;
+    // Calls f with the space in use (see the members).
+    template <class Self, class F>
+    static auto with_memory(Self& self, F f);
+    // One of the two is in use, the other empty, as in write_scope: a
+    // std::variant here cost every TU that named the strategy its
+    // instantiation.
+    dual_mapping::space dual_;
+    mprotect_toggle::space toggled_;
+    bool uses_dual_ = true;
     // writable(a) - a, the same for every address of the space (modulo 2^N).
-    [[nodiscard]] static std::uintptr_t write_offset_of(const variant& memory) noexcept;
-    variant memory_;
     std::uintptr_t write_offset_ = 0;
   };
 

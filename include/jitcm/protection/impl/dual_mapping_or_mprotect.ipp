@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <utility>
-#include <variant>
 
 #include "../dual_mapping_or_mprotect.hpp"
 #include "../probe.hpp"
@@ -39,40 +38,49 @@ JITCM_DECL result<void> dual_mapping_or_mprotect::write_scope::end() noexcept {
   return dual ? toggled : dual;
 }
 
+template <class Self, class F>
+auto dual_mapping_or_mprotect::space::with_memory(Self& self, F f) {
+  return self.uses_dual_ ? f(self.dual_) : f(self.toggled_);
+}
+
+namespace detail {
+// writable(a) - a of a space.
+template <class Space>
+std::uintptr_t write_offset_of(const Space& s) noexcept {
+  const std::uintptr_t begin = s.region().begin();
+  return s.writable(begin) - begin;
+}
+}  // namespace detail
+
+JITCM_DECL dual_mapping_or_mprotect::space::space(dual_mapping::space memory) noexcept
+    : dual_{std::move(memory)}, uses_dual_{true}, write_offset_{detail::write_offset_of(dual_)} {}
+
+JITCM_DECL dual_mapping_or_mprotect::space::space(mprotect_toggle::space memory) noexcept
+    : toggled_{std::move(memory)}, uses_dual_{false}, write_offset_{detail::write_offset_of(toggled_)} {}
+
 JITCM_DECL address_region dual_mapping_or_mprotect::space::region() const noexcept {
-  return std::visit([](const auto& s) { return s.region(); }, memory_);
+  return with_memory(*this, [](const auto& s) { return s.region(); });
 }
 
 JITCM_DECL result<void> dual_mapping_or_mprotect::space::commit(address_region part) const noexcept {
-  return std::visit([part](const auto& s) { return s.commit(part); }, memory_);
+  return with_memory(*this, [part](const auto& s) { return s.commit(part); });
 }
 
 JITCM_DECL result<void> dual_mapping_or_mprotect::space::commit_data(address_region part) const noexcept {
-  return std::visit([part](const auto& s) { return s.commit_data(part); }, memory_);
+  return with_memory(*this, [part](const auto& s) { return s.commit_data(part); });
 }
 
 JITCM_DECL result<void> dual_mapping_or_mprotect::space::decommit(address_region part) const noexcept {
-  return std::visit([part](const auto& s) { return s.decommit(part); }, memory_);
-}
-
-JITCM_DECL std::uintptr_t dual_mapping_or_mprotect::space::write_offset_of(const variant& memory) noexcept {
-  return std::visit(
-      [](const auto& s) {
-        const std::uintptr_t begin = s.region().begin();
-        return s.writable(begin) - begin;
-      },
-      memory);
+  return with_memory(*this, [part](const auto& s) { return s.decommit(part); });
 }
 
 JITCM_DECL result<dual_mapping_or_mprotect::write_scope> dual_mapping_or_mprotect::space::begin_write(
     address_region part) noexcept {
-  return std::visit(
-      [part](auto& s) -> result<write_scope> {
-        auto scope = s.begin_write(part);
-        if (!scope) return forward_error(scope);
-        return write_scope{std::move(*scope)};
-      },
-      memory_);
+  return with_memory(*this, [part](auto& s) -> result<write_scope> {
+    auto scope = s.begin_write(part);
+    if (!scope) return forward_error(scope);
+    return write_scope{std::move(*scope)};
+  });
 }
 
 template <class Space>
