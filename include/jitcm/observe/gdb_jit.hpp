@@ -32,16 +32,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <span>
-#include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "../base/config.hpp"
 #include "../code_observer.hpp"
-#include "detail/elf_image.hpp"
 
 // GDB's JIT interface (gdb/jit.h; "JIT Interface" in GDB's manual).
 extern "C" {
@@ -85,7 +80,7 @@ namespace jitcm::observe {
 
 class gdb_jit final : public code_observer {
  public:
-  gdb_jit() = default;
+  gdb_jit();
   gdb_jit(const gdb_jit&) = delete;
   gdb_jit& operator=(const gdb_jit&) = delete;
   ~gdb_jit();
@@ -100,15 +95,10 @@ class gdb_jit final : public code_observer {
   JITCM_DECL void on_batch_end() noexcept override;
 
  private:
-  struct entry {
-    jit_code_entry node{};
-    std::vector<std::byte> image;
-    std::vector<detail::elf_symbol> symbols;
-    std::vector<std::uintptr_t> keys;  // symbol i's key (its start address), or 0 once freed
-    std::size_t live = 0;
-    bool linked = false;
-    bool stale = false;
-  };
+  struct entry;
+  // The containers, out of the header: their instantiations cost every TU
+  // that included it (README, "Compile time").
+  struct tables;
 
   void publish_pending_locked();
   void forget(std::uintptr_t key) noexcept;
@@ -119,10 +109,7 @@ class gdb_jit final : public code_observer {
   static void unlink(entry& e) noexcept;
 
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<entry>> entries_;
-  std::unordered_map<std::uintptr_t, entry*> owner_of_;
-  std::vector<detail::elf_symbol> pending_;
-  std::vector<std::uintptr_t> pending_keys_;
+  tables* tables_;  // owned
 };
 
 }  // namespace jitcm::observe

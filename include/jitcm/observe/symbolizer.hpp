@@ -19,7 +19,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -41,6 +40,11 @@ struct symbol {
 
 class symbolizer final : public code_observer {
  public:
+  symbolizer();
+  symbolizer(const symbolizer&) = delete;
+  symbolizer& operator=(const symbolizer&) = delete;
+  ~symbolizer();
+
   void on_code_added(const code&) noexcept override {}
   void on_code_freed(const code&) noexcept override {}
   JITCM_DECL void on_jump_table_added(std::span<const jump_table_slot> slots) noexcept override;
@@ -61,8 +65,12 @@ class symbolizer final : public code_observer {
   /// The jump_table_slot containing `pc`, if one does.
   [[nodiscard]] std::optional<symbol> slot_symbol(std::uintptr_t pc) const;
 
+  // The slots by start address, out of the header: the map's instantiation
+  // cost every TU that included it (README, "Compile time").
+  struct slot_map;
+
   mutable std::mutex mutex_;
-  std::map<std::uintptr_t, jump_table_slot> slots_;
+  slot_map* slots_;  // owned
 };
 
 }  // namespace jitcm::observe

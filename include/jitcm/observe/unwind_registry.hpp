@@ -48,11 +48,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
-#include <vector>
 
 #include "../code_observer.hpp"
 
@@ -76,9 +73,7 @@ class unwind_registry final : public code_observer {
     return &__unw_add_dynamic_fde != nullptr ? registration_style::per_fde : registration_style::whole_section;
   }
 
-  // Out of line: an inline constructor would instantiate the destructors of
-  // the containers below (for unwinding) in every TU.
-  explicit unwind_registry(registration_style style = detected_style()) noexcept;
+  explicit unwind_registry(registration_style style = detected_style());
   unwind_registry(const unwind_registry&) = delete;
   unwind_registry& operator=(const unwind_registry&) = delete;
   ~unwind_registry();
@@ -98,16 +93,11 @@ class unwind_registry final : public code_observer {
   JITCM_DECL void on_batch_end() noexcept override;
 
  private:
-  struct section {
-    std::vector<std::byte> bytes;         // rebased entries + the zero terminator
-    std::vector<std::size_t> fde_starts;  // offsets of the FDEs' length fields
-    std::size_t live = 0;                 // code objects whose FDEs are in it
-    std::uint64_t sequence = 0;           // registration order: the key in sections_
-  };
-  struct placement {
-    section* home = nullptr;
-    std::vector<std::size_t> fde_starts;  // this code's FDEs in `home`
-  };
+  struct section;
+  struct placement;
+  // The containers, out of the header: their instantiations cost every TU
+  // that included it (README, "Compile time").
+  struct tables;
 
   void merge_batch();
   /// Takes one FDE of a section that stays registered out of use: libunwind
@@ -120,10 +110,8 @@ class unwind_registry final : public code_observer {
 
   registration_style style_;
   mutable std::mutex mutex_;
-  std::map<std::uint64_t, std::unique_ptr<section>> sections_;  // by registration order
+  tables* tables_;  // owned
   std::uint64_t next_sequence_ = 0;
-  std::unordered_map<const code*, placement> placements_;
-  std::vector<const code*> batch_;  // registered alone since the last batch end
   std::size_t rejected_ = 0;
 };
 

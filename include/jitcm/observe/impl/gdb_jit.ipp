@@ -4,31 +4,57 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 #include <string>
 #include <utility>
 
 #include "../../base/code.hpp"
+#include "../detail/elf_image.hpp"
 #include "../detail/names.hpp"
 #include "../gdb_jit.hpp"
 
 namespace jitcm::observe {
 
+struct gdb_jit::entry {
+  jit_code_entry node{};
+  std::vector<std::byte> image;
+  std::vector<detail::elf_symbol> symbols;
+  std::vector<std::uintptr_t> keys;  // symbol i's key (its start address), or 0 once freed
+  std::size_t live = 0;
+  bool linked = false;
+  bool stale = false;
+};
+
+struct gdb_jit::tables {
+  std::vector<std::unique_ptr<entry>> entries;
+  std::unordered_map<std::uintptr_t, entry*> owner_of;
+  std::vector<detail::elf_symbol> pending;
+  std::vector<std::uintptr_t> pending_keys;
+};
+
+JITCM_DECL gdb_jit::gdb_jit() : tables_{new tables{}} {}
+
 JITCM_DECL gdb_jit::~gdb_jit() {
-  std::lock_guard lock{mutex_};
-  for (auto& e : entries_) unlink(*e);
+  {
+    std::lock_guard lock{mutex_};
+    for (auto& e : tables_->entries) unlink(*e);
+  }
+  delete tables_;
 }
 
 JITCM_DECL std::size_t gdb_jit::entries() const {
   std::lock_guard lock{mutex_};
   std::size_t linked = 0;
-  for (const auto& e : entries_) linked += e->linked ? 1 : 0;
+  for (const auto& e : tables_->entries) linked += e->linked ? 1 : 0;
   return linked;
 }
 
 JITCM_DECL void gdb_jit::on_code_added(const code& c) noexcept {
   std::lock_guard lock{mutex_};
-  pending_.push_back({detail::display_name(c), c.instructions()});
-  pending_keys_.push_back(c.instruction_start());
+  tables_->pending.push_back({detail::display_name(c), c.instructions()});
+  tables_->pending_keys.push_back(c.instruction_start());
 }
 
 JITCM_DECL void gdb_jit::on_code_freed(const code& c) noexcept { forget(c.instruction_start()); }
@@ -42,8 +68,8 @@ JITCM_DECL void gdb_jit::on_code_moved(const code& c, address_region from) noexc
 JITCM_DECL void gdb_jit::on_jump_table_added(std::span<const jump_table_slot> slots) noexcept {
   std::lock_guard lock{mutex_};
   for (const jump_table_slot& s : slots) {
-    pending_.push_back({std::string{slot_name{s}.view()}, s.instructions});
-    pending_keys_.push_back(s.instructions.begin());
+    tables_->pending.push_back({std::string{slot_name{s}.view()}, s.instructions});
+    tables_->pending_keys.push_back(s.instructions.begin());
   }
   publish_pending_locked();
 }
@@ -56,34 +82,34 @@ JITCM_DECL void gdb_jit::on_batch_end() noexcept {
   std::lock_guard lock{mutex_};
   // Entries that lost symbols are rebuilt first, so a name freed before
   // this batch never shows next to new code at a reused address.
-  for (auto& e : entries_) {
+  for (auto& e : tables_->entries) {
     if (e->stale) relink(*e);
   }
   publish_pending_locked();
 }
 
 JITCM_DECL void gdb_jit::publish_pending_locked() {
-  if (pending_.empty()) return;
+  if (tables_->pending.empty()) return;
   auto e = std::make_unique<entry>();
-  e->symbols = std::move(pending_);
-  e->keys = std::move(pending_keys_);
+  e->symbols = std::move(tables_->pending);
+  e->keys = std::move(tables_->pending_keys);
   e->live = e->symbols.size();
-  pending_.clear();
-  pending_keys_.clear();
-  for (std::uintptr_t key : e->keys) owner_of_[key] = e.get();
+  tables_->pending.clear();
+  tables_->pending_keys.clear();
+  for (std::uintptr_t key : e->keys) tables_->owner_of[key] = e.get();
   link(*e);
-  entries_.push_back(std::move(e));
+  tables_->entries.push_back(std::move(e));
 }
 
 JITCM_DECL void gdb_jit::forget(std::uintptr_t key) noexcept {
   std::lock_guard lock{mutex_};
-  const auto found = owner_of_.find(key);
-  if (found == owner_of_.end()) {
+  const auto found = tables_->owner_of.find(key);
+  if (found == tables_->owner_of.end()) {
     drop_pending(key);
     return;
   }
   entry& e = *found->second;
-  owner_of_.erase(found);
+  tables_->owner_of.erase(found);
   const auto k = std::find(e.keys.begin(), e.keys.end(), key);
   if (k != e.keys.end()) *k = 0;
   if (--e.live > 0) {
@@ -91,14 +117,14 @@ JITCM_DECL void gdb_jit::forget(std::uintptr_t key) noexcept {
     return;
   }
   unlink(e);
-  std::erase_if(entries_, [&](const std::unique_ptr<entry>& owned) { return owned.get() == &e; });
+  std::erase_if(tables_->entries, [&](const std::unique_ptr<entry>& owned) { return owned.get() == &e; });
 }
 
 JITCM_DECL void gdb_jit::drop_pending(std::uintptr_t key) {
-  for (std::size_t i = 0; i < pending_keys_.size(); ++i) {
-    if (pending_keys_[i] != key) continue;
-    pending_keys_.erase(pending_keys_.begin() + static_cast<std::ptrdiff_t>(i));
-    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+  for (std::size_t i = 0; i < tables_->pending_keys.size(); ++i) {
+    if (tables_->pending_keys[i] != key) continue;
+    tables_->pending_keys.erase(tables_->pending_keys.begin() + static_cast<std::ptrdiff_t>(i));
+    tables_->pending.erase(tables_->pending.begin() + static_cast<std::ptrdiff_t>(i));
     return;
   }
 }

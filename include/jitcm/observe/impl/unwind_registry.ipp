@@ -6,6 +6,10 @@
 #if !defined(JITCM_OS_WINDOWS)
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 #include <atomic>
 #include <cstring>
 #include <utility>
@@ -16,22 +20,43 @@
 
 namespace jitcm::observe {
 
-JITCM_DECL unwind_registry::unwind_registry(registration_style style) noexcept : style_{style} {}
+struct unwind_registry::section {
+  std::vector<std::byte> bytes;         // rebased entries + the zero terminator
+  std::vector<std::size_t> fde_starts;  // offsets of the FDEs' length fields
+  std::size_t live = 0;                 // code objects whose FDEs are in it
+  std::uint64_t sequence = 0;           // registration order: the key in sections
+};
+
+struct unwind_registry::placement {
+  section* home = nullptr;
+  std::vector<std::size_t> fde_starts;  // this code's FDEs in `home`
+};
+
+struct unwind_registry::tables {
+  std::map<std::uint64_t, std::unique_ptr<section>> sections;  // by registration order
+  std::unordered_map<const code*, placement> placements;
+  std::vector<const code*> batch;  // registered alone since the last batch end
+};
+
+JITCM_DECL unwind_registry::unwind_registry(registration_style style) : style_{style}, tables_{new tables{}} {}
 
 JITCM_DECL unwind_registry::~unwind_registry() {
-  std::lock_guard lock{mutex_};
-  // Newest first: the order libgcc's list finds fastest.
-  for (auto s = sections_.rbegin(); s != sections_.rend(); ++s) deregister(*s->second);
+  {
+    std::lock_guard lock{mutex_};
+    // Newest first: the order libgcc's list finds fastest.
+    for (auto s = tables_->sections.rbegin(); s != tables_->sections.rend(); ++s) deregister(*s->second);
+  }
+  delete tables_;
 }
 
 JITCM_DECL std::size_t unwind_registry::registered() const {
   std::lock_guard lock{mutex_};
-  return placements_.size();
+  return tables_->placements.size();
 }
 
 JITCM_DECL std::size_t unwind_registry::sections() const {
   std::lock_guard lock{mutex_};
-  return sections_.size();
+  return tables_->sections.size();
 }
 
 JITCM_DECL std::size_t unwind_registry::rejected() const {
@@ -59,36 +84,36 @@ JITCM_DECL void unwind_registry::on_code_added(const code& c) noexcept {
   alone->live = 1;
   register_frames(*alone);
   own(std::move(alone));
-  placements_.insert_or_assign(&c, std::move(where));
-  batch_.push_back(&c);
+  tables_->placements.insert_or_assign(&c, std::move(where));
+  tables_->batch.push_back(&c);
 }
 
 JITCM_DECL void unwind_registry::on_code_freed(const code& c) noexcept {
   std::lock_guard lock{mutex_};
-  const auto found = placements_.find(&c);
-  if (found == placements_.end()) return;
-  std::erase(batch_, &c);
+  const auto found = tables_->placements.find(&c);
+  if (found == tables_->placements.end()) return;
+  std::erase(tables_->batch, &c);
   section& home = *found->second.home;
   if (--home.live == 0) {
     deregister(home);
-    sections_.erase(home.sequence);
+    tables_->sections.erase(home.sequence);
   } else {
     for (std::size_t start : found->second.fde_starts) retire_fde(home, start);
   }
-  placements_.erase(found);
+  tables_->placements.erase(found);
 }
 
 JITCM_DECL void unwind_registry::on_batch_end() noexcept {
   std::lock_guard lock{mutex_};
-  if (batch_.size() >= 2) merge_batch();
-  batch_.clear();
+  if (tables_->batch.size() >= 2) merge_batch();
+  tables_->batch.clear();
 }
 
 JITCM_DECL void unwind_registry::merge_batch() {
   auto merged = std::make_unique<section>();
   std::vector<section*> singles;
-  for (const code* c : batch_) {
-    placement& where = placements_.at(c);
+  for (const code* c : tables_->batch) {
+    placement& where = tables_->placements.at(c);
     const std::size_t base = merged->bytes.size();
     const std::vector<std::byte>& single = where.home->bytes;
     merged->bytes.insert(merged->bytes.end(), single.begin(), single.end() - 4);  // without its terminator
@@ -106,7 +131,7 @@ JITCM_DECL void unwind_registry::merge_batch() {
   // finds each near the head of libgcc's list.
   for (auto s = singles.rbegin(); s != singles.rend(); ++s) {
     deregister(**s);
-    sections_.erase((*s)->sequence);
+    tables_->sections.erase((*s)->sequence);
   }
   own(std::move(merged));
 }
@@ -126,7 +151,7 @@ JITCM_DECL void unwind_registry::retire_fde(section& home, std::size_t start) co
 
 JITCM_DECL void unwind_registry::own(std::unique_ptr<section> s) {
   s->sequence = next_sequence_++;
-  sections_.emplace(s->sequence, std::move(s));
+  tables_->sections.emplace(s->sequence, std::move(s));
 }
 
 JITCM_DECL void unwind_registry::register_frames(const section& s) const noexcept {
