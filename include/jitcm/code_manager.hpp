@@ -94,9 +94,6 @@ struct code_manager_stats {
 template <class Allocator = allocator::default_allocator<>, class JumpTable = jump_table::host,
           class Lookup = lookup::segment_map, class Tiering = tiering::two_tier, class RefCounting = refcount::scoped>
 class basic_code_manager {
-  static_assert(detail::diagnose_policies<Allocator, JumpTable, Lookup, Tiering, RefCounting>(),
-                "jitcm: basic_code_manager's policies do not conform; the sentences above name each missing member");
-
  public:
   using allocator_type = Allocator;
   using jump_table_type = JumpTable;
@@ -106,7 +103,7 @@ class basic_code_manager {
   using module = native_module<Allocator, JumpTable, Lookup, Tiering, RefCounting>;
   using module_ptr = std::unique_ptr<module>;
   /// Open one around code the thread looks up and uses (see the ref-counting policy).
-  using code_ref_scope = typename RefCounting::scope;
+  using code_ref_scope = typename refcount::detail::scope_of<RefCounting>::type;
 
   basic_code_manager() : basic_code_manager(code_manager_options{}) {}
   explicit basic_code_manager(const code_manager_options& options);
@@ -296,6 +293,12 @@ class basic_code_manager {
 template <class A, class J, class L, class T, class R>
 basic_code_manager<A, J, L, T, R>::basic_code_manager(const code_manager_options& options)
     : budget_{options.max_committed}, on_memory_pressure_{options.on_memory_pressure} {
+  // Here rather than in the class: every manager a program creates runs this
+  // constructor, while an explicit instantiation declaration (the extern
+  // code_manager every TU sees under separate compilation) instantiates the
+  // class but no member, and so checks nothing in TUs that only include this.
+  static_assert(detail::diagnose_policies<A, J, L, T, R>(),
+                "jitcm: basic_code_manager's policies do not conform; the sentences above name each missing member");
   std::size_t critical = options.critical_committed;
   if (critical == 0) critical = options.max_committed / 2;
   critical_.store(critical, std::memory_order_relaxed);

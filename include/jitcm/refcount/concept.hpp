@@ -77,6 +77,23 @@ JITCM_REQUIREMENT(
 
 }  // namespace refcount::requirement
 
+namespace refcount::detail {
+
+/// R::scope, or an empty stand-in when R has none, so that a manager's class
+/// still instantiates and its constructor's check names what is missing.
+template <class R>
+struct scope_of {
+  struct missing {};
+  using type = missing;
+};
+template <class R>
+requires requires { typename R::scope; }
+struct scope_of<R> {
+  using type = typename R::scope;
+};
+
+}  // namespace refcount::detail
+
 namespace refcount {
 using ref_counting_requirements =
     jitcm::detail::requirement_list<requirement::release_constructor_piece, requirement::scope_piece,
