@@ -140,16 +140,13 @@ class code_observer_list {
 
   /// Tells the observers about one code space's jump table laid out by `J`
   /// (added, or about to be freed). Allocates only when someone listens.
-  /// Emitters without machine code (jump_table::portable) have no slots to tell.
   template <class J>
   void jump_table_added(const jump_table::table_view& view) const {
-    if constexpr (jump_table::emitter_traits<J>::has_machine_code)
-      announce_slots(&code_observer::on_jump_table_added, view, slot_offsets_of<J>());
+    announce<J>(&code_observer::on_jump_table_added, view);
   }
   template <class J>
   void jump_table_freed(const jump_table::table_view& view) const {
-    if constexpr (jump_table::emitter_traits<J>::has_machine_code)
-      announce_slots(&code_observer::on_jump_table_freed, view, slot_offsets_of<J>());
+    announce<J>(&code_observer::on_jump_table_freed, view);
   }
 
  private:
@@ -157,6 +154,12 @@ class code_observer_list {
   void notify(void (code_observer::*callback)(Params...) noexcept, const Args&... args) const noexcept {
     std::lock_guard lock{mutex_};
     for (code_observer* observer : observers_) (observer->*callback)(args...);
+  }
+  /// Emitters without machine code (jump_table::portable) have no slots to tell.
+  template <class J>
+  void announce(void (code_observer::*callback)(std::span<const jump_table_slot>) noexcept,
+                const jump_table::table_view& view) const {
+    if constexpr (jump_table::emitter_traits<J>::has_machine_code) announce_slots(callback, view, slot_offsets_of<J>());
   }
   /// One jump slot (near and far slot together) and one lazy slot per
   /// function of the table. Allocates only when someone listens.

@@ -1,6 +1,7 @@
 // code_space_set: the code spaces of one allocator and their committed pages.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstddef>
@@ -191,7 +192,7 @@ class code_space_units {
   }
   [[nodiscard]] address_region pages_region(const units& s, std::size_t first, std::size_t end) const noexcept {
     // The last unit of a space may be cut short by the space's end.
-    const std::size_t stop = end * layout_.unit < s.size ? end * layout_.unit : s.size;
+    const std::size_t stop = std::min(end * layout_.unit, s.size);
     return {s.base + first * layout_.unit, stop - first * layout_.unit};
   }
 
