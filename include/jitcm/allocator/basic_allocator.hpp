@@ -99,17 +99,25 @@ concept frees_at = requires(F& f, std::uintptr_t p) {
 /// was (blocks, statistics, committed pages, budget), whichever OS call or
 /// bookkeeping allocation was refused; see each operation for its errors.
 //
-// The parameters are checked here rather than constrained in the template
-// head: naming basic_allocator<P, F> (an alias, a default argument) then
-// costs no concept check; only the specializations a program instantiates do.
+// The parameters are checked in the constructor, not constrained in the
+// template head nor asserted in the class: naming basic_allocator<P, F> (an
+// alias, a default argument) or instantiating the class (a module type
+// declared extern, which every TU of a separately compiled program sees)
+// then costs no concept check; only the allocators a program constructs do.
+#define JITCM_DETAIL_NOT_A_STRATEGY                                                             \
+  "jitcm: basic_allocator's Protection is not a jitcm::protection::strategy (see the table in " \
+  "<jitcm/protection/strategy.hpp>)"
+
 template <class Protection, class FreeSpace>
 class basic_allocator {
-  static_assert(protection::strategy<Protection>,
-                "jitcm: basic_allocator's Protection is not a jitcm::protection::strategy (see the table in "
-                "<jitcm/protection/strategy.hpp>)");
-  static_assert(free_space_policy<FreeSpace>,
-                "jitcm: basic_allocator's FreeSpace is not a jitcm::allocator::free_space_policy (see the table in "
-                "<jitcm/allocator/basic_allocator.hpp>)");
+  // The class itself needs only the strategy's two types; without them the
+  // constructor's check would never be reached.
+  static_assert(
+      requires {
+        typename Protection::space;
+        typename Protection::write_scope;
+      },
+      JITCM_DETAIL_NOT_A_STRATEGY);
 
  public:
   using protection_type = Protection;
@@ -290,7 +298,12 @@ class basic_allocator {
       : options_{o},
         options_error_{layout ? std::error_code{} : layout.error()},
         spaces_{o, layout ? *layout : detail::space_layout{}},
-        free_{platform::is_power_of_two(o.alignment) ? o.alignment : default_code_alignment} {}
+        free_{platform::is_power_of_two(o.alignment) ? o.alignment : default_code_alignment} {
+    static_assert(protection::strategy<Protection>, JITCM_DETAIL_NOT_A_STRATEGY);
+    static_assert(free_space_policy<FreeSpace>,
+                  "jitcm: basic_allocator's FreeSpace is not a jitcm::allocator::free_space_policy (see the table in "
+                  "<jitcm/allocator/basic_allocator.hpp>)");
+  }
 
   // `o` with its alignment raised to a page when blocks get pages of their
   // own (an invalid alignment is left for space_layout to report).
@@ -350,3 +363,5 @@ class basic_allocator {
 };
 
 }  // namespace jitcm::allocator
+
+#undef JITCM_DETAIL_NOT_A_STRATEGY

@@ -66,10 +66,6 @@ namespace jitcm::allocator {
 /// Thread safety: none; the owning allocator locks.
 template <class Inner>
 class slab_free_space {
-  static_assert(free_space_policy<Inner>,
-                "jitcm: slab_free_space's Inner is not a jitcm::allocator::free_space_policy (see the table in "
-                "<jitcm/allocator/basic_allocator.hpp>)");
-
  public:
   static constexpr bool returns_memory = Inner::returns_memory;
   /// Granules per slab: 16 bitmap words of slots, 64 KiB at 64-byte granules.
@@ -84,7 +80,11 @@ class slab_free_space {
       : inner_{alignment},
         shift_{static_cast<unsigned>(std::countr_zero(alignment))},
         slab_shift_{shift_ + static_cast<unsigned>(std::countr_zero(slab_granules))},
-        slabs_enabled_{(slab_granules << shift_) <= max_slab_bytes} {}
+        slabs_enabled_{(slab_granules << shift_) <= max_slab_bytes} {
+    static_assert(free_space_policy<Inner>,
+                  "jitcm: slab_free_space's Inner is not a jitcm::allocator::free_space_policy (see the table in "
+                  "<jitcm/allocator/basic_allocator.hpp>)");
+  }
 
   bool add_space(address_region code) { return inner_.add_space(code); }
 
