@@ -48,21 +48,31 @@ class code_registry {
   };
 
   void adopt(std::unique_ptr<code> object, const Block& memory) {
+    if (!entries_) entries_ = std::make_unique<table>();
     const code* key = object.get();
-    entries_.emplace(key, entry{std::move(object), memory, false});
+    entries_->map.emplace(key, entry{std::move(object), memory, false});
   }
+
   [[nodiscard]] entry* find(const code* c) noexcept {
-    const auto found = entries_.find(c);
-    return found == entries_.end() ? nullptr : &found->second;
+    if (!entries_) return nullptr;
+    const auto found = entries_->map.find(c);
+    return found == entries_->map.end() ? nullptr : &found->second;
   }
-  [[nodiscard]] bool contains(const code* c) const noexcept { return entries_.contains(c); }
-  void erase(const code* c) noexcept { entries_.erase(c); }
-  void clear() noexcept { entries_.clear(); }
-  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+
+  [[nodiscard]] bool contains(const code* c) const noexcept { return entries_ && entries_->map.contains(c); }
+
+  void erase(const code* c) noexcept {
+    if (entries_) entries_->map.erase(c);
+  }
+
+  void clear() noexcept { entries_.reset(); }
+
+  [[nodiscard]] std::size_t size() const noexcept { return entries_ ? entries_->map.size() : 0; }
 
   [[nodiscard]] owned_bytes bytes() const noexcept {
     owned_bytes total;
-    for (const auto& [pointer, owned] : entries_) {
+    if (!entries_) return total;
+    for (const auto& [pointer, owned] : entries_->map) {
       total.code += pointer->instructions_size();
       total.metadata += pointer->metadata_bytes();
     }
@@ -73,8 +83,9 @@ class code_registry {
   /// unwind-info deregistration linear (observe/unwind_registry.hpp).
   [[nodiscard]] std::vector<entry*> by_descending_address() {
     std::vector<entry*> sorted;
-    sorted.reserve(entries_.size());
-    for (auto& [pointer, owned] : entries_) sorted.push_back(&owned);
+    if (!entries_) return sorted;
+    sorted.reserve(entries_->map.size());
+    for (auto& [pointer, owned] : entries_->map) sorted.push_back(&owned);
     std::sort(sorted.begin(), sorted.end(), [](const entry* a, const entry* b) {
       return a->object->instruction_start() > b->object->instruction_start();
     });
@@ -82,7 +93,17 @@ class code_registry {
   }
 
  private:
-  std::unordered_map<const code*, entry> entries_;
+  // Declared here and defined below, and created by the first adopt: a
+  // module's class (which every TU of a separately compiled program
+  // instantiates through an extern declaration) then names the hash map
+  // without instantiating it.
+  struct table;
+  std::unique_ptr<table> entries_;
+};
+
+template <class Block>
+struct code_registry<Block>::table {
+  std::unordered_map<const code*, entry> map;
 };
 
 }  // namespace jitcm::detail
