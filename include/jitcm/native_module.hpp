@@ -10,7 +10,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "detail/code_registry.hpp"
 #include "detail/code_table.hpp"
 #include "detail/jump_table_set.hpp"
+#include "detail/late.hpp"
 #include "detail/manager_services.hpp"
 #include "detail/module_layout.hpp"
 #include "detail/pending_code.hpp"
@@ -323,7 +323,7 @@ class native_module {
   std::size_t freed_count_ = 0;
   // Reset first in the destructor: once the policy is gone no release
   // callback runs (or will run) while the module tears down its code.
-  mutable std::optional<RefCounting> ref_counting_;
+  mutable detail::late<RefCounting> ref_counting_;
 };
 
 }  // namespace jitcm
