@@ -16,7 +16,7 @@ namespace jitcm::detail {
 ///
 /// | expression          | result | guarantees |
 /// |---------------------|--------|------------|
-/// | `late<T> x{args...}` |       | constructs the T from args |
+/// | `late<T> x{std::in_place, args...}` | | constructs the T from args (the tag keeps a `late` argument from reading as a copy) |
 /// | `x.reset()`         | `void` | ends the T (once; later calls do nothing) |
 /// | `*x`, `x->m`        | `T&`   | the T; precondition: not reset |
 ///
