@@ -46,21 +46,10 @@ inline constexpr std::size_t riscv64_jal_reach = std::size_t{1} << 20;
 /// from anywhere in one reaches anywhere in the other), clipped to the
 /// address space above the first page. Empty when `runtime` is larger
 /// than `reach`, or empty itself.
-[[nodiscard]] inline address_region within_reach(address_region runtime, std::size_t reach) noexcept {
-  if (runtime.empty() || runtime.size() > reach) return {};
-  const std::uintptr_t floor = page_size();
-  const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
-  const std::uintptr_t low = runtime.end() > reach ? std::max(runtime.end() - reach, floor) : floor;
-  const std::uintptr_t high = top - runtime.begin() > reach ? runtime.begin() + reach : top;
-  if (high <= low) return {};
-  return {low, high - low};
-}
+[[nodiscard]] JITCM_DECL address_region within_reach(address_region runtime, std::size_t reach) noexcept;
 
 /// `anywhere` when `preferred` is empty, else whether `region` lies in it.
-[[nodiscard]] inline placement placement_of(address_region region, address_region preferred) noexcept {
-  if (preferred.empty()) return placement::anywhere;
-  return preferred.contains(region) ? placement::preferred : placement::fallback;
-}
+[[nodiscard]] JITCM_DECL placement placement_of(address_region region, address_region preferred) noexcept;
 
 /// A reservation and where it landed.
 template <class Space>
@@ -78,22 +67,8 @@ inline constexpr std::size_t max_placement_hints = 64;
 /// The `attempt`-th hint for `bytes` in `range`: the middle first, then
 /// alternately above and below it, `step` bytes further out each time;
 /// 0 once both directions leave the range.
-[[nodiscard]] inline std::uintptr_t placement_hint(address_region range, std::size_t bytes, std::size_t step,
-                                                   std::size_t alignment, std::size_t attempt) noexcept {
-  const std::uintptr_t last = range.end() - bytes;  // the highest start that still fits
-  const std::uintptr_t middle = range.begin() + (last - range.begin()) / 2;
-  const std::size_t distance = ((attempt + 1) / 2) * step;
-  std::uintptr_t hint = 0;
-  if (attempt % 2 == 1) {
-    if (last - middle < distance) return 0;
-    hint = middle + distance;
-  } else {
-    if (middle - range.begin() < distance) return 0;
-    hint = middle - distance;
-  }
-  hint = (hint + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
-  return hint <= last ? hint : 0;
-}
+[[nodiscard]] JITCM_DECL std::uintptr_t placement_hint(address_region range, std::size_t bytes, std::size_t step,
+                                                       std::size_t alignment, std::size_t attempt) noexcept;
 
 }  // namespace detail
 
@@ -134,3 +109,7 @@ template <class Reserve>
 }
 
 }  // namespace jitcm::platform
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/placement.ipp"  // IWYU pragma: export
+#endif

@@ -23,11 +23,7 @@ class reservation {
 
   /// See platform::reserve.
   [[nodiscard]] static result<reservation> reserve(std::size_t bytes, std::uintptr_t hint = 0,
-                                                   std::size_t alignment = 0) noexcept {
-    auto region = platform::reserve(bytes, hint, alignment);
-    if (!region) return forward_error(region);
-    return reservation{*region};
-  }
+                                                   std::size_t alignment = 0) noexcept;
 
   reservation(reservation&& other) noexcept : region_{std::exchange(other.region_, {})} {}
   reservation& operator=(reservation&& other) noexcept {
@@ -44,27 +40,13 @@ class reservation {
   [[nodiscard]] address_region region() const noexcept { return region_; }
   [[nodiscard]] bool is_unmapped() const noexcept { return region_.empty(); }
 
-  [[nodiscard]] result<void> commit(address_region part, access a) const noexcept {
-    if (auto ok = check(part); !ok) return ok;
-    return platform::commit(part, a);
-  }
-  [[nodiscard]] result<void> decommit(address_region part) const noexcept {
-    if (auto ok = check(part); !ok) return ok;
-    return platform::decommit(part);
-  }
-  [[nodiscard]] result<void> protect(address_region part, access a) const noexcept {
-    if (auto ok = check(part); !ok) return ok;
-    return platform::protect(part, a);
-  }
+  [[nodiscard]] result<void> commit(address_region part, access a) const noexcept;
+  [[nodiscard]] result<void> decommit(address_region part) const noexcept;
+  [[nodiscard]] result<void> protect(address_region part, access a) const noexcept;
 
   /// Errors: already_unmapped on a second call; the OS error (the
   /// reservation is kept, and release may be called again).
-  result<void> unmap() noexcept {
-    if (region_.empty()) return failure{errc::already_unmapped};
-    auto released = platform::unmap(region_);
-    if (released) region_ = {};
-    return released;
-  }
+  result<void> unmap() noexcept;
 
  private:
   explicit reservation(address_region region) noexcept : region_{region} {}
@@ -72,21 +54,15 @@ class reservation {
   // Where nobody can be told that the OS refused the release, the pages'
   // memory still goes back and they become inaccessible: at worst address
   // space leaks, never memory or code.
-  void unmap_or_forget() noexcept {
-    if (region_.empty() || unmap()) return;
-    (void)platform::decommit(region_);
-    region_ = {};
-  }
+  void unmap_or_forget() noexcept;
 
-  [[nodiscard]] result<void> check(address_region part) const noexcept {
-    if (region_.empty()) return failure{errc::already_unmapped};
-    if (part.empty()) return failure{errc::invalid_argument};
-    if (!is_page_aligned(part)) return failure{errc::misaligned};
-    if (!region_.contains(part)) return failure{errc::out_of_range};
-    return {};
-  }
+  [[nodiscard]] result<void> check(address_region part) const noexcept;
 
   address_region region_;
 };
 
 }  // namespace jitcm::platform
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/reservation.ipp"  // IWYU pragma: export
+#endif

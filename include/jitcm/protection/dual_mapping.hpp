@@ -51,10 +51,7 @@ struct dual_mapping {
       return executable_address + memory_.write_offset();
     }
     /// Errors: invalid_argument (empty), out_of_range (outside the space).
-    [[nodiscard]] result<write_scope> begin_write(address_region part) const noexcept {
-      if (auto ok = detail::check_inside(region(), part); !ok) return forward_error(ok);
-      return write_scope{part};
-    }
+    [[nodiscard]] result<write_scope> begin_write(address_region part) const noexcept;
 
     /// The whole read-write view, for tests and diagnostics.
     [[nodiscard]] address_region writable_view() const noexcept { return memory_.writable(); }
@@ -66,13 +63,13 @@ struct dual_mapping {
   };
 
   [[nodiscard]] static result<space> reserve(std::size_t bytes, std::uintptr_t hint = 0,
-                                             std::size_t alignment = 0) noexcept {
-    auto memory = platform::dual_mapped_reservation::reserve(bytes, hint, alignment);
-    if (!memory) return forward_error(memory);
-    return space{std::move(*memory)};
-  }
+                                             std::size_t alignment = 0) noexcept;
 };
 
 #endif  // JITCM_HAS_DUAL_MAPPING
 
 }  // namespace jitcm::protection
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/dual_mapping.ipp"  // IWYU pragma: export
+#endif

@@ -42,16 +42,10 @@ template <class S>
 
 /// Tries every strategy once (a few system calls each). Thread safety: any
 /// thread.
-[[nodiscard]] inline availability probe() noexcept {
-  availability result;
-  result.mprotect_toggle = detail::try_strategy<mprotect_toggle>();
-#if defined(JITCM_HAS_DUAL_MAPPING)
-  result.dual_mapping = detail::try_strategy<dual_mapping>();
-#else
-  result.dual_mapping = make_error_code(errc::unsupported);
-#endif
-  result.rwx = detail::try_strategy<rwx>();
-  return result;
-}
+[[nodiscard]] JITCM_DECL availability probe() noexcept;
 
 }  // namespace jitcm::protection
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/probe.ipp"  // IWYU pragma: export
+#endif

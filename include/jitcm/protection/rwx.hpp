@@ -39,10 +39,7 @@ struct rwx {
       return executable_address;
     }
     /// Errors: invalid_argument (empty), out_of_range (outside the space).
-    [[nodiscard]] result<write_scope> begin_write(address_region part) const noexcept {
-      if (auto ok = detail::check_inside(region(), part); !ok) return forward_error(ok);
-      return write_scope{part};
-    }
+    [[nodiscard]] result<write_scope> begin_write(address_region part) const noexcept;
 
    private:
     friend struct rwx;
@@ -51,11 +48,11 @@ struct rwx {
   };
 
   [[nodiscard]] static result<space> reserve(std::size_t bytes, std::uintptr_t hint = 0,
-                                             std::size_t alignment = 0) noexcept {
-    auto memory = platform::reservation::reserve(bytes, hint, alignment);
-    if (!memory) return forward_error(memory);
-    return space{std::move(*memory)};
-  }
+                                             std::size_t alignment = 0) noexcept;
 };
 
 }  // namespace jitcm::protection
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/rwx.ipp"  // IWYU pragma: export
+#endif

@@ -22,6 +22,7 @@
 
 #include "../reservation.hpp"
 #include "windows_api.hpp"
+#include "page_calls.hpp"
 #include "windows_virtual_memory.hpp"
 
 #if defined(JITCM_OS_WINDOWS)
