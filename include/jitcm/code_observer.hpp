@@ -71,7 +71,8 @@ struct jump_table_slot {
 class slot_name {
  public:
   explicit slot_name(const jump_table_slot& s) noexcept;
-  [[nodiscard]] std::string_view view() const noexcept { return {text_.data(), size_}; }
+  // Out of line: a string_view built inline checks its constructors' constraints in every TU.
+  [[nodiscard]] std::string_view view() const noexcept;
 
  private:
   std::array<char, 32> text_{};

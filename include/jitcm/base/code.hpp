@@ -107,17 +107,17 @@ class code {
   [[nodiscard]] std::size_t instructions_size() const noexcept { return instructions_.size(); }
   [[nodiscard]] bool contains(std::uintptr_t pc) const noexcept { return instructions_.contains(pc); }
 
-  // index() and the metadata spans are defined in code.ipp: a std::optional or
-  // std::span built inline instantiates its constructor's constraints in every TU.
+  // index(), name() and the metadata spans are defined in code.ipp: a
+  // std::optional, std::span or std::string_view built inline checks its
+  // constructors' constraints (contiguous_iterator and the like, about 60M
+  // cc1plus instructions for string_view alone) in every TU.
   [[nodiscard]] std::optional<std::uint32_t> index() const noexcept;
   [[nodiscard]] code_kind kind() const noexcept { return kind_; }
   [[nodiscard]] jitcm::tier tier() const noexcept { return tier_; }
   [[nodiscard]] debug_kind for_debugging() const noexcept { return debug_; }
   /// The debug flag: true for any code compiled for a debugger.
   [[nodiscard]] bool is_debug_code() const noexcept { return debug_ != debug_kind::none; }
-  [[nodiscard]] std::string_view name() const noexcept {
-    return {reinterpret_cast<const char*>(metadata_.get()) + name_offset(), name_size_};
-  }
+  [[nodiscard]] std::string_view name() const noexcept;
   [[nodiscard]] void* owner() const noexcept { return owner_; }
 
   [[nodiscard]] std::span<const std::uint32_t> protected_instructions() const noexcept;

@@ -18,6 +18,8 @@ JITCM_DECL slot_name::slot_name(const jump_table_slot& s) noexcept {
   size_ = static_cast<std::size_t>(out - text_.data());
 }
 
+JITCM_DECL std::string_view slot_name::view() const noexcept { return {text_.data(), size_}; }
+
 namespace detail {
 
 JITCM_DECL void code_observer_list::add(code_observer& observer) {

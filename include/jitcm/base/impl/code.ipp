@@ -22,6 +22,10 @@ JITCM_DECL std::optional<std::uint32_t> code::index() const noexcept {
   return index_;
 }
 
+JITCM_DECL std::string_view code::name() const noexcept {
+  return {reinterpret_cast<const char*>(metadata_.get()) + name_offset(), name_size_};
+}
+
 JITCM_DECL std::span<const std::uint32_t> code::protected_instructions() const noexcept {
   return {reinterpret_cast<const std::uint32_t*>(metadata_.get() + protected_offset()), protected_count_};
 }
