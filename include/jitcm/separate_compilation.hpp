@@ -38,6 +38,8 @@
 #include "explicit_instantiation.hpp"
 #include "allocator/detail/impl/block_table.ipp"
 #include "allocator/detail/impl/code_space_set.ipp"
+#include "allocator/detail/impl/slab_windows.ipp"
+#include "allocator/detail/impl/word_mutex.ipp"
 #include "allocator/impl/bump.ipp"
 #include "allocator/impl/disjoint_pool.ipp"
 #include "allocator/impl/pool.ipp"
