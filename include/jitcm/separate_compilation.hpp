@@ -45,6 +45,7 @@
 #include "allocator/impl/pool.ipp"
 #include "allocator/impl/tlsf.ipp"
 #include "base/impl/code.ipp"
+#include "base/impl/error.ipp"
 #include "detail/impl/jump_table_set.ipp"
 #include "impl/code_observer.ipp"
 #include "lookup/impl/lock_free_array.ipp"
