@@ -68,6 +68,8 @@
 #include "protection/impl/mprotect_toggle.ipp"
 #include "refcount/detail/impl/domain.ipp"
 #include "refcount/impl/code_ref_scope.ipp"
+#include "trap/detail/impl/module_landing_pads.ipp"
+#include "trap/detail/impl/registry.ipp"
 #include "trap/impl/trap_handler.ipp"
 
 // jitcm::code_manager, which code_manager.hpp declares extern under
