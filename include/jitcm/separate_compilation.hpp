@@ -46,6 +46,7 @@
 #include "allocator/impl/tlsf.ipp"
 #include "base/impl/code.ipp"
 #include "base/impl/error.ipp"
+#include "detail/impl/code_table.ipp"
 #include "detail/impl/jump_table_set.ipp"
 #include "impl/code_observer.ipp"
 #include "jump_table/detail/impl/machine_code_emitter.ipp"
