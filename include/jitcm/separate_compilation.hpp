@@ -69,6 +69,8 @@
 #include "protection/impl/mprotect_toggle.ipp"
 #include "refcount/detail/impl/domain.ipp"
 #include "refcount/impl/code_ref_scope.ipp"
+#include "tiering/impl/two_tier.ipp"
+#include "tiering/impl/v8.ipp"
 #include "trap/detail/impl/module_landing_pads.ipp"
 #include "trap/detail/impl/registry.ipp"
 #include "trap/impl/trap_handler.ipp"
