@@ -11,11 +11,14 @@
 // definition is `inline` in the headers. What moves out of line is what
 // instantiates standard containers and algorithms in every TU: the free
 // spaces of the allocators (tlsf, pool, bump, disjoint_pool, the block
-// table's creation), code::create and code's index and metadata spans,
-// the writers of lookup::lock_free_array and lookup::sorted_map, the
-// refcount domain and code_ref_scope's slow paths, the jump-table set's
-// routing and list of tables, the observers and their byte buffer, the tool
-// files, the W^X strategies and the trap handler; hot one-line accessors
+// table's scans, the slab windows' tables), code::create and code's index
+// and metadata spans, the writers of lookup::lock_free_array and
+// lookup::sorted_map, the refcount domain and code_ref_scope's slow paths,
+// the jump-table set's routing and list of tables, the jump tables'
+// checks and RISC-V encodings, code tables' creation, the tiering
+// policies' decisions, jitcm's error messages, the observers and their
+// byte buffer, the tool files, the W^X strategies and the trap handler and
+// its registry; hot one-line accessors, the allocators' per-block paths
 // and lookups' find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
 // except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
