@@ -11,11 +11,14 @@
 // definition is `inline` in the headers. What moves out of line is what
 // instantiates standard containers and algorithms in every TU: the free
 // spaces of the allocators (tlsf, pool, bump, disjoint_pool, the block
-// table's creation), code::create and code's index and metadata spans,
-// the writers of lookup::lock_free_array and lookup::sorted_map, the
-// refcount domain and code_ref_scope's slow paths, the jump-table set's
-// routing and list of tables, the observers and their byte buffer, the tool
-// files, the W^X strategies and the trap handler; hot one-line accessors
+// table's scans, the slab windows' tables), code::create and code's index
+// and metadata spans, the writers of lookup::lock_free_array and
+// lookup::sorted_map, the refcount domain and code_ref_scope's slow paths,
+// the jump-table set's routing and list of tables, the jump tables'
+// checks and RISC-V encodings, code tables' creation, the tiering
+// policies' decisions, jitcm's error messages, the observers and their
+// byte buffer, the tool files, the W^X strategies and the trap handler and
+// its registry; hot one-line accessors, the allocators' per-block paths
 // and lookups' find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
 // except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
@@ -38,13 +41,20 @@
 #include "explicit_instantiation.hpp"
 #include "allocator/detail/impl/block_table.ipp"
 #include "allocator/detail/impl/code_space_set.ipp"
+#include "allocator/detail/impl/slab_windows.ipp"
+#include "allocator/detail/impl/word_mutex.ipp"
 #include "allocator/impl/bump.ipp"
 #include "allocator/impl/disjoint_pool.ipp"
 #include "allocator/impl/pool.ipp"
 #include "allocator/impl/tlsf.ipp"
 #include "base/impl/code.ipp"
+#include "base/impl/error.ipp"
+#include "detail/impl/code_table.ipp"
 #include "detail/impl/jump_table_set.ipp"
 #include "impl/code_observer.ipp"
+#include "jump_table/detail/impl/machine_code_emitter.ipp"
+#include "jump_table/detail/impl/riscv64_encoding.ipp"
+#include "jump_table/impl/portable.ipp"
 #include "lookup/impl/lock_free_array.ipp"
 #include "lookup/impl/sorted_map.ipp"
 #include "observe/detail/impl/byte_buffer.ipp"
@@ -72,6 +82,10 @@
 #include "protection/impl/rwx.ipp"
 #include "refcount/detail/impl/domain.ipp"
 #include "refcount/impl/code_ref_scope.ipp"
+#include "tiering/impl/two_tier.ipp"
+#include "tiering/impl/v8.ipp"
+#include "trap/detail/impl/module_landing_pads.ipp"
+#include "trap/detail/impl/registry.ipp"
 #include "trap/impl/trap_handler.ipp"
 
 // jitcm::code_manager, which code_manager.hpp declares extern under

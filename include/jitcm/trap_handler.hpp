@@ -129,14 +129,8 @@ class registration {
  public:
   registration() noexcept = default;
   registration(registration&& other) noexcept : slot_{std::exchange(other.slot_, nullptr)} {}
-  registration& operator=(registration&& other) noexcept {
-    if (this != &other) {
-      detach();
-      slot_ = std::exchange(other.slot_, nullptr);
-    }
-    return *this;
-  }
-  ~registration() { detach(); }
+  registration& operator=(registration&& other) noexcept;
+  ~registration();
 
   [[nodiscard]] bool attached() const noexcept { return slot_ != nullptr; }
 
@@ -211,10 +205,7 @@ class alternate_stack {
   /// address_space_exhausted, the OS's errno.
   [[nodiscard]] static result<alternate_stack> create(std::size_t bytes = default_size) noexcept;
 
-  alternate_stack(alternate_stack&& other) noexcept
-      : memory_{std::exchange(other.memory_, {})},
-        previous_{other.previous_},
-        active_{std::exchange(other.active_, false)} {}
+  alternate_stack(alternate_stack&& other) noexcept;
   alternate_stack& operator=(alternate_stack&&) = delete;
   ~alternate_stack();
 
@@ -222,7 +213,7 @@ class alternate_stack {
   [[nodiscard]] address_region memory() const noexcept { return memory_; }
 
  private:
-  explicit alternate_stack(address_region memory) noexcept : memory_{memory} {}
+  explicit alternate_stack(address_region memory) noexcept;
 
   address_region memory_{};
   stack_t previous_{};

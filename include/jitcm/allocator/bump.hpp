@@ -21,7 +21,7 @@ class bump_free_space {
  public:
   static constexpr bool returns_memory = false;
 
-  explicit bump_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
+  explicit bump_free_space(std::size_t alignment) noexcept;
 
   bool add_space(address_region code);
 

@@ -22,7 +22,7 @@ class pool_free_space {
  public:
   static constexpr bool returns_memory = true;
 
-  explicit pool_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
+  explicit pool_free_space(std::size_t alignment) noexcept;
 
   bool add_space(address_region code);
 
@@ -37,13 +37,7 @@ class pool_free_space {
 
   /// Frees the live block that starts at `address` and returns it; empty
   /// (nothing changed) when none does.
-  address_region free_at(std::uintptr_t address) {
-    const std::size_t* size = live_.find(address);
-    if (size == nullptr) return {};
-    const address_region block{address, *size};
-    (void)free(block);
-    return block;
-  }
+  address_region free_at(std::uintptr_t address);
 
  private:
   // One pool per space: the OS may place spaces side by side, and a free

@@ -47,8 +47,7 @@ class tlsf_free_space {
  public:
   static constexpr bool returns_memory = true;
 
-  explicit tlsf_free_space(std::size_t alignment) noexcept
-      : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {}
+  explicit tlsf_free_space(std::size_t alignment) noexcept;
 
   bool add_space(address_region code);
 
@@ -56,7 +55,7 @@ class tlsf_free_space {
 
   address_region allocate_in_region(std::size_t bytes, address_region within);
 
-  void undo(address_region r) { give_back(*space_of(r.begin()), r); }
+  void undo(address_region r);
 
   std::error_code free(address_region r);
 
@@ -106,10 +105,7 @@ class tlsf_free_space {
 
   // Where the block after the one starting at `address` starts (or the end
   // of the code area).
-  [[nodiscard]] std::uintptr_t next_start(const space_entry& s, std::uintptr_t address) const noexcept {
-    const std::size_t found = s.table.next_start(granule(s, address));
-    return found >= s.table.granules() ? s.code.end() : s.code.begin() + (found << shift_);
-  }
+  [[nodiscard]] std::uintptr_t next_start(const space_entry& s, std::uintptr_t address) const noexcept;
 
   // The free block whose first or last granule is `g`, or none. The table
   // holds index + 1 so that its zeroed memory means none.
@@ -127,10 +123,7 @@ class tlsf_free_space {
     return granule(s, n.begin + n.size) - 1;
   }
 
-  [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept {
-    space_entry* const* space = by_address_.find(address);
-    return space == nullptr ? nullptr : *space;
-  }
+  [[nodiscard]] space_entry* space_of(std::uintptr_t address) noexcept;
 
   // The live block that starts at `address` in `space`, or empty.
   [[nodiscard]] address_region live_block(const space_entry& space, std::uintptr_t address) const noexcept;
@@ -152,14 +145,8 @@ class tlsf_free_space {
 
   // Clears the table entry of a free block's last (first) granule, unless it
   // is also its first (last): a one-granule block keeps its other end.
-  void forget_last(space_entry& space, std::uint32_t index) noexcept {
-    const node& n = nodes_[index];
-    if (n.size > alignment()) space.table.set_free_end(last_granule(space, n), 0);
-  }
-  void forget_first(space_entry& space, std::uint32_t index) noexcept {
-    const node& n = nodes_[index];
-    if (n.size > alignment()) space.table.set_free_end(first_granule(space, n), 0);
-  }
+  void forget_last(space_entry& space, std::uint32_t index) noexcept;
+  void forget_first(space_entry& space, std::uint32_t index) noexcept;
 
   // A free block [begin, begin + size): a header, its ends in the table,
   // its class. Its start bit is set by the caller.
@@ -168,26 +155,14 @@ class tlsf_free_space {
   void detach(space_entry& space, std::uint32_t index);
 
   // Puts a header that is in no class on the spare list.
-  void recycle(std::uint32_t index) noexcept {
-    nodes_[index].next_spare = spare_;
-    spare_ = index;
-    --free_count_;
-  }
+  void recycle(std::uint32_t index) noexcept;
 
   // Sizes below 32 granules get a class each; above, each power of two is
   // split into 32 equal classes.
-  [[nodiscard]] static size_class class_of(std::size_t granules) noexcept {
-    if (granules < sl_count) return {0, static_cast<unsigned>(granules)};
-    const unsigned top = static_cast<unsigned>(std::bit_width(granules)) - 1;
-    return {top - sl_bits + 1, static_cast<unsigned>(granules >> (top - sl_bits)) & (sl_count - 1)};
-  }
+  [[nodiscard]] static size_class class_of(std::size_t granules) noexcept;
 
   // The class whose every block is at least `granules` large.
-  [[nodiscard]] static size_class rounded_class_of(std::size_t granules) noexcept {
-    if (granules < sl_count) return class_of(granules);
-    const unsigned top = static_cast<unsigned>(std::bit_width(granules)) - 1;
-    return class_of(granules + (std::size_t{1} << (top - sl_bits)) - 1);
-  }
+  [[nodiscard]] static size_class rounded_class_of(std::size_t granules) noexcept;
 
   [[nodiscard]] std::uint32_t find_suitable(size_class c) const noexcept;
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <system_error>
 
+#include "config.hpp"
+
 namespace jitcm {
 
 /// Why a jitcm operation failed. Failures that come straight from the OS are
@@ -37,55 +39,12 @@ namespace detail {
 class error_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "jitcm"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::invalid_argument:
-        return "invalid argument";
-      case errc::size_overflow:
-        return "size overflows";
-      case errc::misaligned:
-        return "address or size is misaligned";
-      case errc::out_of_range:
-        return "address or index out of range";
-      case errc::overlapping_region:
-        return "region overlaps an existing region";
-      case errc::not_owned:
-        return "not owned by this object";
-      case errc::double_free:
-        return "already freed";
-      case errc::already_unmapped:
-        return "reservation already unmapped";
-      case errc::already_published:
-        return "code already published";
-      case errc::out_of_memory:
-        return "out of code memory";
-      case errc::address_space_exhausted:
-        return "address space exhausted";
-      case errc::limit_exceeded:
-        return "configured limit exceeded";
-      case errc::target_out_of_range:
-        return "branch target out of range";
-      case errc::unsupported:
-        return "not supported";
-      case errc::busy:
-        return "still in use";
-      case errc::scope_required:
-        return "no ref-counting scope open on this thread to hold the code";
-      case errc::not_committed:
-        return "pages not committed as code";
-      case errc::space_unusable:
-        return "code space unusable: pages could not be made executable again";
-    }
-    return "unknown jitcm error";
-  }
+  JITCM_DECL std::string message(int value) const override;
 };
 
 }  // namespace detail
 
-inline const std::error_category& error_category() noexcept {
-  static const detail::error_category_impl category;
-  return category;
-}
+JITCM_DECL const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
@@ -93,3 +52,7 @@ inline std::error_code make_error_code(errc e) noexcept { return {static_cast<in
 
 template <>
 struct std::is_error_code_enum<jitcm::errc> : std::true_type {};
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/error.ipp"  // IWYU pragma: export
+#endif

@@ -4,12 +4,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "../base/detail/owned_array.hpp"
 #include "../base/result.hpp"
-#include "../platform/fault_injection.hpp"
 
 namespace jitcm::detail {
 
@@ -23,14 +22,7 @@ class code_table {
   code_table() = default;
 
   /// A table of `slots` null entries. Errors: out_of_memory.
-  [[nodiscard]] static result<code_table> create(std::uint32_t slots) noexcept {
-    code_table table;
-    if (!side_allocation_refused())
-      table.entries_.reset(new (std::nothrow) std::atomic<const code*>[slots == 0 ? 1 : slots]);
-    if (!table.entries_) return failure{errc::out_of_memory};
-    for (std::uint32_t i = 0; i < slots; ++i) table.entries_[i].store(nullptr, std::memory_order_relaxed);
-    return table;
-  }
+  [[nodiscard]] static result<code_table> create(std::uint32_t slots) noexcept;
 
   /// The entry, read by the owner under its lock.
   [[nodiscard]] const code* at(std::uint32_t slot) const noexcept {
@@ -64,3 +56,7 @@ class code_table {
 };
 
 }  // namespace jitcm::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/code_table.ipp"  // IWYU pragma: export
+#endif

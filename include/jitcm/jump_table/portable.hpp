@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "../base/config.hpp"
 #include "../base/result.hpp"
 #include "detail/machine_code_emitter.hpp"
 #include "table_view.hpp"
@@ -48,12 +49,7 @@ struct portable {
   /// Stores `lazy_entry` in every cell. Errors (nothing stored):
   /// invalid_argument (null entry or data base), misaligned, size_overflow.
   [[nodiscard]] static result<void> initialize(const table_view& view, std::uintptr_t lazy_entry,
-                                               routing = routing::near) noexcept {
-    if (lazy_entry == 0) return failure{errc::invalid_argument};
-    if (auto ok = detail::check_view(view, 0, data_bytes(view.slots), max_functions); !ok) return ok;
-    for (std::uint32_t i = 0; i < view.slots; ++i) store(view, i, lazy_entry);
-    return {};
-  }
+                                               routing = routing::near) noexcept;
 
   /// The address of cell i (load it, call what it holds); 0 when i is out of range.
   [[nodiscard]] static std::uintptr_t call_target(const table_view& view, std::uint32_t i) noexcept {
@@ -72,17 +68,14 @@ struct portable {
                                           Opener&&) noexcept {
     return patch_far(view, i, target);
   }
-  [[nodiscard]] static result<void> patch_far(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept {
-    if (i >= view.slots) return failure{errc::out_of_range};
-    if (target == 0) return failure{errc::invalid_argument};
-    store(view, i, target);
-    return {};
-  }
+  [[nodiscard]] static result<void> patch_far(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept;
 
  private:
-  static void store(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept {
-    detail::atomic_store<std::uint64_t>(view.data_writable_for(view.data_base + far_target_offset(i)), target);
-  }
+  static void store(const table_view& view, std::uint32_t i, std::uintptr_t target) noexcept;
 };
 
 }  // namespace jitcm::jump_table
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/portable.ipp"  // IWYU pragma: export
+#endif

@@ -43,7 +43,7 @@ class lock_free_array {
   lock_free_array() = default;
   lock_free_array(const lock_free_array&) = delete;
   lock_free_array& operator=(const lock_free_array&) = delete;
-  ~lock_free_array() { delete current_.load(std::memory_order_relaxed); }
+  ~lock_free_array();
 
   /// Errors: invalid_argument (null), overlapping_region, out_of_memory.
   [[nodiscard]] result<void> insert(const code* c) noexcept;

@@ -34,13 +34,10 @@ namespace jitcm::refcount {
 /// different threads are independent.
 class code_ref_scope {
  public:
-  code_ref_scope() noexcept : outer_{innermost_} { innermost_ = this; }
+  code_ref_scope() noexcept;
   code_ref_scope(const code_ref_scope&) = delete;
   code_ref_scope& operator=(const code_ref_scope&) = delete;
-  ~code_ref_scope() {
-    innermost_ = outer_;
-    if (size_ != 0) drop_all();
-  }
+  ~code_ref_scope();
 
   /// The calling thread's innermost open scope, or nullptr.
   [[nodiscard]] static code_ref_scope* innermost() noexcept { return innermost_; }
@@ -71,8 +68,9 @@ class code_ref_scope {
   // no heap allocation.
   static constexpr std::size_t inline_capacity = 8;
 
-  // Out of line (compiled once under separate compilation): the rare
-  // paths, which instantiate std::vector's growth and the domain's dropping.
+  // Out of line (compiled once under separate compilation), as the
+  // constructor and destructor: the rare paths, which instantiate
+  // std::vector's growth and the domain's dropping.
   void hold_beyond_inline(const code& c, detail::domain* owner);
   void drop_all();
 
@@ -95,14 +93,10 @@ class counting_policy {
  public:
   using scope = code_ref_scope;
 
-  counting_policy(free_callback free_code, free_rule rule) noexcept : domain_{domain::create(free_code, rule)} {}
+  counting_policy(free_callback free_code, free_rule rule) noexcept;
   counting_policy(const counting_policy&) = delete;
   counting_policy& operator=(const counting_policy&) = delete;
-  ~counting_policy() {
-    if (domain_ == nullptr) return;
-    domain_->orphan();
-    domain_->drop_handle();
-  }
+  ~counting_policy();
 
   /// False without an open scope, and for code already dead (its count
   /// reached zero: it is being freed), which a lookup may still meet.

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "debug_state.hpp"
 
 namespace jitcm::tiering {
@@ -47,20 +48,12 @@ class two_tier {
   };
 
   [[nodiscard]] bool should_install(const code& candidate, const code* installed,
-                                    const module_state& state) const noexcept {
-    if (candidate.for_debugging() == debug_kind::for_stepping) return false;
-    if (state.debugging) return candidate.is_debug_code();
-    return installed == nullptr || installed->is_debug_code() || installed->tier() <= candidate.tier();
-  }
+                                    const module_state& state) const noexcept;
 
   /// Function code must be baseline or optimized.
   [[nodiscard]] constexpr bool knows_tier(jitcm::tier t) const noexcept { return t == baseline || t == optimized; }
 
-  [[nodiscard]] bool should_remove(const code& installed, const removal_filter& filter) const noexcept {
-    if (filter.tier && installed.tier() != *filter.tier) return false;
-    if (filter.debug && installed.is_debug_code() != *filter.debug) return false;
-    return true;
-  }
+  [[nodiscard]] bool should_remove(const code& installed, const removal_filter& filter) const noexcept;
 
   /// Baseline code that is not debug code: the cheapest to recompile
   /// lazily, and not what a debugging session relies on.
@@ -68,3 +61,7 @@ class two_tier {
 };
 
 }  // namespace jitcm::tiering
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/two_tier.ipp"  // IWYU pragma: export
+#endif

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../base/code.hpp"
+#include "../base/config.hpp"
 #include "debug_state.hpp"
 
 namespace jitcm::tiering {
@@ -42,34 +43,12 @@ class v8 {
   enum class removal_filter : std::uint8_t { all, debug_code, non_debug_code, liftoff_code, turbofan_code };
 
   [[nodiscard]] bool should_install(const code& candidate, const code* installed,
-                                    const module_state& state) const noexcept {
-    if (candidate.for_debugging() == debug_kind::for_stepping) return false;
-    if (state.debugging) {
-      if (!candidate.is_debug_code()) return false;
-      if (installed && installed->for_debugging() > candidate.for_debugging()) return false;
-    }
-    if (installed && !installed->is_debug_code() && installed->tier() > candidate.tier()) return false;
-    return true;
-  }
+                                    const module_state& state) const noexcept;
 
   /// Function code must be Liftoff or TurboFan.
   [[nodiscard]] constexpr bool knows_tier(jitcm::tier t) const noexcept { return t == liftoff || t == turbofan; }
 
-  [[nodiscard]] bool should_remove(const code& installed, removal_filter filter) const noexcept {
-    switch (filter) {
-      case removal_filter::all:
-        return true;
-      case removal_filter::debug_code:
-        return installed.is_debug_code();
-      case removal_filter::non_debug_code:
-        return !installed.is_debug_code();
-      case removal_filter::liftoff_code:
-        return installed.tier() == liftoff;
-      case removal_filter::turbofan_code:
-        return installed.tier() == turbofan;
-    }
-    return false;
-  }
+  [[nodiscard]] bool should_remove(const code& installed, removal_filter filter) const noexcept;
 
   [[nodiscard]] constexpr removal_filter memory_pressure_filter() const noexcept {
     return removal_filter::liftoff_code;
@@ -77,3 +56,7 @@ class v8 {
 };
 
 }  // namespace jitcm::tiering
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/v8.ipp"  // IWYU pragma: export
+#endif

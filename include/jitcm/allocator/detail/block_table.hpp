@@ -2,8 +2,6 @@
 // space, for allocator::tlsf_free_space.
 #pragma once
 
-#include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -67,85 +65,16 @@ class block_table {
   void clear_start(std::size_t g) noexcept { group_of(g).starts &= ~bit(g); }
   [[nodiscard]] bool is_start(std::size_t g) const noexcept { return (group_of(g).starts & bit(g)) != 0; }
 
-  [[nodiscard]] std::size_t next_start(std::size_t g) const noexcept {
-    if (++g >= granules_) return granules_;
-    std::size_t word = g / 64;
-    std::uint64_t bits = groups_[word].starts & (~std::uint64_t{0} << (g % 64));
-    while (bits == 0) {
-      if (++word * 64 >= granules_) return granules_;
-      bits = groups_[word].starts;
-    }
-    const std::size_t found = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-    return found < granules_ ? found : granules_;
-  }
-
-  [[nodiscard]] std::size_t start_at_or_below(std::size_t g) const noexcept {
-    std::size_t word = g / 64;
-    std::uint64_t bits = groups_[word].starts & (~std::uint64_t{0} >> (63 - g % 64));
-    while (bits == 0) bits = groups_[--word].starts;
-    return word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits));
-  }
+  [[nodiscard]] std::size_t next_start(std::size_t g) const noexcept;
+  [[nodiscard]] std::size_t start_at_or_below(std::size_t g) const noexcept;
 
   [[nodiscard]] bool is_free_end(std::size_t g) const noexcept { return (group_of(g).ends & bit(g)) != 0; }
-  [[nodiscard]] std::uint32_t free_end(std::size_t g) const noexcept {
-    if (!is_free_end(g)) return 0;
-    const group& at = group_of(g);
-    if (at.spilled) return spilled_row(g)[g % 64];
-    return at.entries[find_inline(at, g)];
-  }
-  void set_free_end(std::size_t g, std::uint32_t value) noexcept {
-    group& at = group_of(g);
-    const bool had = is_free_end(g);
-    if (value != 0)
-      at.ends |= bit(g);
-    else
-      at.ends &= ~bit(g);
-    if (at.spilled) {
-      spilled_row(g)[g % 64] = value;
-      at.count = static_cast<std::uint8_t>(at.count + (value != 0) - had);
-      at.spilled = at.count != 0;
-      return;
-    }
-    if (had) {
-      const std::size_t k = find_inline(at, g);
-      if (value != 0) {
-        at.entries[k] = value;
-        return;
-      }
-      // The last entry fills the hole.
-      --at.count;
-      at.entries[k] = at.entries[at.count];
-      at.granule[k] = at.granule[at.count];
-      return;
-    }
-    if (value == 0) return;
-    if (at.count < inline_entries) {
-      at.entries[at.count] = value;
-      at.granule[at.count] = static_cast<std::uint8_t>(g % 64);
-      ++at.count;
-      return;
-    }
-    std::uint32_t* row = spilled_row(g);
-    std::fill_n(row, 64, 0);
-    for (std::size_t k = 0; k < at.count; ++k) row[at.granule[k]] = at.entries[k];
-    row[g % 64] = value;
-    ++at.count;
-    at.spilled = true;
-  }
+  [[nodiscard]] std::uint32_t free_end(std::size_t g) const noexcept;
+  void set_free_end(std::size_t g, std::uint32_t value) noexcept;
 
   /// The entry of `from` moves to `to` (precondition: `from` has one, `to`
   /// has none): within a group that has not spilled, one slot is relabelled.
-  void move_free_end(std::size_t from, std::size_t to) noexcept {
-    group& at = group_of(from);
-    if (from / 64 == to / 64 && !at.spilled) {
-      at.granule[find_inline(at, from)] = static_cast<std::uint8_t>(to % 64);
-      at.ends = (at.ends & ~bit(from)) | bit(to);
-      return;
-    }
-    const std::uint32_t value = free_end(from);
-    set_free_end(from, 0);
-    set_free_end(to, value);
-  }
+  void move_free_end(std::size_t from, std::size_t to) noexcept;
 
   [[nodiscard]] std::size_t granules() const noexcept { return granules_; }
 
@@ -165,24 +94,14 @@ class block_table {
     void operator()(void* memory) const noexcept { std::free(memory); }
   };
 
-  block_table(std::unique_ptr<void, deleter> lines, std::unique_ptr<void, deleter> rows, std::size_t granules) noexcept
-      : lines_{std::move(lines)},
-        rows_memory_{std::move(rows)},
-        groups_{reinterpret_cast<group*>((reinterpret_cast<std::uintptr_t>(lines_.get()) + alignof(group) - 1) &
-                                         ~std::uintptr_t{alignof(group) - 1})},
-        rows_{static_cast<std::uint32_t*>(rows_memory_.get())},
-        granules_{granules} {}
+  block_table(std::unique_ptr<void, deleter> lines, std::unique_ptr<void, deleter> rows, std::size_t granules) noexcept;
 
   [[nodiscard]] static std::uint64_t bit(std::size_t g) noexcept { return std::uint64_t{1} << (g % 64); }
   [[nodiscard]] group& group_of(std::size_t g) noexcept { return groups_[g / 64]; }
   [[nodiscard]] const group& group_of(std::size_t g) const noexcept { return groups_[g / 64]; }
   [[nodiscard]] std::uint32_t* spilled_row(std::size_t g) const noexcept { return rows_ + (g / 64) * 64; }
   // Where granule g's entry is among the inline ones (it has one).
-  [[nodiscard]] static std::size_t find_inline(const group& at, std::size_t g) noexcept {
-    std::size_t k = 0;
-    while (at.granule[k] != g % 64) ++k;
-    return k;
-  }
+  [[nodiscard]] static std::size_t find_inline(const group& at, std::size_t g) noexcept;
 
   std::unique_ptr<void, deleter> lines_;
   std::unique_ptr<void, deleter> rows_memory_;

@@ -4,11 +4,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <vector>
 
 #include "../../base/config.hpp"
-#include "../../platform/fault_injection.hpp"
 
 namespace jitcm::allocator::detail {
 
@@ -47,30 +45,14 @@ class slab_windows {
     std::uint32_t tag;
   };
 
-  explicit slab_windows(unsigned window_shift) noexcept : shift_{window_shift} {}
+  explicit slab_windows(unsigned window_shift) noexcept;
   slab_windows(const slab_windows&) = delete;
   slab_windows& operator=(const slab_windows&) = delete;
-  ~slab_windows() {
-    for (const region& r : regions_) std::free(r.windows);
-  }
+  ~slab_windows();
 
-  bool add(std::uintptr_t begin, std::uint32_t id, std::uint32_t tag) {
-    window* first = window_of(begin);
-    window* last = window_of(begin + size() - 1);
-    if (first == nullptr || last == nullptr) return false;
-    const slab added{begin, id, tag};
-    claim(*first, added);
-    if (last != first) claim(*last, added);
-    return true;
-  }
+  bool add(std::uintptr_t begin, std::uint32_t id, std::uint32_t tag);
 
-  void remove(std::uintptr_t begin) noexcept {
-    for (const std::uintptr_t address : {begin, begin + size() - 1}) {
-      for (slab& entry : existing_window(address)->slabs) {
-        if (entry.id != 0 && entry.begin == begin) entry = slab{};
-      }
-    }
-  }
+  void remove(std::uintptr_t begin) noexcept;
 
   [[nodiscard]] const slab* find(std::uintptr_t address) const noexcept {
     const window* w = existing_window(address);
@@ -111,25 +93,20 @@ class slab_windows {
 
   // The window of `address`, its region's table made if missing (nullptr
   // when refused).
-  window* window_of(std::uintptr_t address) {
-    if (window* w = existing_window(address)) return w;
-    if (jitcm::detail::side_allocation_refused()) return nullptr;
-    regions_.reserve(regions_.size() + 1);
-    const std::size_t count = std::size_t{1} << (region_bits - shift_);
-    auto* windows = static_cast<window*>(std::calloc(count, sizeof(window)));
-    if (windows == nullptr) return nullptr;
-    regions_.push_back(region{static_cast<std::uint64_t>(address) >> region_bits, windows});
-    return &windows[index(address)];
-  }
+  window* window_of(std::uintptr_t address);
 
   [[nodiscard]] bool holds(const slab& entry, std::uintptr_t address) const noexcept {
     return entry.id != 0 && address - entry.begin < size();
   }
 
-  static void claim(window& w, const slab& added) noexcept { w.slabs[w.slabs[0].id == 0 ? 0 : 1] = added; }
+  static void claim(window& w, const slab& added) noexcept;
 
   unsigned shift_;
   std::vector<region> regions_;
 };
 
 }  // namespace jitcm::allocator::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/slab_windows.ipp"  // IWYU pragma: export
+#endif

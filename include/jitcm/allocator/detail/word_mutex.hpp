@@ -89,18 +89,10 @@ class word_mutex {
   static constexpr std::uint32_t waited = 2;
   static constexpr int spins = 64;
 
-  [[gnu::noinline]] void lock_contended() noexcept {
-    for (int i = 0; i < spins; ++i) {
-      relax();
-      if (state_.load(std::memory_order_relaxed) == free && try_lock()) return;
-    }
-    // Marked waited, the state makes the holder's unlock wake a sleeper; a
-    // thread that gets it this way keeps the mark (at worst one needless
-    // wake-up).
-    while (state_.exchange(waited, std::memory_order_acquire) != free) {
-      state_.wait(waited, std::memory_order_relaxed);
-    }
-  }
+  // Out of line: lock() stays a compare-exchange and a call, inlined where
+  // the allocators lock. (Its definition says noinline, for header-only
+  // builds.)
+  void lock_contended() noexcept;
 
   static void relax() noexcept {
 #if defined(JITCM_ARCH_X64) && (defined(__GNUC__) || defined(__clang__))
@@ -115,3 +107,7 @@ class word_mutex {
 #endif
 
 }  // namespace jitcm::allocator::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION) && !defined(JITCM_WORD_MUTEX_SRWLOCK) && !defined(JITCM_WORD_MUTEX_STD)
+#include "impl/word_mutex.ipp"  // IWYU pragma: export
+#endif

@@ -11,6 +11,10 @@
 
 namespace jitcm::allocator {
 
+// Out of line, as the rest: constructing the vector of cursors and the map
+// of live blocks means instantiating their destructors too.
+JITCM_DECL bump_free_space::bump_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
+
 JITCM_DECL bool bump_free_space::add_space(address_region code) {
   cursors_.push_back({code.begin(), code.end()});
   return true;

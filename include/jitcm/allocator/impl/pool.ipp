@@ -12,6 +12,10 @@
 
 namespace jitcm::allocator {
 
+// Out of line, as the rest: constructing the vector of spaces and the map
+// of live blocks means instantiating their destructors too.
+JITCM_DECL pool_free_space::pool_free_space(std::size_t alignment) noexcept : alignment_{alignment} {}
+
 JITCM_DECL bool pool_free_space::add_space(address_region code) {
   auto at = std::upper_bound(spaces_.begin(), spaces_.end(), code.begin(),
                              [](std::uintptr_t a, const space_entry& s) { return a < s.code.begin(); });
@@ -48,6 +52,14 @@ JITCM_DECL std::error_code pool_free_space::free(address_region r) {
   live_.erase(r.begin());
   (void)space_of(r.begin()).free.merge(r);
   return {};
+}
+
+JITCM_DECL address_region pool_free_space::free_at(std::uintptr_t address) {
+  const std::size_t* size = live_.find(address);
+  if (size == nullptr) return {};
+  const address_region block{address, *size};
+  (void)free(block);
+  return block;
 }
 
 JITCM_DECL pool_free_space::space_entry& pool_free_space::space_of(std::uintptr_t address) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
@@ -15,6 +16,12 @@
 #include "../tlsf.hpp"
 
 namespace jitcm::allocator {
+
+// The constructor and the helpers below are out of line with the rest: the
+// constructor builds (and, on a throw, destroys) every class array and the
+// deque of spaces, and the helpers are called from this file only.
+JITCM_DECL tlsf_free_space::tlsf_free_space(std::size_t alignment) noexcept
+    : shift_{static_cast<unsigned>(std::countr_zero(alignment))} {}
 
 JITCM_DECL bool tlsf_free_space::add_space(address_region code) {
   auto table = detail::block_table::make(code.size() >> shift_);
@@ -55,6 +62,18 @@ JITCM_DECL address_region tlsf_free_space::allocate_in_region(std::size_t bytes,
     }
   }
   return {};
+}
+
+JITCM_DECL void tlsf_free_space::undo(address_region r) { give_back(*space_of(r.begin()), r); }
+
+JITCM_DECL std::uintptr_t tlsf_free_space::next_start(const space_entry& s, std::uintptr_t address) const noexcept {
+  const std::size_t found = s.table.next_start(granule(s, address));
+  return found >= s.table.granules() ? s.code.end() : s.code.begin() + (found << shift_);
+}
+
+JITCM_DECL tlsf_free_space::space_entry* tlsf_free_space::space_of(std::uintptr_t address) noexcept {
+  space_entry* const* space = by_address_.find(address);
+  return space == nullptr ? nullptr : *space;
 }
 
 JITCM_DECL address_region tlsf_free_space::live_block(const space_entry& space, std::uintptr_t address) const noexcept {
@@ -176,11 +195,39 @@ JITCM_DECL void tlsf_free_space::attach(space_entry& space, std::uintptr_t begin
   ++free_count_;
 }
 
+JITCM_DECL void tlsf_free_space::forget_last(space_entry& space, std::uint32_t index) noexcept {
+  const node& n = nodes_[index];
+  if (n.size > alignment()) space.table.set_free_end(last_granule(space, n), 0);
+}
+
+JITCM_DECL void tlsf_free_space::forget_first(space_entry& space, std::uint32_t index) noexcept {
+  const node& n = nodes_[index];
+  if (n.size > alignment()) space.table.set_free_end(first_granule(space, n), 0);
+}
+
+JITCM_DECL void tlsf_free_space::recycle(std::uint32_t index) noexcept {
+  nodes_[index].next_spare = spare_;
+  spare_ = index;
+  --free_count_;
+}
+
 JITCM_DECL void tlsf_free_space::detach(space_entry& space, std::uint32_t index) {
   remove_free(index);
   space.table.set_free_end(first_granule(space, nodes_[index]), 0);
   space.table.set_free_end(last_granule(space, nodes_[index]), 0);
   recycle(index);
+}
+
+JITCM_DECL tlsf_free_space::size_class tlsf_free_space::class_of(std::size_t granules) noexcept {
+  if (granules < sl_count) return {0, static_cast<unsigned>(granules)};
+  const unsigned top = static_cast<unsigned>(std::bit_width(granules)) - 1;
+  return {top - sl_bits + 1, static_cast<unsigned>(granules >> (top - sl_bits)) & (sl_count - 1)};
+}
+
+JITCM_DECL tlsf_free_space::size_class tlsf_free_space::rounded_class_of(std::size_t granules) noexcept {
+  if (granules < sl_count) return class_of(granules);
+  const unsigned top = static_cast<unsigned>(std::bit_width(granules)) - 1;
+  return class_of(granules + (std::size_t{1} << (top - sl_bits)) - 1);
 }
 
 JITCM_DECL std::uint32_t tlsf_free_space::find_suitable(size_class c) const noexcept {

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "../../base/address_region.hpp"
+#include "../../base/config.hpp"
 #include "../../platform/instruction_cache.hpp"
 #include "../../base/result.hpp"
 #include "../slot_encoding.hpp"
@@ -35,23 +36,8 @@ void atomic_store(std::uintptr_t address, T value) noexcept {
 }
 
 /// Checks what every emitter needs of a view before touching memory.
-[[nodiscard]] inline result<void> check_view(const table_view& view, std::size_t code_bytes, std::size_t data_bytes,
-                                             std::uint32_t max_functions) noexcept {
-  if (view.slots > max_functions || view.first_index > max_functions - view.slots) {
-    return failure{errc::limit_exceeded};
-  }
-  if (data_bytes != 0 && (view.data_base == 0 || view.data_writable == 0)) return failure{errc::invalid_argument};
-  if (code_bytes != 0 && (view.code_base == 0 || view.code_writable == 0)) return failure{errc::invalid_argument};
-  if (((view.code_base | view.code_writable | view.data_base | view.data_writable) & 7) != 0) {
-    return failure{errc::misaligned};
-  }
-  constexpr auto top = std::numeric_limits<std::uintptr_t>::max();
-  if (view.code_base > top - code_bytes || view.code_writable > top - code_bytes || view.data_base > top - data_bytes ||
-      view.data_writable > top - data_bytes) {
-    return failure{errc::size_overflow};
-  }
-  return {};
-}
+[[nodiscard]] JITCM_DECL result<void> check_view(const table_view& view, std::size_t code_bytes, std::size_t data_bytes,
+                                                 std::uint32_t max_functions) noexcept;
 
 /// Layout, per function i (one group of slots, so every slot reaches its
 /// neighbours whatever the table size):
@@ -286,3 +272,7 @@ struct machine_code_emitter {
 };
 
 }  // namespace jitcm::jump_table::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/machine_code_emitter.ipp"  // IWYU pragma: export
+#endif

@@ -1,5 +1,6 @@
 // Definitions of <jitcm/lookup/lock_free_array.hpp> (see
-// allocator/impl/tlsf.ipp): the writers' side; find stays inline.
+// allocator/impl/tlsf.ipp): the writers' side and the destructor; find
+// stays inline.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,10 @@
 #include "../lock_free_array.hpp"
 
 namespace jitcm::lookup {
+
+// Out of line: destroying the array's buffer is a delete[] every TU
+// instantiated.
+JITCM_DECL lock_free_array::~lock_free_array() { delete current_.load(std::memory_order_relaxed); }
 
 JITCM_DECL std::span<const lock_free_array::entry> lock_free_array::current_entries() const noexcept {
   const view* v = current_.load(std::memory_order_relaxed);

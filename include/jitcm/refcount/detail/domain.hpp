@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
-#include <new>
 #include <span>
 #include <vector>
 
@@ -30,19 +29,12 @@ enum class free_rule {
 /// so after `orphan` returns no callback is running or will run.
 class domain {
  public:
-  [[nodiscard]] static domain* create(free_callback free_code, free_rule rule) noexcept {
-    return new (std::nothrow) domain{free_code, rule};
-  }
+  [[nodiscard]] static domain* create(free_callback free_code, free_rule rule) noexcept;
 
   void acquire_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
-  void drop_handle() noexcept {
-    if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
+  void drop_handle() noexcept;
 
-  void orphan() noexcept {
-    std::lock_guard lock{mutex_};
-    orphaned_ = true;
-  }
+  void orphan() noexcept;
 
   void retire(const code& c);
 
@@ -69,7 +61,7 @@ class domain {
   [[nodiscard]] std::size_t retired_count() noexcept;
 
  private:
-  domain(free_callback free_code, free_rule rule) noexcept : free_code_{free_code}, rule_{rule} {}
+  domain(free_callback free_code, free_rule rule) noexcept;
   ~domain() = default;
 
   std::atomic<std::size_t> handles_{1};

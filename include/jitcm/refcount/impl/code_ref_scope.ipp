@@ -5,6 +5,16 @@
 
 namespace jitcm::refcount {
 
+// Out of line, though a JIT may open a scope per call into code: inline,
+// they had every TU instantiate the overflow vector's destructor; the cost
+// is one call at each end of a scope.
+JITCM_DECL code_ref_scope::code_ref_scope() noexcept : outer_{innermost_} { innermost_ = this; }
+
+JITCM_DECL code_ref_scope::~code_ref_scope() {
+  innermost_ = outer_;
+  if (size_ != 0) drop_all();
+}
+
 JITCM_DECL void code_ref_scope::hold_beyond_inline(const code& c, detail::domain* owner) {
   overflow_.push_back({&c, owner});
 }
@@ -24,4 +34,16 @@ JITCM_DECL void code_ref_scope::drop_all() {
   }
 }
 
+namespace detail {
+
+JITCM_DECL counting_policy::counting_policy(free_callback free_code, free_rule rule) noexcept
+    : domain_{domain::create(free_code, rule)} {}
+
+JITCM_DECL counting_policy::~counting_policy() {
+  if (domain_ == nullptr) return;
+  domain_->orphan();
+  domain_->drop_handle();
+}
+
+}  // namespace detail
 }  // namespace jitcm::refcount

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../base/config.hpp"
 #include "../../base/error.hpp"
 #include "../../base/result.hpp"
 
@@ -23,52 +24,15 @@ class module_landing_pads {
   static constexpr std::size_t capacity = 32;
 
   /// Errors: invalid_argument (null module or pad), limit_exceeded (table full).
-  [[nodiscard]] result<void> set(const void* module, std::uintptr_t pad) noexcept {
-    if (module == nullptr || pad == 0) return failure{errc::invalid_argument};
-    entry* free_entry = nullptr;
-    for (entry& e : entries_) {
-      const void* owner = e.module.load(std::memory_order_relaxed);
-      if (owner == module) {
-        e.pad.store(pad, std::memory_order_release);
-        return {};
-      }
-      if (owner == nullptr && free_entry == nullptr) free_entry = &e;
-    }
-    if (free_entry == nullptr) return failure{errc::limit_exceeded};
-    free_entry->pad.store(pad, std::memory_order_release);
-    free_entry->module.store(module, std::memory_order_release);
-    return {};
-  }
+  [[nodiscard]] result<void> set(const void* module, std::uintptr_t pad) noexcept;
 
   /// Returns whether `module` had a pad.
-  bool clear(const void* module) noexcept {
-    for (entry& e : entries_) {
-      if (module != nullptr && e.module.load(std::memory_order_relaxed) == module) {
-        e.module.store(nullptr, std::memory_order_release);
-        e.pad.store(0, std::memory_order_release);
-        return true;
-      }
-    }
-    return false;
-  }
+  bool clear(const void* module) noexcept;
 
-  void clear_all() noexcept {
-    for (entry& e : entries_) {
-      e.module.store(nullptr, std::memory_order_release);
-      e.pad.store(0, std::memory_order_release);
-    }
-  }
+  void clear_all() noexcept;
 
   /// The pad of `module`, or 0. Async-signal-safe: atomic loads only.
-  [[nodiscard]] std::uintptr_t find(const void* module) const noexcept {
-    if (module == nullptr) return 0;
-    for (const entry& e : entries_) {
-      if (e.module.load(std::memory_order_acquire) != module) continue;
-      const std::uintptr_t pad = e.pad.load(std::memory_order_acquire);
-      if (e.module.load(std::memory_order_acquire) == module) return pad;
-    }
-    return 0;
-  }
+  [[nodiscard]] std::uintptr_t find(const void* module) const noexcept;
 
  private:
   struct entry {
@@ -82,3 +46,7 @@ class module_landing_pads {
 };
 
 }  // namespace jitcm::trap::detail
+
+#if !defined(JITCM_SEPARATE_COMPILATION)
+#include "impl/module_landing_pads.ipp"  // IWYU pragma: export
+#endif

@@ -10,6 +10,16 @@
 
 namespace jitcm::trap {
 
+JITCM_DECL registration& registration::operator=(registration&& other) noexcept {
+  if (this != &other) {
+    detach();
+    slot_ = std::exchange(other.slot_, nullptr);
+  }
+  return *this;
+}
+
+JITCM_DECL registration::~registration() { detach(); }
+
 JITCM_DECL void registration::detach() noexcept {
   if (slot_ != nullptr) detail::registrations.close(*std::exchange(slot_, nullptr));
 }
@@ -38,6 +48,13 @@ JITCM_DECL result<void> registration::clear_module_landing_pad(const void* modul
 }
 
 #if !defined(JITCM_OS_WINDOWS)
+
+JITCM_DECL alternate_stack::alternate_stack(alternate_stack&& other) noexcept
+    : memory_{std::exchange(other.memory_, {})},
+      previous_{other.previous_},
+      active_{std::exchange(other.active_, false)} {}
+
+JITCM_DECL alternate_stack::alternate_stack(address_region memory) noexcept : memory_{memory} {}
 
 JITCM_DECL result<alternate_stack> alternate_stack::create(std::size_t bytes) noexcept {
   const std::size_t page = platform::page_size();

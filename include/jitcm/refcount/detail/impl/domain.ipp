@@ -5,12 +5,30 @@
 #include <algorithm>
 #include <cstddef>
 #include <mutex>
+#include <new>
 #include <span>
 #include <vector>
 
 #include "../domain.hpp"
 
 namespace jitcm::refcount::detail {
+
+// Creating and destroying a domain (its vectors, its mutex) happens once per
+// policy, a handle's last drop once per scope: none needs to be inline.
+JITCM_DECL domain* domain::create(free_callback free_code, free_rule rule) noexcept {
+  return new (std::nothrow) domain{free_code, rule};
+}
+
+JITCM_DECL domain::domain(free_callback free_code, free_rule rule) noexcept : free_code_{free_code}, rule_{rule} {}
+
+JITCM_DECL void domain::drop_handle() noexcept {
+  if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+JITCM_DECL void domain::orphan() noexcept {
+  std::lock_guard lock{mutex_};
+  orphaned_ = true;
+}
 
 JITCM_DECL void domain::retire(const code& c) {
   std::lock_guard lock{mutex_};
