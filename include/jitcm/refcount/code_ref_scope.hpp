@@ -34,7 +34,7 @@ namespace jitcm::refcount {
 /// different threads are independent.
 class code_ref_scope {
  public:
-  code_ref_scope() noexcept;
+  code_ref_scope() noexcept : outer_{innermost_} { innermost_ = this; }
   code_ref_scope(const code_ref_scope&) = delete;
   code_ref_scope& operator=(const code_ref_scope&) = delete;
   ~code_ref_scope();
@@ -69,8 +69,8 @@ class code_ref_scope {
   static constexpr std::size_t inline_capacity = 8;
 
   // Out of line (compiled once under separate compilation), as the
-  // constructor and destructor: the rare paths, which instantiate
-  // std::vector's growth and the domain's dropping.
+  // destructor: the rare paths, which instantiate std::vector's growth and
+  // the domain's dropping.
   void hold_beyond_inline(const code& c, detail::domain* owner);
   void drop_all();
 

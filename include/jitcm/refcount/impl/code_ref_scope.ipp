@@ -5,11 +5,9 @@
 
 namespace jitcm::refcount {
 
-// Out of line, though a JIT may open a scope per call into code: inline,
-// they had every TU instantiate the overflow vector's destructor; the cost
-// is one call at each end of a scope.
-JITCM_DECL code_ref_scope::code_ref_scope() noexcept : outer_{innermost_} { innermost_ = this; }
-
+// Out of line, though a JIT may close a scope per call into code: inline,
+// it had every TU instantiate the overflow vector's destructor. Under
+// separate compilation that costs one call per scope.
 JITCM_DECL code_ref_scope::~code_ref_scope() {
   innermost_ = outer_;
   if (size_ != 0) drop_all();
