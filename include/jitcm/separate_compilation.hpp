@@ -17,8 +17,10 @@
 // the jump-table set's routing and list of tables, the jump tables'
 // checks and RISC-V encodings, code tables' creation, the tiering
 // policies' decisions, jitcm's error messages, the observers and their
-// byte buffer, the tool files, the W^X strategies and the trap handler and
-// its registry; hot one-line accessors, the allocators' per-block paths
+// byte buffer, the platform layer (reservations, the dual mapping, signals,
+// large pages, placement, the instruction cache) with the OS headers it
+// needs, the tool files, the W^X strategies and the trap handler and its
+// registry; hot one-line accessors, the allocators' per-block paths
 // and lookups' find (lock_free_array's) stay inline. The macro must be the same in every
 // TU (mixing the modes is an ODR violation). Templates stay in the headers,
 // except jitcm::code_manager: under the macro <jitcm/code_manager.hpp>
