@@ -122,6 +122,6 @@ struct dual_mapping_or_mprotect {
 
 }  // namespace jitcm::protection
 
-#if defined(JITCM_HAS_DUAL_MAPPING) && !defined(JITCM_SEPARATE_COMPILATION)
+#if !defined(JITCM_SEPARATE_COMPILATION)
 #include "impl/dual_mapping_or_mprotect.ipp"  // IWYU pragma: export
 #endif

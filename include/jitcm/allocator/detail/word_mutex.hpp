@@ -89,9 +89,8 @@ class word_mutex {
   static constexpr std::uint32_t waited = 2;
   static constexpr int spins = 64;
 
-  // Out of line: lock() stays a compare-exchange and a call, inlined where
-  // the allocators lock. (Its definition says noinline, for header-only
-  // builds.)
+  // Out of line (and noinline header-only): lock() stays a compare-exchange
+  // and a call, inlined where the allocators lock.
   void lock_contended() noexcept;
 
   static void relax() noexcept {
@@ -108,6 +107,6 @@ class word_mutex {
 
 }  // namespace jitcm::allocator::detail
 
-#if !defined(JITCM_SEPARATE_COMPILATION) && !defined(JITCM_WORD_MUTEX_SRWLOCK) && !defined(JITCM_WORD_MUTEX_STD)
+#if !defined(JITCM_SEPARATE_COMPILATION)
 #include "impl/word_mutex.ipp"  // IWYU pragma: export
 #endif
