@@ -7,6 +7,7 @@
 #include <jitcm/protection/probe.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -184,18 +185,29 @@ TEST_CASE("code rewritten in place runs its new bytes after the flush", "[platfo
 }
 
 TEST_CASE("FlushProcessWriteBuffers synchronises threads that keep running", "[platform][windows]") {
+  constexpr int thread_count = 3;
   std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
   std::atomic<long> spins{0};
   std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < thread_count; ++i) {
     threads.emplace_back([&] {
+      running.fetch_add(1);
       while (!stop.load(std::memory_order_relaxed)) spins.fetch_add(1, std::memory_order_relaxed);
     });
   }
+  // Every thread is spinning before the first barrier, and must still be
+  // spinning after the last: on a loaded machine a thread may not have been
+  // scheduled at all while 100 barriers ran, which proved nothing.
+  while (running.load() < thread_count) std::this_thread::yield();
   for (int i = 0; i < 100; ++i) REQUIRE(platform::synchronize_instruction_streams());
+  const long after_barriers = spins.load();
+  // The deadline only keeps a broken build from hanging; it asserts no speed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (spins.load() == after_barriers && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   stop = true;
   for (auto& t : threads) t.join();
-  CHECK(spins.load() > 0);
+  CHECK(spins.load() > after_barriers);
 }
 
 namespace {
